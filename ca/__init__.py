@@ -1,0 +1,1 @@
+"""CA core: profiles, issuance pipeline, storage, audit, CRL/OCSP."""

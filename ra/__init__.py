@@ -1,0 +1,1 @@
+"""Registration authority (later issues)."""

@@ -1,0 +1,1 @@
+"""QTSP engine test suite."""
