@@ -1,0 +1,246 @@
+"""SQLAlchemy 2 models of the CA's tables.  :class:`Base` is shared with the RA's tables.
+
+Schemas are created and changed only by Alembic (``migrations/``); a test proves that these
+models and the migrations agree on SQLite and on PostgreSQL.
+
+Serial numbers are stored as lowercase hexadecimal of the positive integer, without leading
+zeros (RFC 5280 §4.1.2.2 serials may be up to 20 octets, wider than any SQL integer type).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = [
+    "AuditEvent",
+    "AuditHead",
+    "Base",
+    "CertificateAuthority",
+    "CertificateRecord",
+    "IssuanceJournal",
+    "KeyReference",
+    "OCSPResponder",
+    "SerialReservation",
+    "UTCDateTime",
+]
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC in Python; naive UTC in SQLite, ``timestamptz`` in PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; use timezone-aware UTC")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: dict[Any, Any] = {dt.datetime: UTCDateTime}
+
+
+class KeyReference(Base):
+    """A key held by the key backend.  Never key material: for PKCS#11 only label, id and token."""
+
+    __tablename__ = "key_reference"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    label: Mapped[str] = mapped_column(String(128), unique=True)
+    backend: Mapped[str] = mapped_column(String(16))
+    token: Mapped[str] = mapped_column(String(255))
+    key_id: Mapped[str] = mapped_column(String(64))
+    algorithm: Mapped[str] = mapped_column(String(16))
+    purpose: Mapped[str] = mapped_column(String(16))
+    public_key_der: Mapped[bytes] = mapped_column(LargeBinary)
+    spki_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime]
+
+    __table_args__ = (
+        CheckConstraint("backend IN ('soft', 'pkcs11')", name="backend"),
+        CheckConstraint("purpose IN ('ca', 'ocsp', 'audit')", name="purpose"),
+    )
+
+
+class CertificateAuthority(Base):
+    """A CA of our hierarchy: the root or an issuing CA."""
+
+    __tablename__ = "certificate_authority"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(32), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("certificate_authority.id"))
+    key_ref_id: Mapped[int] = mapped_column(ForeignKey("key_reference.id"), unique=True)
+    subject: Mapped[str] = mapped_column(Text)
+    serial: Mapped[str] = mapped_column(String(40))
+    ski: Mapped[str] = mapped_column(String(64), unique=True)
+    not_before: Mapped[dt.datetime]
+    not_after: Mapped[dt.datetime]
+    certificate_der: Mapped[bytes] = mapped_column(LargeBinary)
+    fingerprint_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime]
+
+    __table_args__ = (CheckConstraint("role IN ('root', 'issuing')", name="role"),)
+
+
+class SerialReservation(Base):
+    """A serial reserved before anything is signed (DESIGN.md step 5).
+
+    Every reservation ends ``issued`` (a stored certificate exists) or ``failed``; recovery settles
+    reservations left ``reserved`` by a crash.  OCSP never answers "good" for a failed serial.
+    """
+
+    __tablename__ = "serial_reservation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issuer_id: Mapped[int] = mapped_column(ForeignKey("certificate_authority.id"))
+    serial: Mapped[str] = mapped_column(String(40))
+    state: Mapped[str] = mapped_column(String(16))
+    reserved_at: Mapped[dt.datetime]
+    settled_at: Mapped[dt.datetime | None]
+    failure: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        UniqueConstraint("issuer_id", "serial"),
+        CheckConstraint("state IN ('reserved', 'issued', 'failed')", name="state"),
+        Index(None, "state", "reserved_at"),
+    )
+
+
+class IssuanceJournal(Base):
+    """The record of intent: what was linted and is about to be signed (boulder's lint certificate)."""
+
+    __tablename__ = "issuance_journal"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reservation_id: Mapped[int] = mapped_column(ForeignKey("serial_reservation.id"), unique=True)
+    issuer_id: Mapped[int] = mapped_column(ForeignKey("certificate_authority.id"))
+    serial: Mapped[str] = mapped_column(String(40))
+    profile: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    tbs_sha256: Mapped[str] = mapped_column(String(64))
+    lint_certificate_der: Mapped[bytes] = mapped_column(LargeBinary)
+    lint_report: Mapped[str] = mapped_column(Text)
+    requested_by: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime]
+    settled_at: Mapped[dt.datetime | None]
+    failure: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (CheckConstraint("state IN ('signing', 'stored', 'failed')", name="state"),)
+
+
+class CertificateRecord(Base):
+    """An issued certificate (end entity, OCSP responder, or a CA certificate issued by a CA)."""
+
+    __tablename__ = "certificate"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issuer_id: Mapped[int] = mapped_column(ForeignKey("certificate_authority.id"))
+    serial: Mapped[str] = mapped_column(String(40))
+    profile: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(Text)
+    not_before: Mapped[dt.datetime]
+    not_after: Mapped[dt.datetime]
+    status: Mapped[str] = mapped_column(String(16))
+    der: Mapped[bytes] = mapped_column(LargeBinary)
+    fingerprint_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    spki_sha256: Mapped[str] = mapped_column(String(64))
+    journal_id: Mapped[int | None] = mapped_column(ForeignKey("issuance_journal.id"), unique=True)
+    created_at: Mapped[dt.datetime]
+
+    __table_args__ = (
+        UniqueConstraint("issuer_id", "serial"),
+        CheckConstraint("status IN ('good', 'on-hold', 'revoked')", name="status"),
+        Index(None, "profile"),
+        Index(None, "spki_sha256"),
+    )
+
+
+class OCSPResponder(Base):
+    """A delegated OCSP responder (RFC 6960 §4.2.2.2) of one issuing CA."""
+
+    __tablename__ = "ocsp_responder"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issuer_id: Mapped[int] = mapped_column(ForeignKey("certificate_authority.id"))
+    key_ref_id: Mapped[int] = mapped_column(ForeignKey("key_reference.id"), unique=True)
+    certificate_id: Mapped[int] = mapped_column(ForeignKey("certificate.id"), unique=True)
+    not_after: Mapped[dt.datetime]
+    created_at: Mapped[dt.datetime]
+
+
+class AuditHead(Base):
+    """The head of the audit chain: one row.  Appenders lock it first, so the chain never forks."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+
+class AuditEvent(Base):
+    """One entry of the hash-chained audit log (EN 319 401 §7.10; EN 319 411-1 §6.4.5).
+
+    ``hash`` is SHA-256 over the canonical encoding of every other column, ``prev_hash``
+    included, so any edit, deletion, insertion or reordering breaks the chain.
+    """
+
+    __tablename__ = "audit_event"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[dt.datetime]
+    actor: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    object_type: Mapped[str | None] = mapped_column(String(64))
+    object_id: Mapped[str | None] = mapped_column(String(128))
+    details: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+    __table_args__ = (
+        Index(None, "action"),
+        Index(None, "object_type", "object_id"),
+        Index(None, "at"),
+    )

@@ -1,0 +1,459 @@
+"""Repository functions for the CA's tables.  Services call these with a session from
+:class:`ca.store.db.Database` and never write SQL themselves.
+
+Values cross this boundary as frozen snapshots (:class:`IssuerSnapshot`, ...), not ORM rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ca.audit.chain import AuditEntry, JSONValue, canonical_details, entry_hash
+from ca.store.models import (
+    AuditEvent,
+    AuditHead,
+    CertificateAuthority,
+    CertificateRecord,
+    IssuanceJournal,
+    KeyReference,
+    OCSPResponder,
+    SerialReservation,
+)
+
+__all__ = [
+    "CASnapshot",
+    "CertificateSnapshot",
+    "KeySnapshot",
+    "SerialCollision",
+    "add_ca",
+    "add_certificate",
+    "add_key_reference",
+    "add_ocsp_responder",
+    "append_audit",
+    "audit_count",
+    "certificate_counts",
+    "fail_reservation",
+    "list_cas",
+    "list_certificates",
+    "open_journal",
+    "reserve_serial",
+    "settle_issued",
+    "settle_stale_reservations",
+]
+
+
+class SerialCollision(Exception):
+    """The serial is already reserved for this issuer (astronomically unlikely with 127 random bits)."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeySnapshot:
+    id: int
+    label: str
+    backend: str
+    token: str
+    key_id: str
+    algorithm: str
+    purpose: str
+    spki_sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class CASnapshot:
+    id: int
+    name: str
+    role: str
+    parent_id: int | None
+    subject: str
+    certificate_der: bytes
+    fingerprint_sha256: str
+    not_before: dt.datetime
+    not_after: dt.datetime
+    key: KeySnapshot
+    responder_certificate_der: bytes | None
+    responder_key: KeySnapshot | None
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateSnapshot:
+    issuer_name: str
+    serial: str
+    profile: str
+    subject: str
+    status: str
+    not_before: dt.datetime
+    not_after: dt.datetime
+    der: bytes
+
+
+def _key_snapshot(row: KeyReference) -> KeySnapshot:
+    return KeySnapshot(
+        id=row.id,
+        label=row.label,
+        backend=row.backend,
+        token=row.token,
+        key_id=row.key_id,
+        algorithm=row.algorithm,
+        purpose=row.purpose,
+        spki_sha256=row.spki_sha256,
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# Audit
+
+
+def append_audit(
+    session: Session,
+    *,
+    at: dt.datetime,
+    actor: str,
+    role: str,
+    action: str,
+    object_type: str | None = None,
+    object_id: str | None = None,
+    details: Mapping[str, JSONValue] | None = None,
+) -> int:
+    """Append one event to the hash chain inside the caller's transaction; return its sequence number.
+
+    The head row is updated first: on PostgreSQL that takes its row lock, on SQLite the write
+    transaction (BEGIN IMMEDIATE) already holds the database lock, so appends are serialised and
+    the chain cannot fork.  The event commits or rolls back with the caller's other changes.
+    """
+    head = session.execute(
+        update(AuditHead)
+        .where(AuditHead.id == 1)
+        .values(seq=AuditHead.seq + 1)
+        .returning(AuditHead.seq, AuditHead.hash)
+    ).one()
+    seq, prev_hash = int(head[0]), str(head[1])
+    at = at.astimezone(dt.UTC)
+    entry = AuditEntry(
+        seq=seq,
+        at=at,
+        actor=actor,
+        role=role,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        details=canonical_details(details or {}),
+        prev_hash=prev_hash,
+    )
+    digest = entry_hash(entry)
+    session.add(
+        AuditEvent(
+            seq=seq,
+            at=at,
+            actor=actor,
+            role=role,
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            details=entry.details,
+            prev_hash=prev_hash,
+            hash=digest,
+        )
+    )
+    session.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=digest))
+    session.flush()
+    return seq
+
+
+def audit_count(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(AuditEvent)) or 0)
+
+
+# ----------------------------------------------------------------------------------------------
+# Hierarchy
+
+
+def add_key_reference(
+    session: Session,
+    *,
+    label: str,
+    backend: str,
+    token: str,
+    key_id: str,
+    algorithm: str,
+    purpose: str,
+    public_key_der: bytes,
+    spki_sha256: str,
+    at: dt.datetime,
+) -> int:
+    row = KeyReference(
+        label=label,
+        backend=backend,
+        token=token,
+        key_id=key_id,
+        algorithm=algorithm,
+        purpose=purpose,
+        public_key_der=public_key_der,
+        spki_sha256=spki_sha256,
+        created_at=at,
+    )
+    session.add(row)
+    session.flush()
+    return row.id
+
+
+def add_ca(
+    session: Session,
+    *,
+    name: str,
+    role: str,
+    parent_id: int | None,
+    key_ref_id: int,
+    subject: str,
+    serial: str,
+    ski: str,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+    certificate_der: bytes,
+    fingerprint_sha256: str,
+    at: dt.datetime,
+) -> int:
+    row = CertificateAuthority(
+        name=name,
+        role=role,
+        parent_id=parent_id,
+        key_ref_id=key_ref_id,
+        subject=subject,
+        serial=serial,
+        ski=ski,
+        not_before=not_before,
+        not_after=not_after,
+        certificate_der=certificate_der,
+        fingerprint_sha256=fingerprint_sha256,
+        created_at=at,
+    )
+    session.add(row)
+    session.flush()
+    return row.id
+
+
+def add_ocsp_responder(
+    session: Session, *, issuer_id: int, key_ref_id: int, certificate_id: int, not_after: dt.datetime, at: dt.datetime
+) -> int:
+    row = OCSPResponder(
+        issuer_id=issuer_id, key_ref_id=key_ref_id, certificate_id=certificate_id, not_after=not_after, created_at=at
+    )
+    session.add(row)
+    session.flush()
+    return row.id
+
+
+def list_cas(session: Session) -> list[CASnapshot]:
+    """Every CA with its key reference and its newest delegated OCSP responder."""
+    out: list[CASnapshot] = []
+    cas = session.scalars(select(CertificateAuthority).order_by(CertificateAuthority.id)).all()
+    for ca in cas:
+        key = session.get_one(KeyReference, ca.key_ref_id)
+        responder = session.execute(
+            select(OCSPResponder, CertificateRecord, KeyReference)
+            .join(CertificateRecord, CertificateRecord.id == OCSPResponder.certificate_id)
+            .join(KeyReference, KeyReference.id == OCSPResponder.key_ref_id)
+            .where(OCSPResponder.issuer_id == ca.id)
+            .order_by(OCSPResponder.not_after.desc(), OCSPResponder.id.desc())
+            .limit(1)
+        ).first()
+        out.append(
+            CASnapshot(
+                id=ca.id,
+                name=ca.name,
+                role=ca.role,
+                parent_id=ca.parent_id,
+                subject=ca.subject,
+                certificate_der=ca.certificate_der,
+                fingerprint_sha256=ca.fingerprint_sha256,
+                not_before=ca.not_before,
+                not_after=ca.not_after,
+                key=_key_snapshot(key),
+                responder_certificate_der=responder[1].der if responder else None,
+                responder_key=_key_snapshot(responder[2]) if responder else None,
+            )
+        )
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Issuance
+
+
+def reserve_serial(session: Session, *, issuer_id: int, serial: str, at: dt.datetime) -> int:
+    """Insert a ``reserved`` row; raise :class:`SerialCollision` if the serial exists for this issuer."""
+    row = SerialReservation(issuer_id=issuer_id, serial=serial, state="reserved", reserved_at=at)
+    session.add(row)
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise SerialCollision(f"serial {serial} already reserved for issuer {issuer_id}") from exc
+    return row.id
+
+
+def open_journal(
+    session: Session,
+    *,
+    reservation_id: int,
+    issuer_id: int,
+    serial: str,
+    profile: str,
+    tbs_sha256: str,
+    lint_certificate_der: bytes,
+    lint_report: str,
+    requested_by: str,
+    at: dt.datetime,
+) -> int:
+    row = IssuanceJournal(
+        reservation_id=reservation_id,
+        issuer_id=issuer_id,
+        serial=serial,
+        profile=profile,
+        state="signing",
+        tbs_sha256=tbs_sha256,
+        lint_certificate_der=lint_certificate_der,
+        lint_report=lint_report,
+        requested_by=requested_by,
+        created_at=at,
+    )
+    session.add(row)
+    session.flush()
+    return row.id
+
+
+def add_certificate(
+    session: Session,
+    *,
+    issuer_id: int,
+    serial: str,
+    profile: str,
+    subject: str,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+    status: str,
+    der: bytes,
+    fingerprint_sha256: str,
+    spki_sha256: str,
+    journal_id: int | None,
+    at: dt.datetime,
+) -> int:
+    row = CertificateRecord(
+        issuer_id=issuer_id,
+        serial=serial,
+        profile=profile,
+        subject=subject,
+        not_before=not_before,
+        not_after=not_after,
+        status=status,
+        der=der,
+        fingerprint_sha256=fingerprint_sha256,
+        spki_sha256=spki_sha256,
+        journal_id=journal_id,
+        created_at=at,
+    )
+    session.add(row)
+    session.flush()
+    return row.id
+
+
+def settle_issued(session: Session, *, reservation_id: int, journal_id: int | None, at: dt.datetime) -> None:
+    """Mark a reservation (and its journal row) as ending in a stored certificate."""
+    updated = session.execute(
+        update(SerialReservation)
+        .where(SerialReservation.id == reservation_id, SerialReservation.state == "reserved")
+        .values(state="issued", settled_at=at)
+    ).rowcount  # type: ignore[attr-defined]
+    if updated != 1:
+        # Recovery settled it as failed meanwhile: the certificate must not be stored.
+        raise SerialCollision(f"reservation {reservation_id} is no longer open")
+    if journal_id is not None:
+        session.execute(
+            update(IssuanceJournal).where(IssuanceJournal.id == journal_id).values(state="stored", settled_at=at)
+        )
+
+
+def fail_reservation(session: Session, *, reservation_id: int, reason: str, at: dt.datetime) -> bool:
+    """Settle an open reservation (and its journal row) as failed; False if it was already settled."""
+    updated = session.execute(
+        update(SerialReservation)
+        .where(SerialReservation.id == reservation_id, SerialReservation.state == "reserved")
+        .values(state="failed", settled_at=at, failure=reason[:2000])
+    ).rowcount  # type: ignore[attr-defined]
+    session.execute(
+        update(IssuanceJournal)
+        .where(IssuanceJournal.reservation_id == reservation_id, IssuanceJournal.state == "signing")
+        .values(state="failed", settled_at=at, failure=reason[:2000])
+    )
+    return bool(updated)
+
+
+@dataclass(frozen=True, slots=True)
+class SettledReservation:
+    reservation_id: int
+    issuer_id: int
+    serial: str
+    journaled: bool
+
+
+def settle_stale_reservations(
+    session: Session, *, older_than: dt.datetime, at: dt.datetime
+) -> list[SettledReservation]:
+    """Settle as failed every reservation still open since before ``older_than`` (crash recovery)."""
+    rows = session.execute(
+        select(SerialReservation.id, SerialReservation.issuer_id, SerialReservation.serial, IssuanceJournal.id)
+        .outerjoin(IssuanceJournal, IssuanceJournal.reservation_id == SerialReservation.id)
+        .where(SerialReservation.state == "reserved", SerialReservation.reserved_at < older_than)
+        .order_by(SerialReservation.id)
+    ).all()
+    settled: list[SettledReservation] = []
+    for res_id, issuer_id, serial, journal_id in rows:
+        if fail_reservation(
+            session, reservation_id=res_id, reason="recovery: no certificate stored before the process ended", at=at
+        ):
+            settled.append(SettledReservation(res_id, issuer_id, serial, journal_id is not None))
+    return settled
+
+
+def reservation_states(session: Session, issuer_id: int | None = None) -> dict[str, int]:
+    stmt = select(SerialReservation.state, func.count()).group_by(SerialReservation.state)
+    if issuer_id is not None:
+        stmt = stmt.where(SerialReservation.issuer_id == issuer_id)
+    return {str(state): int(n) for state, n in session.execute(stmt).all()}
+
+
+def certificate_counts(session: Session) -> dict[tuple[str, str], int]:
+    """Certificates per (issuer name, profile)."""
+    rows = session.execute(
+        select(CertificateAuthority.name, CertificateRecord.profile, func.count())
+        .join(CertificateAuthority, CertificateAuthority.id == CertificateRecord.issuer_id)
+        .group_by(CertificateAuthority.name, CertificateRecord.profile)
+    ).all()
+    return {(str(a), str(b)): int(n) for a, b, n in rows}
+
+
+def list_certificates(session: Session, profiles: Sequence[str] | None = None) -> list[CertificateSnapshot]:
+    stmt = (
+        select(CertificateRecord, CertificateAuthority.name)
+        .join(CertificateAuthority, CertificateAuthority.id == CertificateRecord.issuer_id)
+        .order_by(CertificateRecord.id)
+    )
+    if profiles is not None:
+        stmt = stmt.where(CertificateRecord.profile.in_(list(profiles)))
+    return [
+        CertificateSnapshot(
+            issuer_name=name,
+            serial=row.serial,
+            profile=row.profile,
+            subject=row.subject,
+            status=row.status,
+            not_before=row.not_before,
+            not_after=row.not_after,
+            der=row.der,
+        )
+        for row, name in session.execute(stmt).all()
+    ]

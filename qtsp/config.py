@@ -1,0 +1,427 @@
+"""Configuration: one TOML file in the data directory plus environment overrides.
+
+The data directory ("home") is ``--home DIR``, else ``$QTSP_HOME``, else ``./var``.  The file is
+``<home>/qtsp.toml``; every key has a default, so a missing file means "all defaults".
+
+Secrets (the PKCS#11 PIN, the soft keystore passphrase) are never read from the TOML file: they
+come from an environment variable or from a file named in the configuration.  A secret found in
+the TOML file is a configuration error.
+
+Any invalid value stops the program at start with one line naming the key, e.g.
+``configuration error: keys.backend: must be one of 'soft', 'pkcs11' (got 'hsm')``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+from urllib.parse import urlsplit
+
+from hsm import KeyAlgorithm
+
+__all__ = [
+    "CAConfig",
+    "Config",
+    "ConfigurationError",
+    "DatabaseConfig",
+    "IssuanceConfig",
+    "KeysConfig",
+    "ServeConfig",
+    "is_loopback_url",
+    "load_config",
+    "resolve_home",
+]
+
+CONFIG_FILE_NAME: Final = "qtsp.toml"
+DEFAULT_HOME: Final = "./var"
+DEFAULT_BASE_URL: Final = "http://127.0.0.1:8080"
+# RFC 5612 reserves PEN 32473 for documentation: an operator replaces this arc with its own.
+DEFAULT_CP_ARC: Final = "1.3.6.1.4.1.32473.1"
+
+_SECRET_KEYS: Final = frozenset({"pin", "passphrase", "password", "secret", "so_pin"})
+
+
+class ConfigurationError(Exception):
+    """An invalid configuration value.  ``str()`` is one line that names the key."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"{key}: {problem}")
+        self.key = key
+        self.problem = problem
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseConfig:
+    url: str
+    """SQLAlchemy URL.  Default: ``sqlite:///<home>/qtsp.db`` (WAL mode)."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeysConfig:
+    backend: str
+    """``soft`` (development and demo only, not qualified) or ``pkcs11``."""
+    soft_directory: Path
+    soft_passphrase_file: Path | None
+    soft_passphrase_env: str
+    pkcs11_module: str
+    pkcs11_token_label: str
+    pkcs11_pin_env: str
+    pkcs11_pin_file: Path | None
+
+    def read_secret(self) -> bytes:
+        """Read the backend's secret (soft passphrase or PKCS#11 PIN) from the environment or its file.
+
+        :raises ConfigurationError: when neither is available.
+        """
+        if self.backend == "soft":
+            env, path, key = self.soft_passphrase_env, self.soft_passphrase_file, "keys.passphrase_file"
+        else:
+            env, path, key = self.pkcs11_pin_env, self.pkcs11_pin_file, "keys.pin_file"
+        value = os.environ.get(env)
+        if value:
+            return value.encode()
+        if path is None:
+            raise ConfigurationError(key, f"no secret: set the environment variable {env} or {key}")
+        try:
+            data = path.read_bytes().strip()
+        except OSError as exc:
+            raise ConfigurationError(key, f"cannot read {path}: {exc.strerror}") from None
+        if not data:
+            raise ConfigurationError(key, f"{path} is empty")
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class CAConfig:
+    base_url: str
+    """Public base URL written into AIA (caIssuers, OCSP) and CRL distribution points."""
+    country: str
+    organization_name: str
+    organization_identifier: str
+    root_algorithm: KeyAlgorithm
+    issuing_algorithm: KeyAlgorithm
+    ocsp_algorithm: KeyAlgorithm
+    cp_arc: str
+    """Arc of our own CP OIDs; each profile appends its own number."""
+    pds_urls: tuple[tuple[str, str], ...]
+    """(url, language) pairs of the PKI disclosure statements (EN 319 412-5 §4.3.4: https, one English)."""
+    root_validity_days: int
+    issuing_validity_days: int
+    ocsp_validity_days: int
+
+
+@dataclass(frozen=True, slots=True)
+class IssuanceConfig:
+    pkilint: bool
+    """Run pkilint in the issuance gate (on by default; only benchmarks switch it off)."""
+    stale_reservation_seconds: int
+    """A reservation older than this, with no certificate, is settled as failed by recovery."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServeConfig:
+    host: str
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    home: Path
+    database: DatabaseConfig
+    keys: KeysConfig
+    ca: CAConfig
+    issuance: IssuanceConfig
+    serve: ServeConfig
+    source: Path | None = field(default=None)
+    """The TOML file read, or None when defaults were used."""
+
+    @property
+    def development_base_url(self) -> bool:
+        """True when the base URL points at a loopback host (development and interop tests only)."""
+        return is_loopback_url(self.ca.base_url)
+
+
+def resolve_home(home: str | os.PathLike[str] | None) -> Path:
+    """``--home`` wins over ``$QTSP_HOME``, which wins over ``./var``."""
+    chosen = home if home is not None else os.environ.get("QTSP_HOME") or DEFAULT_HOME
+    return Path(chosen).resolve()
+
+
+def is_loopback_url(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+# ----------------------------------------------------------------------------------------------
+# Parsing helpers: each names the key it complains about.
+
+
+class _Section:
+    def __init__(self, name: str, raw: object) -> None:
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, Mapping):
+            raise ConfigurationError(name, "must be a table")
+        self.name = name
+        self.raw: dict[str, object] = dict(raw)
+        self.seen: set[str] = set()
+
+    def key(self, k: str) -> str:
+        return f"{self.name}.{k}"
+
+    def get(self, k: str, env: str | None = None) -> object:
+        self.seen.add(k)
+        if env is not None and env in os.environ:
+            return os.environ[env]
+        return self.raw.get(k)
+
+    def string(self, k: str, default: str, env: str | None = None) -> str:
+        value = self.get(k, env)
+        if value is None:
+            return default
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigurationError(self.key(k), f"must be a non-empty string (got {value!r})")
+        return value.strip()
+
+    def integer(self, k: str, default: int, lo: int, hi: int, env: str | None = None) -> int:
+        value = self.get(k, env)
+        if value is None:
+            return default
+        if isinstance(value, str):
+            try:
+                value = int(value)
+            except ValueError:
+                raise ConfigurationError(self.key(k), f"must be an integer (got {value!r})") from None
+        if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+            raise ConfigurationError(self.key(k), f"must be an integer between {lo} and {hi} (got {value!r})")
+        return value
+
+    def boolean(self, k: str, default: bool, env: str | None = None) -> bool:
+        value = self.get(k, env)
+        if value is None:
+            return default
+        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            return value.lower() in ("1", "true", "yes", "on")
+        if not isinstance(value, bool):
+            raise ConfigurationError(self.key(k), f"must be true or false (got {value!r})")
+        return value
+
+    def choice(self, k: str, default: str, choices: tuple[str, ...], env: str | None = None) -> str:
+        value = self.string(k, default, env)
+        if value not in choices:
+            allowed = ", ".join(repr(c) for c in choices)
+            raise ConfigurationError(self.key(k), f"must be one of {allowed} (got {value!r})")
+        return value
+
+    def algorithm(self, k: str, default: KeyAlgorithm, env: str | None = None) -> KeyAlgorithm:
+        value = self.choice(k, default.value, tuple(a.value for a in KeyAlgorithm), env)
+        return KeyAlgorithm(value)
+
+    def path(self, k: str, home: Path, env: str | None = None) -> Path | None:
+        value = self.get(k, env)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value:
+            raise ConfigurationError(self.key(k), f"must be a path (got {value!r})")
+        p = Path(value)
+        return p if p.is_absolute() else home / p
+
+    def finish(self) -> None:
+        for k in self.raw:
+            if k in _SECRET_KEYS:
+                raise ConfigurationError(
+                    self.key(k), "secrets may not be written in the configuration file; use the environment or a file"
+                )
+        unknown = sorted(set(self.raw) - self.seen)
+        if unknown:
+            raise ConfigurationError(self.key(unknown[0]), "unknown key")
+
+
+_OID_RE = re.compile(r"^[0-2](\.(0|[1-9][0-9]*))+$")
+_LANG_RE = re.compile(r"^[a-z]{2}$")
+
+
+def _url(key: str, value: str, schemes: tuple[str, ...]) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not parts.hostname:
+        raise ConfigurationError(key, f"must be an absolute {'/'.join(schemes)} URL (got {value!r})")
+    if parts.query or parts.fragment:
+        raise ConfigurationError(key, f"must not carry a query or fragment (got {value!r})")
+    return value.rstrip("/")
+
+
+def load_config(home: str | os.PathLike[str] | None = None, *, base_url: str | None = None) -> Config:
+    """Read ``<home>/qtsp.toml`` (if present), apply environment overrides and validate everything.
+
+    :param base_url: an override from the command line (``qtsp init --base-url``).
+    :raises ConfigurationError: on the first invalid key.
+    """
+    home_path = resolve_home(home)
+    source = home_path / CONFIG_FILE_NAME
+    raw: dict[str, object] = {}
+    if source.exists():
+        try:
+            raw = tomllib.loads(source.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigurationError(str(source), f"not valid TOML: {exc}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigurationError(str(source), f"cannot be read: {exc}") from None
+    known_sections = ("database", "keys", "ca", "issuance", "serve")
+    for name in raw:
+        if name not in known_sections:
+            raise ConfigurationError(name, "unknown section")
+
+    db = _Section("database", raw.get("database"))
+    default_db = f"sqlite:///{home_path / 'qtsp.db'}"
+    url = db.string("url", default_db, env="QTSP_DATABASE_URL")
+    if not url.startswith(("sqlite", "postgresql")):
+        raise ConfigurationError("database.url", f"only sqlite and postgresql URLs are supported (got {url!r})")
+    db.finish()
+    database = DatabaseConfig(url=url)
+
+    ks = _Section("keys", raw.get("keys"))
+    backend = ks.choice("backend", "soft", ("soft", "pkcs11"), env="QTSP_KEY_BACKEND")
+    soft_dir = ks.path("directory", home_path) or home_path / "keys"
+    soft_pass_file = ks.path("passphrase_file", home_path, env="QTSP_SOFT_PASSPHRASE_FILE")
+    if soft_pass_file is None:
+        soft_pass_file = home_path / "secrets" / "soft-keystore.pass"
+    keys = KeysConfig(
+        backend=backend,
+        soft_directory=soft_dir,
+        soft_passphrase_file=soft_pass_file,
+        soft_passphrase_env=ks.string("passphrase_env", "QTSP_SOFT_PASSPHRASE"),
+        pkcs11_module=ks.string("module", "/usr/lib/softhsm/libsofthsm2.so", env="QTSP_PKCS11_MODULE"),
+        pkcs11_token_label=ks.string("token_label", "qtsp", env="QTSP_PKCS11_TOKEN_LABEL"),
+        pkcs11_pin_env=ks.string("pin_env", "QTSP_PKCS11_PIN"),
+        pkcs11_pin_file=ks.path("pin_file", home_path, env="QTSP_PKCS11_PIN_FILE"),
+    )
+    ks.finish()
+    if backend == "pkcs11" and not Path(keys.pkcs11_module).is_file():
+        raise ConfigurationError("keys.module", f"PKCS#11 module {keys.pkcs11_module} does not exist")
+
+    cs = _Section("ca", raw.get("ca"))
+    chosen_base = base_url if base_url is not None else cs.string("base_url", DEFAULT_BASE_URL, env="QTSP_BASE_URL")
+    cs.seen.add("base_url")
+    chosen_base = _url("ca.base_url", chosen_base, ("http", "https"))
+    country = cs.string("country", "DE")
+    if not re.fullmatch(r"[A-Z]{2}", country):
+        raise ConfigurationError("ca.country", f"must be an ISO 3166-1 alpha-2 code (got {country!r})")
+    cp_arc = cs.string("cp_arc", DEFAULT_CP_ARC)
+    if not _OID_RE.match(cp_arc):
+        raise ConfigurationError("ca.cp_arc", f"must be a dotted OID (got {cp_arc!r})")
+    pds_raw = cs.get("pds")
+    pds: list[tuple[str, str]] = []
+    if pds_raw is None:
+        pds = [
+            ("https://qtsp.example.com/pds/pds-en.pdf", "en"),
+            ("https://qtsp.example.com/pds/pds-de.pdf", "de"),
+        ]
+    else:
+        if not isinstance(pds_raw, Mapping) or not pds_raw:
+            raise ConfigurationError("ca.pds", "must be a table of language = https URL")
+        for lang, u in pds_raw.items():
+            if not isinstance(lang, str) or not _LANG_RE.match(lang):
+                raise ConfigurationError(f"ca.pds.{lang}", "language must be an ISO 639-1 code")
+            if not isinstance(u, str):
+                raise ConfigurationError(f"ca.pds.{lang}", "must be a URL string")
+            # EN 319 412-5 QCS-4.3.4-03: the PDS URL scheme is https.
+            pds.append((_url(f"ca.pds.{lang}", u, ("https",)), lang))
+        # EN 319 412-5 QCS-5-01: at least one PDS in English.
+        if "en" not in {lang for _, lang in pds}:
+            raise ConfigurationError("ca.pds", "EN 319 412-5 QCS-5-01: an English PDS (en) is required")
+    ca = CAConfig(
+        base_url=chosen_base,
+        country=country,
+        organization_name=cs.string("organization_name", "QTSP Engine Demo Trust Center GmbH"),
+        organization_identifier=cs.string("organization_identifier", "NTRDE-HRB999999"),
+        root_algorithm=cs.algorithm("root_algorithm", KeyAlgorithm.EC_P384),
+        issuing_algorithm=cs.algorithm("issuing_algorithm", KeyAlgorithm.EC_P256, env="QTSP_CA_ALGORITHM"),
+        ocsp_algorithm=cs.algorithm("ocsp_algorithm", KeyAlgorithm.EC_P256),
+        cp_arc=cp_arc,
+        pds_urls=tuple(pds),
+        root_validity_days=cs.integer("root_validity_days", 20 * 365, 365, 30 * 366),
+        issuing_validity_days=cs.integer("issuing_validity_days", 10 * 365, 365, 20 * 366),
+        ocsp_validity_days=cs.integer("ocsp_validity_days", 30, 1, 366),
+    )
+    cs.finish()
+    if ca.organization_identifier.casefold() == ca.organization_name.casefold():
+        raise ConfigurationError(
+            "ca.organization_identifier", "EN 319 412-2 GEN-4.2.3.1-8: must differ from organization_name"
+        )
+
+    iss = _Section("issuance", raw.get("issuance"))
+    issuance = IssuanceConfig(
+        pkilint=iss.boolean("pkilint", True),
+        stale_reservation_seconds=iss.integer("stale_reservation_seconds", 300, 5, 86400),
+    )
+    iss.finish()
+
+    sv = _Section("serve", raw.get("serve"))
+    serve = ServeConfig(
+        host=sv.string("host", "127.0.0.1", env="QTSP_SERVE_HOST"),
+        port=sv.integer("port", 8080, 1, 65535, env="QTSP_SERVE_PORT"),
+    )
+    sv.finish()
+
+    return Config(
+        home=home_path,
+        database=database,
+        keys=keys,
+        ca=ca,
+        issuance=issuance,
+        serve=serve,
+        source=source if source.exists() else None,
+    )
+
+
+def render_config(config: Config) -> str:
+    """The TOML written by ``qtsp init``: every non-secret setting, so an operator sees what is in force."""
+    pds = "\n".join(f'{lang} = "{url}"' for url, lang in config.ca.pds_urls)
+    db_line = "" if config.database.url.startswith("sqlite") else f'url = "{config.database.url}"\n'
+    k = config.keys
+    pkcs11 = (
+        f'module = "{k.pkcs11_module}"\ntoken_label = "{k.pkcs11_token_label}"\npin_env = "{k.pkcs11_pin_env}"\n'
+        + (f'pin_file = "{k.pkcs11_pin_file}"\n' if k.pkcs11_pin_file else "")
+        if k.backend == "pkcs11"
+        else ""
+    )
+    return f"""# QTSP engine configuration (written by `qtsp init`).
+# Secrets never go here: the PKCS#11 PIN comes from ${k.pkcs11_pin_env} or keys.pin_file,
+# the soft keystore passphrase from ${k.soft_passphrase_env} or keys.passphrase_file.
+
+[database]
+{db_line}
+[keys]
+backend = "{k.backend}"
+{pkcs11}
+[ca]
+base_url = "{config.ca.base_url}"
+country = "{config.ca.country}"
+organization_name = "{config.ca.organization_name}"
+organization_identifier = "{config.ca.organization_identifier}"
+root_algorithm = "{config.ca.root_algorithm.value}"
+issuing_algorithm = "{config.ca.issuing_algorithm.value}"
+ocsp_algorithm = "{config.ca.ocsp_algorithm.value}"
+cp_arc = "{config.ca.cp_arc}"
+
+[ca.pds]
+{pds}
+
+[issuance]
+pkilint = {str(config.issuance.pkilint).lower()}
+
+[serve]
+host = "{config.serve.host}"
+port = {config.serve.port}
+"""
