@@ -15,7 +15,10 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["Database", "is_database_unavailable", "normalise_url"]
+__all__ = ["Database", "UnitOfWork", "is_database_unavailable", "normalise_url"]
+
+UnitOfWork = Session
+"""What :meth:`Database.write` and :meth:`Database.read` yield; services pass it to the repository."""
 
 
 def normalise_url(url: str) -> str:

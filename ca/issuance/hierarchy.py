@@ -1,0 +1,385 @@
+"""The CA hierarchy: a root CA, issuing CAs for qualified signatures, qualified seals and
+authentication certificates, and a delegated OCSP responder per issuing CA.
+
+Why three issuing CAs (README "Hierarchy"): a relying party's trust list entry (EU TL "service")
+names one CA per qualified service type, so QES (Annex I) and QSeal (Annex III) get their own
+issuing CAs; the non-qualified UPC authentication certificates live under a third CA so that a
+compromise or policy change there never touches a qualified service.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
+
+from ca.issuance.builder import IssuerLinks, IssuerView, ca_urls
+from ca.issuance.serial import new_serial, serial_hex
+from ca.issuance.service import Actor, Issuer
+from ca.profiles import oids
+from ca.store import repository as repo
+from ca.store.db import Database, UnitOfWork
+from hsm import KeyAlgorithm, KeyBackend, KeyRef, SigningKey
+
+__all__ = [
+    "ISSUING_CAS",
+    "HierarchyExists",
+    "HierarchySettings",
+    "create_hierarchy",
+    "load_issuers",
+    "responder_key_ref",
+]
+
+ISSUING_CAS: Final = {
+    "qes": "Qualified Signature CA",
+    "seal": "Qualified Seal CA",
+    "auth": "Authentication CA",
+}
+
+
+class HierarchyExists(Exception):
+    """``qtsp init`` never overwrites an existing hierarchy."""
+
+
+@dataclass(frozen=True, slots=True)
+class HierarchySettings:
+    base_url: str
+    country: str
+    organization_name: str
+    organization_identifier: str
+    root_algorithm: KeyAlgorithm
+    issuing_algorithm: KeyAlgorithm
+    ocsp_algorithm: KeyAlgorithm
+    root_validity_days: int
+    issuing_validity_days: int
+    ocsp_validity_days: int
+    cp_arc: str
+    pds: tuple[tuple[str, str], ...]
+
+
+def _ca_name(s: HierarchySettings, common_name: str) -> x509.Name:
+    # EN 319 412-2 GEN-4.2.3.1: issuer DN of a legal person with C, O, organizationIdentifier, CN.
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, s.country),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, s.organization_name),
+            x509.NameAttribute(oids.ORGANIZATION_IDENTIFIER, s.organization_identifier),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
+
+
+def _ca_key_usage() -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=False,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=True,
+        crl_sign=True,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def _sha256_spki(cert: x509.Certificate) -> str:
+    der = cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(der).hexdigest()
+
+
+def _record(
+    session: UnitOfWork,
+    *,
+    ref: KeyRef,
+    purpose: str,
+    cert: x509.Certificate,
+    at: dt.datetime,
+) -> int:
+    public_der = cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return repo.add_key_reference(
+        session,
+        label=ref.label,
+        backend=ref.backend,
+        token=ref.token,
+        key_id=ref.key_id,
+        algorithm=ref.algorithm.value,
+        purpose=purpose,
+        public_key_der=public_der,
+        spki_sha256=hashlib.sha256(public_der).hexdigest(),
+        at=at,
+    )
+
+
+def create_hierarchy(
+    db: Database,
+    backend: KeyBackend,
+    settings: HierarchySettings,
+    actor: Actor,
+    clock: Callable[[], dt.datetime],
+) -> dict[str, x509.Certificate]:
+    """Generate every key inside the backend, build and sign the certificates, store and audit them.
+
+    :raises HierarchyExists: when any CA is already recorded.
+    """
+    with db.read() as s:
+        if repo.list_cas(s):
+            raise HierarchyExists("a CA hierarchy already exists in this database; qtsp init never overwrites it")
+    now = clock().replace(microsecond=0)
+    stamp = now.strftime("%Y%m%dT%H%M%SZ")
+    info = backend.info()
+
+    def key(label: str, algorithm: KeyAlgorithm) -> tuple[KeyRef, SigningKey]:
+        ref = backend.generate(f"{label}-{stamp}", algorithm)
+        return ref, backend.signing_key(ref)
+
+    # Root CA: self-signed; RFC 5280 §4.2.1.9 basicConstraints critical, cA true.
+    root_ref, root_key = key("root-ca", settings.root_algorithm)
+    root_name = _ca_name(settings, f"{settings.organization_name} Root CA 1")
+    root_ski = x509.SubjectKeyIdentifier.from_public_key(root_key.public_key())
+    root_cert = (
+        x509.CertificateBuilder()
+        .subject_name(root_name)
+        .issuer_name(root_name)
+        .public_key(root_key.public_key())
+        .serial_number(new_serial())
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=settings.root_validity_days))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
+        .add_extension(_ca_key_usage(), critical=True)
+        .add_extension(root_ski, critical=False)
+        .sign(root_key, settings.root_algorithm.default_hash())
+    )
+    root_links = ca_urls(settings.base_url, "root")
+    certs: dict[str, x509.Certificate] = {"root": root_cert}
+    records: list[tuple[str, KeyRef, x509.Certificate, str | None]] = [("root", root_ref, root_cert, None)]
+    responders: list[tuple[str, KeyRef, x509.Certificate]] = []
+
+    issuing_not_after = min(
+        now + dt.timedelta(days=settings.issuing_validity_days), root_cert.not_valid_after_utc
+    )
+    for ca_name, title in ISSUING_CAS.items():
+        ref, ca_key = key(f"{ca_name}-ca", settings.issuing_algorithm)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(_ca_name(settings, f"{settings.organization_name} {title} 1"))
+            .issuer_name(root_name)
+            .public_key(ca_key.public_key())
+            .serial_number(new_serial())
+            .not_valid_before(now)
+            .not_valid_after(issuing_not_after)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(_ca_key_usage(), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(root_ski), critical=False)
+            .add_extension(
+                x509.CertificatePolicies([x509.PolicyInformation(x509.ObjectIdentifier("2.5.29.32.0"), None)]),
+                critical=False,
+            )
+            .add_extension(
+                x509.CRLDistributionPoints(
+                    [x509.DistributionPoint([x509.UniformResourceIdentifier(root_links.crl)], None, None, None)]
+                ),
+                critical=False,
+            )
+            .add_extension(
+                x509.AuthorityInformationAccess(
+                    [
+                        x509.AccessDescription(
+                            AuthorityInformationAccessOID.CA_ISSUERS,
+                            x509.UniformResourceIdentifier(root_links.ca_issuers),
+                        )
+                    ]
+                ),
+                critical=False,
+            )
+            .sign(root_key, settings.root_algorithm.default_hash())
+        )
+        certs[ca_name] = cert
+        records.append((ca_name, ref, cert, "root"))
+        responders.append((ca_name, *issue_responder(backend, settings, ca_name, cert, ca_key, now, stamp)))
+
+    # Store everything in one transaction, with the ceremony record (EN 319 411-1 GEN-6.5.1-13A).
+    with db.write() as s:
+        ids: dict[str, int] = {}
+        inventory: list[dict[str, str | None]] = []
+        for ca_name, ref, cert, parent in records:
+            key_ref_id = _record(s, ref=ref, purpose="ca", cert=cert, at=now)
+            ids[ca_name] = repo.add_ca(
+                s,
+                name=ca_name,
+                role="root" if parent is None else "issuing",
+                parent_id=ids[parent] if parent else None,
+                key_ref_id=key_ref_id,
+                subject=cert.subject.rfc4514_string(),
+                serial=serial_hex(cert.serial_number),
+                ski=cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest.hex(),
+                not_before=cert.not_valid_before_utc,
+                not_after=cert.not_valid_after_utc,
+                certificate_der=cert.public_bytes(serialization.Encoding.DER),
+                fingerprint_sha256=cert.fingerprint(hashes.SHA256()).hex(),
+                at=now,
+            )
+            inventory.append(_inventory_entry(ca_name, "ca", ref, cert))
+        for ca_name, ref, cert in responders:
+            store_responder(s, ids[ca_name], ref, cert, now)
+            inventory.append(_inventory_entry(f"{ca_name}-ocsp", "ocsp", ref, cert))
+        repo.append_audit(
+            s,
+            at=now,
+            actor=actor.name,
+            role=actor.role,
+            action="ceremony.hierarchy_created",
+            object_type="hierarchy",
+            object_id="root",
+            details={
+                "backend": info.backend,
+                "token_id": info.token_id,
+                "token_model": info.model,
+                "token_manufacturer": info.manufacturer,
+                "qualified_backend": info.qualified,
+                "base_url": settings.base_url,
+                "keys": inventory,  # type: ignore[dict-item]
+            },
+        )
+    return certs
+
+
+def _inventory_entry(name: str, purpose: str, ref: KeyRef, cert: x509.Certificate) -> dict[str, str | None]:
+    """EN 319 411-1 GEN-6.5.1-13A: key inventory with a SHA-256 public-key fingerprint."""
+    return {
+        "name": name,
+        "purpose": purpose,
+        "label": ref.label,
+        "key_id": ref.key_id,
+        "algorithm": ref.algorithm.value,
+        "public_key_sha256": _sha256_spki(cert),
+        "certificate_sha256": cert.fingerprint(hashes.SHA256()).hex(),
+        "subject": cert.subject.rfc4514_string(),
+        "not_after": cert.not_valid_after_utc.isoformat(),
+    }
+
+
+def issue_responder(
+    backend: KeyBackend,
+    settings: HierarchySettings,
+    ca_name: str,
+    ca_cert: x509.Certificate,
+    ca_key: SigningKey,
+    now: dt.datetime,
+    stamp: str,
+) -> tuple[KeyRef, x509.Certificate]:
+    """A delegated OCSP responder certificate issued directly by the CA (RFC 6960 §4.2.2.2).
+
+    EKU id-kp-OCSPSigning; id-pkix-ocsp-nocheck (EN 319 411-1 CSS-6.6.3-01A) and therefore a short
+    validity; no AIA OCSP URL (CSS-6.6.3-01B).
+    """
+    ref = backend.generate(f"{ca_name}-ocsp-{stamp}", settings.ocsp_algorithm)
+    key = backend.signing_key(ref)
+    ca_ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    not_after = min(now + dt.timedelta(days=settings.ocsp_validity_days), ca_cert.not_valid_after_utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_ca_name(settings, f"{ISSUING_CAS.get(ca_name, ca_name)} OCSP Responder {stamp}"))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(new_serial())
+        .not_valid_before(now)
+        .not_valid_after(not_after)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.OCSP_SIGNING]), critical=False)
+        .add_extension(x509.OCSPNoCheck(), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False)
+        .sign(ca_key, settings.issuing_algorithm.default_hash())
+    )
+    return ref, cert
+
+
+def store_responder(session: UnitOfWork, issuer_id: int, ref: KeyRef, cert: x509.Certificate, at: dt.datetime) -> int:
+    key_ref_id = _record(session, ref=ref, purpose="ocsp", cert=cert, at=at)
+    der = cert.public_bytes(serialization.Encoding.DER)
+    cert_id = repo.add_certificate(
+        session,
+        issuer_id=issuer_id,
+        serial=serial_hex(cert.serial_number),
+        profile="ocsp-responder",
+        subject=cert.subject.rfc4514_string(),
+        not_before=cert.not_valid_before_utc,
+        not_after=cert.not_valid_after_utc,
+        status="good",
+        der=der,
+        fingerprint_sha256=hashlib.sha256(der).hexdigest(),
+        spki_sha256=_sha256_spki(cert),
+        journal_id=None,
+        at=at,
+    )
+    return repo.add_ocsp_responder(
+        session, issuer_id=issuer_id, key_ref_id=key_ref_id, certificate_id=cert_id, not_after=cert.not_valid_after_utc, at=at
+    )
+
+
+def _key_ref(snapshot: repo.KeySnapshot) -> KeyRef:
+    return KeyRef(
+        backend=snapshot.backend,
+        label=snapshot.label,
+        key_id=snapshot.key_id,
+        algorithm=KeyAlgorithm(snapshot.algorithm),
+        token=snapshot.token,
+    )
+
+
+def responder_key_ref(ca: repo.CASnapshot) -> KeyRef | None:
+    return _key_ref(ca.responder_key) if ca.responder_key else None
+
+
+def load_issuers(
+    db: Database,
+    backend: KeyBackend,
+    base_url: str,
+    cp_arc: str,
+    pds: tuple[tuple[str, str], ...],
+) -> Mapping[str, Issuer]:
+    """The issuing CAs of the stored hierarchy, each with its signing key from the backend."""
+    with db.read() as s:
+        cas = repo.list_cas(s)
+    out: dict[str, Issuer] = {}
+    for ca in cas:
+        if ca.role != "issuing":
+            continue
+        ref = _key_ref(ca.key)
+        if ref.backend != backend.name:
+            raise RuntimeError(
+                f"CA {ca.name} key is in the {ref.backend} backend but the configured backend is {backend.name}"
+            )
+        cert = x509.load_der_x509_certificate(ca.certificate_der)
+        links: IssuerLinks = ca_urls(base_url, ca.name)
+        out[ca.name] = Issuer(
+            id=ca.id,
+            view=IssuerView(name=ca.name, certificate=cert, links=links, cp_arc=cp_arc, pds=pds),
+            algorithm=ref.algorithm,
+            signing_key=backend.signing_key(ref),
+        )
+    return out
+

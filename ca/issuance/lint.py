@@ -1,0 +1,282 @@
+"""The pre-sign lint gate: our own profile rules plus pkilint, run on a certificate signed with a
+throwaway key.  Any ERROR or FATAL finding stops issuance before the HSM is touched.
+
+pkilint's validators are built once per process per certificate type (about 0.25 s each) and
+reused; linting one certificate then costs a few milliseconds (FIELD-NOTES).
+
+**Development base URLs.**  pkilint reports a host outside the public suffix list in AIA, CRL DP
+or QcPDS URLs as an ERROR (``etsi.internal_domain_name`` / ``etsi.internal_ip_address``), and
+``127.0.0.1`` or ``localhost`` are such hosts.  When, and only when, the configured base URL is a
+loopback URL (development and relying-party tests on this machine), those two findings are
+downgraded to NOTICE *for URLs on exactly that loopback host*; any other internal host still
+fails, and with a public base URL nothing is ever downgraded.  ``qtsp status`` marks such a
+hierarchy "development base URL".
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Final
+from urllib.parse import urlsplit
+
+from cryptography import x509
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID
+
+from ca.asn1 import parse_qc_statements
+from ca.findings import Finding, Severity
+from ca.profiles import oids
+from ca.profiles.profile import Profile
+
+__all__ = ["PkilintGate", "certificate_rules"]
+
+_FORBIDDEN_EXTENSIONS: Final = {
+    # EN 319 412-2 GEN-4.3.4-1, GEN-4.3.8-1, GEN-4.3.9-1, GEN-4.3.12-1.
+    ExtensionOID.POLICY_MAPPINGS: "GEN-4.3.4-1",
+    ExtensionOID.NAME_CONSTRAINTS: "GEN-4.3.8-1",
+    ExtensionOID.POLICY_CONSTRAINTS: "GEN-4.3.9-1",
+    ExtensionOID.INHIBIT_ANY_POLICY: "GEN-4.3.12-1",
+}
+_CRITICAL_ALLOWED: Final = {ExtensionOID.KEY_USAGE, ExtensionOID.BASIC_CONSTRAINTS}
+_ETSI_POLICY_ARCS: Final = ("0.4.0.194112.", "0.4.0.2042.")
+
+_DEV_DOWNGRADABLE: Final = frozenset({"etsi.internal_domain_name", "etsi.internal_ip_address"})
+
+
+def _err(code: str, message: str) -> Finding:
+    return Finding(Severity.ERROR, f"qtsp.{code}", message)
+
+
+def certificate_rules(
+    cert: x509.Certificate, profile: Profile, issuer: x509.Certificate, semantics_expected: str | None
+) -> list[Finding]:
+    """Our own rules on the built certificate (STANDARDS.md §5), independent of pkilint."""
+    out: list[Finding] = []
+    serial = cert.serial_number
+    # RFC 5280 §4.1.2.2: positive, at most 20 octets; CA/B BR §7.1: at least 64 random bits.
+    if serial <= 0 or serial.bit_length() > 159 or serial < 1 << 64:
+        out.append(_err("serial", f"RFC 5280 §4.1.2.2: serial {serial:x} is not a positive 64..159-bit integer"))
+    # EN 319 411-1 GEN-6.3.3-05: validity within the issuer's.
+    if cert.not_valid_after_utc > issuer.not_valid_after_utc:
+        out.append(_err("validity", "EN 319 411-1 GEN-6.3.3-05: notAfter is after the issuing CA's notAfter"))
+    if cert.not_valid_before_utc < issuer.not_valid_before_utc:
+        out.append(_err("validity", "EN 319 411-1 GEN-6.3.3-05: notBefore is before the issuing CA's notBefore"))
+    if cert.issuer != issuer.subject:
+        out.append(_err("issuer", "RFC 5280 §4.1.2.4: issuer name differs from the CA's subject"))
+
+    exts = {e.oid: e for e in cert.extensions}
+    for oid, clause in _FORBIDDEN_EXTENSIONS.items():
+        if oid in exts:
+            out.append(_err("forbidden_extension", f"EN 319 412-2 {clause}: {oid.dotted_string} must not be present"))
+    for oid, ext in exts.items():
+        if ext.critical and oid not in _CRITICAL_ALLOWED:
+            out.append(_err("criticality", f"EN 319 412-2: extension {oid.dotted_string} must not be critical"))
+    if ExtensionOID.AUTHORITY_KEY_IDENTIFIER not in exts:
+        out.append(_err("aki", "EN 319 412-2 GEN-4.3.1-1: authorityKeyIdentifier missing"))
+    if ExtensionOID.SUBJECT_KEY_IDENTIFIER not in exts:
+        out.append(_err("ski", "RFC 5280 §4.2.1.2: subjectKeyIdentifier missing"))
+
+    ku_ext = exts.get(ExtensionOID.KEY_USAGE)
+    if ku_ext is None or not ku_ext.critical:
+        out.append(_err("key_usage", "EN 319 412-2 NAT-4.3.2-1: keyUsage missing or not critical"))
+    else:
+        ku = ku_ext.value
+        assert isinstance(ku, x509.KeyUsage)
+        have = {
+            name
+            for name, on in (
+                ("digitalSignature", ku.digital_signature),
+                ("contentCommitment", ku.content_commitment),
+                ("keyEncipherment", ku.key_encipherment),
+                ("dataEncipherment", ku.data_encipherment),
+                ("keyAgreement", ku.key_agreement),
+                ("keyCertSign", ku.key_cert_sign),
+                ("cRLSign", ku.crl_sign),
+            )
+            if on
+        }
+        if have != set(profile.key_usage):
+            out.append(
+                _err("key_usage", f"EN 319 412-2 Table 1: keyUsage {sorted(have)} is not {sorted(profile.key_usage)}")
+            )
+
+    cp = exts.get(ExtensionOID.CERTIFICATE_POLICIES)
+    if cp is None:
+        out.append(_err("policies", "EN 319 412-2 GEN-4.3.3-2: certificatePolicies missing"))
+    else:
+        assert isinstance(cp.value, x509.CertificatePolicies)
+        etsi = [p.policy_identifier for p in cp.value if p.policy_identifier.dotted_string.startswith(_ETSI_POLICY_ARCS)]
+        if etsi != [profile.etsi_policy]:
+            out.append(
+                _err(
+                    "policies",
+                    f"EN 319 411-2 QCS-5.2-1: ETSI policies {[o.dotted_string for o in etsi]} "
+                    f"must be exactly [{profile.etsi_policy.dotted_string}]",
+                )
+            )
+
+    aia = exts.get(ExtensionOID.AUTHORITY_INFORMATION_ACCESS)
+    methods: set[x509.ObjectIdentifier] = set()
+    if aia is not None:
+        assert isinstance(aia.value, x509.AuthorityInformationAccess)
+        for desc in aia.value:
+            loc = desc.access_location
+            if not isinstance(loc, x509.UniformResourceIdentifier) or urlsplit(loc.value).scheme not in ("http", "https"):
+                out.append(_err("aia", "EN 319 412-2 GEN-4.4.1-4/-6: AIA locations must be http(s) URLs"))
+            methods.add(desc.access_method)
+    if AuthorityInformationAccessOID.CA_ISSUERS not in methods or AuthorityInformationAccessOID.OCSP not in methods:
+        out.append(_err("aia", "EN 319 412-2 GEN-4.4.1-2..6: AIA needs caIssuers and OCSP"))
+    cdp = exts.get(ExtensionOID.CRL_DISTRIBUTION_POINTS)
+    if cdp is None:
+        out.append(_err("crl_dp", "EN 319 412-2 GEN-4.3.11-1: CRL distribution point missing"))
+    else:
+        assert isinstance(cdp.value, x509.CRLDistributionPoints)
+        uris = [n.value for dp in cdp.value for n in (dp.full_name or []) if isinstance(n, x509.UniformResourceIdentifier)]
+        if not any(urlsplit(u).scheme == "http" for u in uris):
+            out.append(_err("crl_dp", "EN 319 412-2 GEN-4.3.11-3/-4: at least one http CRL URL"))
+
+    qc_ext = exts.get(oids.QC_STATEMENTS)
+    if profile.qc is None:
+        if qc_ext is not None:
+            out.append(_err("qc_statements", f"STANDARDS.md §1.5: profile {profile.name} carries no QC statements"))
+    elif qc_ext is None:
+        out.append(_err("qc_statements", "EN 319 412-5 QCS-5.1-1: qcStatements missing in a qualified certificate"))
+    else:
+        assert isinstance(qc_ext.value, x509.UnrecognizedExtension)
+        out.extend(_qc_rules(qc_ext.value.value, profile, semantics_expected))
+    return out
+
+
+def _qc_rules(der: bytes, profile: Profile, semantics_expected: str | None) -> list[Finding]:
+    out: list[Finding] = []
+    qc = profile.qc
+    assert qc is not None
+    try:
+        info = parse_qc_statements(der)
+    except ValueError as exc:
+        return [_err("qc_statements", f"EN 319 412-5 Annex B: qcStatements do not decode: {exc}")]
+    if not info.compliance:
+        out.append(_err("qc_compliance", "EN 319 412-5 QCS-5-01: QcCompliance missing"))
+    if info.cc_legislation_present:
+        out.append(_err("qc_cc_legislation", "EN 319 412-5 QCS-4.2.1-01: QcCClegislation forbidden in EU QCs"))
+    if info.sscd != qc.sscd:
+        out.append(_err("qc_sscd", "EN 319 411-2 GEN-6.6.1-03/-04: QcSSCD iff a -qscd policy"))
+    want_type = (oids.QCT_ESIGN if qc.qc_type == "esign" else oids.QCT_ESEAL).dotted_string
+    if info.qc_types != (want_type,):
+        out.append(_err("qc_type", f"EN 319 412-5 QCS-5.2-2: QcType must be exactly {want_type}"))
+    langs = [lang for _, lang in info.pds]
+    if qc.pds:
+        if "en" not in langs:
+            out.append(_err("qc_pds", "EN 319 412-5 QCS-4.3.4-03: an English PDS is required"))
+        if len(langs) != len(set(langs)):
+            out.append(_err("qc_pds", "EN 319 412-5 QCS-4.3.4-03: at most one PDS per language"))
+        if any(urlsplit(url).scheme != "https" for url, _ in info.pds):
+            out.append(_err("qc_pds", "EN 319 412-5 QCS-4.3.4-01: PDS URLs must be https"))
+    expected = (semantics_expected,) if semantics_expected else ()
+    if info.semantics_ids != expected:
+        out.append(
+            _err("semantics", f"EN 319 412-1 §5.1: semantics identifiers {info.semantics_ids} expected {expected}")
+        )
+    if info.unknown_statement_oids:
+        out.append(_err("qc_unknown", f"EN 319 412-5: unexpected statements {info.unknown_statement_oids}"))
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# pkilint
+
+
+@dataclass(frozen=True, slots=True)
+class _TypeChoice:
+    type_name: str
+    ignored: frozenset[str]
+    """pkilint codes not applicable to this profile, with the reason in :data:`_IGNORED_REASONS`."""
+
+
+# pkilint 0.13 has no QCP-l(-qscd) seal type: seals are linted with its legal-person (NCP) and
+# RFC 5280 validators, and the QC rules that the NCP type cannot know about are checked by
+# :func:`certificate_rules` above instead.  Only the findings listed here are set aside, each
+# because the NCP validator set does not expect a qualified certificate.
+_SEAL_IGNORED: Final = frozenset(
+    {
+        "etsi.en_319_412_5.qc_statement_not_allowed",
+        "etsi.en_319_412_2.qualified_policy_present_in_non_qualified_certificate",
+    }
+)
+
+PROFILE_CERTIFICATE_TYPES: Final = {
+    "qes-natural": _TypeChoice("QCP_N_QSCD_EIDAS_FINAL_CERTIFICATE", frozenset()),
+    "qseal-legal": _TypeChoice("NCP_LEGAL_PERSON_CERTIFICATE", _SEAL_IGNORED),
+    "upc-auth": _TypeChoice("NCP_NATURAL_PERSON_CERTIFICATE", frozenset()),
+}
+
+
+class PkilintGate:
+    """pkilint's ETSI + RFC 5280 validators, built once per certificate type and reused.
+
+    :param dev_host: the loopback host of a development base URL, or None (see module docstring).
+    """
+
+    def __init__(self, dev_host: str | None = None) -> None:
+        self._dev_host = dev_host
+        self._containers: dict[str, object] = {}
+        self._lock = threading.Lock()
+
+    def _container(self, type_name: str) -> object:
+        with self._lock:
+            found = self._containers.get(type_name)
+            if found is None:
+                from pkilint import etsi
+                from pkilint.etsi import etsi_constants
+                from pkilint.pkix import certificate
+
+                cert_type = etsi_constants.CertificateType[type_name]
+                found = certificate.create_pkix_certificate_validator_container(
+                    etsi.create_decoding_validators(cert_type),
+                    etsi.create_validators(cert_type),
+                )
+                self._containers[type_name] = found
+            return found
+
+    def warm(self, profiles: list[str]) -> None:
+        for name in profiles:
+            choice = PROFILE_CERTIFICATE_TYPES.get(name)
+            if choice is not None:
+                self._container(choice.type_name)
+
+    def lint(self, der: bytes, profile_name: str) -> list[Finding]:
+        from pkilint import finding_filter, loader
+        from pkilint.etsi import create_etsi_finding_filters, etsi_constants
+
+        choice = PROFILE_CERTIFICATE_TYPES.get(profile_name)
+        if choice is None:
+            return [Finding(Severity.FATAL, "qtsp.pkilint.no_type", f"pkilint: no certificate type for {profile_name}")]
+        container = self._container(choice.type_name)
+        try:
+            doc = loader.RFC5280CertificateDocumentLoader().load_der_document(der, "tbs")
+            results = container.validate(doc.root)  # type: ignore[attr-defined]
+            cert_type = etsi_constants.CertificateType[choice.type_name]
+            results, _ = finding_filter.filter_results(create_etsi_finding_filters(cert_type), results)
+        except Exception as exc:
+            return [Finding(Severity.FATAL, "pkilint.exception", f"pkilint could not lint the certificate: {exc}")]
+        out: list[Finding] = []
+        for result in results:
+            for desc in result.finding_descriptions:
+                code = str(desc.finding.code)
+                if code in choice.ignored:
+                    continue
+                severity = Severity[desc.finding.severity.name]
+                message = f"pkilint {code} at {result.node.path}" + (f": {desc.message}" if desc.message else "")
+                if code in _DEV_DOWNGRADABLE and self._is_dev_host_finding(desc.message, result):
+                    severity = Severity.NOTICE
+                    message += " (development base URL on loopback: allowed only there)"
+                out.append(Finding(severity, code, message, source="pkilint"))
+        return out
+
+    def _is_dev_host_finding(self, message: str | None, result: object) -> bool:
+        if self._dev_host is None:
+            return False
+        node = getattr(result, "node", None)
+        text = (message or "") + " " + str(getattr(node, "pdu", "") if node is not None else "")
+        return self._dev_host in text
+

@@ -1,0 +1,377 @@
+"""The issuance pipeline (DESIGN.md step 5; boulder's lint-then-sign).
+
+    parse CSR (strict, proof of possession, key allow-list)
+    -> subject rules of the profile                              (refusal: nothing written but audit)
+    -> reserve a random serial                                   [reserve]   commit
+    -> build the TBS, sign it with a throwaway key, lint it      [lint]      (any error: HSM untouched)
+    -> journal row: the linted certificate as record of intent   [journal]   commit
+    -> sign the same TBS with the HSM key                        [sign]
+    -> check TBS byte-identical to the linted one, verify sig    [verify]
+    -> store certificate, settle serial, audit                   [store]     commit
+
+An exception at any step settles the reservation as ``failed`` (and audits it) before it
+propagates.  A process that dies between two steps leaves the reservation ``reserved``;
+:meth:`IssuanceService.recover` settles those older than the configured age as ``failed``, so a
+reserved serial always ends as a stored certificate or a failed serial — never a serial that
+could later answer "good" without a stored certificate.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+
+from ca.findings import Finding, Severity, errors_in
+from ca.issuance.builder import IssuerView, build_end_entity, semantics_identifier, validity_window
+from ca.issuance.csr import ParsedCSR, parse_csr, spki_sha256
+from ca.issuance.errors import ErrorKind, IssuanceError, LintFailed
+from ca.issuance.lint import PkilintGate, certificate_rules
+from ca.issuance.serial import new_serial, serial_hex
+from ca.issuance.throwaway import throwaway_key
+from ca.profiles.profile import Profile
+from ca.profiles.subject import SubjectInput, legal_person_rules, natural_person_rules
+from ca.store import repository as repo
+from ca.store.db import Database
+from hsm import HSMError, HSMUnavailable, KeyAlgorithm, SigningKey
+
+__all__ = ["STEPS", "Actor", "IssuanceService", "IssuedCertificate", "Issuer"]
+
+STEPS: Final = ("reserve", "lint", "journal", "sign", "verify", "store")
+
+Clock = Callable[[], dt.datetime]
+
+
+def system_clock() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who asked: an authenticated operator (or the OS user for CLI commands on the CA host)."""
+
+    name: str
+    role: str
+
+
+@dataclass(frozen=True, slots=True)
+class Issuer:
+    """An issuing CA ready to sign: its database id, certificate, key and the view the builder needs."""
+
+    id: int
+    view: IssuerView
+    algorithm: KeyAlgorithm
+    signing_key: SigningKey
+
+    @property
+    def name(self) -> str:
+        return self.view.name
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedCertificate:
+    certificate: x509.Certificate
+    serial_hex: str
+    issuer: str
+    profile: str
+    findings: tuple[Finding, ...]
+    """Non-blocking findings (notices and warnings) of the lint gate."""
+
+    @property
+    def lint_verdict(self) -> str:
+        worst = max((f.severity for f in self.findings), default=None)
+        if worst is None:
+            return "clean"
+        return f"clean ({len(self.findings)} {worst.name.lower()}{'s' if len(self.findings) > 1 else ''})"
+
+
+@dataclass
+class IssuanceService:
+    """Issues end-entity certificates for the configured profiles.
+
+    :param faults: test hook called with each step name before the step runs; it may raise (an
+        injected failure) or end the process (an injected crash).
+    """
+
+    db: Database
+    profiles: Mapping[str, Profile]
+    issuers: Mapping[str, Issuer]
+    gate: PkilintGate | None
+    clock: Clock = system_clock
+    stale_after: dt.timedelta = dt.timedelta(minutes=5)
+    faults: Callable[[str], None] | None = None
+    random_bytes: Callable[[int], bytes] | None = None
+
+    # ------------------------------------------------------------------------------------------
+
+    def _step(self, name: str) -> None:
+        if self.faults is not None:
+            self.faults(name)
+
+    def subject_findings(self, profile: Profile, subject: SubjectInput) -> list[Finding]:
+        """The profile's subject rules (EN 319 412-2 §4.2.4 natural, EN 319 412-3 §4.2.1 legal)."""
+        rules = natural_person_rules if profile.subject_kind == "natural" else legal_person_rules
+        findings = list(rules(subject))
+        if profile.subject_kind == "natural" and not profile.allow_organization and (
+            subject.organizationName or subject.organizationIdentifier
+        ):
+            findings.append(
+                Finding(Severity.ERROR, "qtsp.profile.organization", f"profile {profile.name}: no organisation allowed")
+            )
+        if subject.admission is not None and not profile.allow_admission:
+            findings.append(
+                Finding(Severity.ERROR, "qtsp.profile.admission", f"profile {profile.name}: no admission allowed")
+            )
+        if subject.email is not None and not profile.allow_email:
+            findings.append(Finding(Severity.ERROR, "qtsp.profile.email", f"profile {profile.name}: no email allowed"))
+        return findings
+
+    def issue(
+        self,
+        *,
+        profile_name: str,
+        csr: bytes | ParsedCSR,
+        subject: SubjectInput,
+        actor: Actor,
+        validity_days: int | None = None,
+        evidence_ref: str | None = None,
+    ) -> IssuedCertificate:
+        """Run the whole pipeline for one certificate.
+
+        :raises IssuanceError: with a one-line detail; :class:`LintFailed` when a rule refused it.
+        """
+        profile = self.profiles.get(profile_name)
+        if profile is None:
+            raise IssuanceError(ErrorKind.NOT_FOUND, f"unknown profile {profile_name!r}")
+        issuer = self.issuers.get(profile.issuer)
+        if issuer is None:
+            raise IssuanceError(ErrorKind.NOT_FOUND, f"issuing CA {profile.issuer!r} does not exist (run qtsp init)")
+        parsed = csr if isinstance(csr, ParsedCSR) else parse_csr(csr)
+        days = profile.default_validity_days if validity_days is None else validity_days
+        if not 1 <= days <= profile.max_validity_days:
+            raise IssuanceError(
+                ErrorKind.POLICY_VIOLATION,
+                f"profile {profile.name}: validity must be 1..{profile.max_validity_days} days (got {days})",
+            )
+        refusal = errors_in(self.subject_findings(profile, subject))
+        if refusal:
+            self._audit_refusal(actor, profile, issuer, None, refusal, "subject")
+            raise LintFailed(tuple(refusal))
+
+        now = self.clock()
+        serial = new_serial(self.random_bytes) if self.random_bytes else new_serial()
+        shex = serial_hex(serial)
+        self._step("reserve")
+        with self.db.write() as s:
+            reservation_id = repo.reserve_serial(s, issuer_id=issuer.id, serial=shex, at=now)
+        try:
+            return self._issue_reserved(
+                profile, issuer, parsed, subject, actor, serial, shex, reservation_id, now, days, evidence_ref
+            )
+        except BaseException as exc:
+            self._settle_failed(reservation_id, issuer, shex, profile, actor, exc)
+            if isinstance(exc, IssuanceError):
+                raise
+            if isinstance(exc, HSMUnavailable):
+                raise IssuanceError(ErrorKind.HSM_UNAVAILABLE, f"key backend unavailable: {exc}") from exc
+            if isinstance(exc, HSMError):
+                raise IssuanceError(ErrorKind.INTERNAL, f"key backend error: {exc}") from exc
+            raise
+
+    def _issue_reserved(
+        self,
+        profile: Profile,
+        issuer: Issuer,
+        parsed: ParsedCSR,
+        subject: SubjectInput,
+        actor: Actor,
+        serial: int,
+        shex: str,
+        reservation_id: int,
+        now: dt.datetime,
+        days: int,
+        evidence_ref: str | None,
+    ) -> IssuedCertificate:
+        self._step("lint")
+        not_before, not_after = validity_window(now, days, issuer.view.certificate.not_valid_after_utc)
+        builder = build_end_entity(
+            profile=profile,
+            issuer=issuer.view,
+            subject=subject,
+            public_key=parsed.public_key,
+            serial=serial,
+            not_before=not_before,
+            not_after=not_after,
+        )
+        sig_hash = issuer.algorithm.default_hash()
+        lint_cert = builder.sign(throwaway_key(issuer.algorithm), sig_hash)
+        findings = certificate_rules(lint_cert, profile, issuer.view.certificate, semantics_identifier(profile, subject))
+        if self.gate is not None:
+            findings.extend(self.gate.lint(lint_cert.public_bytes(serialization.Encoding.DER), profile.name))
+        blocking = errors_in(findings)
+        if blocking:
+            self._audit_refusal(actor, profile, issuer, shex, blocking, "lint")
+            raise LintFailed(tuple(blocking))
+        lint_tbs = lint_cert.tbs_certificate_bytes
+        report = json.dumps(
+            [{"severity": f.severity.name, "code": f.code, "message": f.message} for f in findings],
+            separators=(",", ":"),
+        )
+
+        self._step("journal")
+        with self.db.write() as s:
+            journal_id = repo.open_journal(
+                s,
+                reservation_id=reservation_id,
+                issuer_id=issuer.id,
+                serial=shex,
+                profile=profile.name,
+                tbs_sha256=hashlib.sha256(lint_tbs).hexdigest(),
+                lint_certificate_der=lint_cert.public_bytes(serialization.Encoding.DER),
+                lint_report=report,
+                requested_by=actor.name,
+                at=self.clock(),
+            )
+
+        self._step("sign")
+        cert = builder.sign(issuer.signing_key, sig_hash)
+
+        self._step("verify")
+        # boulder's tbsCertIsDeterministic: what the HSM signed is exactly what was linted.
+        if cert.tbs_certificate_bytes != lint_tbs:
+            raise IssuanceError(ErrorKind.INTERNAL, "signed TBS differs from the linted TBS: certificate discarded")
+        self._verify_signature(cert, issuer)
+
+        self._step("store")
+        der = cert.public_bytes(serialization.Encoding.DER)
+        fingerprint = hashlib.sha256(der).hexdigest()
+        at = self.clock()
+        with self.db.write() as s:
+            repo.settle_issued(s, reservation_id=reservation_id, journal_id=journal_id, at=at)
+            repo.add_certificate(
+                s,
+                issuer_id=issuer.id,
+                serial=shex,
+                profile=profile.name,
+                subject=cert.subject.rfc4514_string(),
+                not_before=cert.not_valid_before_utc,
+                not_after=cert.not_valid_after_utc,
+                status="good",
+                der=der,
+                fingerprint_sha256=fingerprint,
+                spki_sha256=spki_sha256(parsed.public_key),
+                journal_id=journal_id,
+                at=at,
+            )
+            repo.append_audit(
+                s,
+                at=at,
+                actor=actor.name,
+                role=actor.role,
+                action="certificate.issued",
+                object_type="certificate",
+                object_id=f"{issuer.name}:{shex}",
+                details={
+                    "profile": profile.name,
+                    "issuer": issuer.name,
+                    "serial": shex,
+                    "subject": cert.subject.rfc4514_string(),
+                    "not_before": cert.not_valid_before_utc.isoformat(),
+                    "not_after": cert.not_valid_after_utc.isoformat(),
+                    "sha256": fingerprint,
+                    "journal_id": journal_id,
+                    "evidence_ref": evidence_ref,
+                    "lint": [f.code for f in findings],
+                },
+            )
+        return IssuedCertificate(
+            certificate=cert,
+            serial_hex=shex,
+            issuer=issuer.name,
+            profile=profile.name,
+            findings=tuple(findings),
+        )
+
+    @staticmethod
+    def _verify_signature(cert: x509.Certificate, issuer: Issuer) -> None:
+        """Check the HSM's signature with the CA public key (catches faulty or wrong-key signatures)."""
+        public = issuer.view.certificate.public_key()
+        algorithm = cert.signature_hash_algorithm
+        assert algorithm is not None
+        try:
+            if isinstance(public, ec.EllipticCurvePublicKey):
+                public.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(algorithm))
+            elif isinstance(public, rsa.RSAPublicKey):
+                public.verify(cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(), algorithm)
+            else:
+                raise IssuanceError(ErrorKind.INTERNAL, "unsupported CA key type")
+        except InvalidSignature:
+            raise IssuanceError(ErrorKind.INTERNAL, "HSM signature does not verify with the CA certificate") from None
+
+    # ------------------------------------------------------------------------------------------
+
+    def _settle_failed(
+        self, reservation_id: int, issuer: Issuer, shex: str, profile: Profile, actor: Actor, exc: BaseException
+    ) -> None:
+        reason = f"{type(exc).__name__}: {exc}"[:500]
+        at = self.clock()
+        with self.db.write() as s:
+            if repo.fail_reservation(s, reservation_id=reservation_id, reason=reason, at=at):
+                repo.append_audit(
+                    s,
+                    at=at,
+                    actor=actor.name,
+                    role=actor.role,
+                    action="certificate.issuance_failed",
+                    object_type="serial",
+                    object_id=f"{issuer.name}:{shex}",
+                    details={"profile": profile.name, "reason": reason},
+                )
+
+    def _audit_refusal(
+        self,
+        actor: Actor,
+        profile: Profile,
+        issuer: Issuer,
+        shex: str | None,
+        findings: Sequence[Finding],
+        stage: str,
+    ) -> None:
+        with self.db.write() as s:
+            repo.append_audit(
+                s,
+                at=self.clock(),
+                actor=actor.name,
+                role=actor.role,
+                action="certificate.refused",
+                object_type="serial" if shex else "profile",
+                object_id=f"{issuer.name}:{shex}" if shex else profile.name,
+                details={"stage": stage, "findings": [f.message for f in findings]},
+            )
+
+    def recover(self, actor: Actor) -> list[repo.SettledReservation]:
+        """Settle reservations left open by a dead process as ``failed`` (audited, one event each)."""
+        now = self.clock()
+        with self.db.write() as s:
+            settled = repo.settle_stale_reservations(s, older_than=now - self.stale_after, at=now)
+            for item in settled:
+                repo.append_audit(
+                    s,
+                    at=now,
+                    actor=actor.name,
+                    role=actor.role,
+                    action="serial.recovered_failed",
+                    object_type="serial",
+                    object_id=f"{item.issuer_id}:{item.serial}",
+                    details={"reservation_id": item.reservation_id, "journaled": item.journaled},
+                )
+        return settled
+

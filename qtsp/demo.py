@@ -1,0 +1,87 @@
+"""``qtsp demo``: one certificate of every profile from freshly generated keys, linted, exported."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Final
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from rich.console import Console
+from rich.table import Table
+
+from ca.profiles.subject import SubjectInput
+from qtsp.config import Config
+from qtsp.wiring import os_actor, runtime
+
+__all__ = ["DEMO_SUBJECTS", "fresh_csr", "run_demo"]
+
+DEMO_SUBJECTS: Final[dict[str, dict[str, object]]] = {
+    "qes-natural": {
+        "countryName": "DE",
+        "commonName": "Erika Mustermann",
+        "givenName": "Erika",
+        "surname": "Mustermann",
+        "serialNumber": "IDCDE-T22000129",
+        "organizationName": "Mustermann Patentanwälte PartG mbB",
+        "organizationIdentifier": "NTRDE-PR1234",
+        "admission": {
+            "authority": "Patentanwaltskammer",
+            "profession": "Patentanwältin",
+            "professionOid": "1.3.36.8.3.11.1.18",
+            "registrationNumber": "PA-2020-0815",
+        },
+    },
+    "qseal-legal": {
+        "countryName": "DE",
+        "organizationName": "Musterfirma GmbH",
+        "organizationIdentifier": "VATDE-123456789",
+        "commonName": "Musterfirma Rechnungssiegel",
+    },
+    "upc-auth": {
+        "countryName": "DE",
+        "commonName": "Erika Mustermann",
+        "givenName": "Erika",
+        "surname": "Mustermann",
+        "email": "erika.mustermann@example.com",
+    },
+}
+
+
+def fresh_csr(curve: ec.EllipticCurve | None = None) -> bytes:
+    """A CSR for a freshly generated key (as card personalisation would submit for one slot)."""
+    from cryptography.hazmat.primitives import serialization
+
+    key = ec.generate_private_key(curve or ec.SECP256R1())
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([]))
+        .sign(key, hashes.SHA256())
+    )
+    return csr.public_bytes(serialization.Encoding.DER)
+
+
+def run_demo(config: Config, out: Path, console: Console) -> None:
+    from qtsp.cli import export_all
+
+    table = Table(title="qtsp demo: one certificate per profile")
+    for col in ("profile", "subject", "serial", "lint verdict"):
+        table.add_column(col)
+    with runtime(config) as rt:
+        service = rt.issuance()
+        for profile_name in sorted(rt.profiles):
+            subject = SubjectInput.from_json_obj(DEMO_SUBJECTS[profile_name])
+            issued = service.issue(
+                profile_name=profile_name,
+                csr=fresh_csr(),
+                subject=subject,
+                actor=os_actor(),
+                evidence_ref="demo",
+            )
+            table.add_row(profile_name, issued.certificate.subject.rfc4514_string(), issued.serial_hex, issued.lint_verdict)
+    console.print(table)
+    n = export_all(config, out)
+    console.print(f"exported {n} certificates (PEM) to {out}")
+    if config.keys.backend == "soft":
+        console.print("[yellow]Software keys: development and demonstration only, not qualified.[/yellow]")

@@ -1,0 +1,129 @@
+"""The only place that wires configuration, storage, key backend and CA services together."""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import os
+import secrets
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from ca.issuance.hierarchy import HierarchySettings, load_issuers
+from ca.issuance.lint import PkilintGate
+from ca.issuance.service import Actor, IssuanceService
+from ca.profiles import Profile, load_builtin_profiles
+from ca.store.db import Database
+from hsm import KeyBackend
+from qtsp.config import Config, ConfigurationError
+from urllib.parse import urlsplit
+
+__all__ = [
+    "Runtime",
+    "ensure_soft_passphrase",
+    "hierarchy_settings",
+    "open_backend",
+    "os_actor",
+    "runtime",
+]
+
+
+def os_actor(role: str = "ca-operator") -> Actor:
+    """CLI commands on the CA host act as the operating-system user (the host's access control gates them)."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = f"uid{os.getuid()}"
+    return Actor(name=f"os:{user}@{socket.gethostname()}", role=role)
+
+
+def ensure_soft_passphrase(config: Config) -> None:
+    """For the soft keystore only: create a random passphrase file (0600) if no secret is configured."""
+    keys = config.keys
+    if keys.backend != "soft" or os.environ.get(keys.soft_passphrase_env):
+        return
+    path = keys.soft_passphrase_file
+    if path is None or path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secrets.token_urlsafe(32) + "\n")
+
+
+def open_backend(config: Config) -> KeyBackend:
+    """The configured key backend (secrets read from the environment or their files)."""
+    keys = config.keys
+    secret = keys.read_secret()
+    if keys.backend == "soft":
+        from hsm.soft import SoftBackend
+
+        keys.soft_directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return SoftBackend(Path(keys.soft_directory), secret)
+    from hsm.pkcs11 import Pkcs11Backend
+
+    return Pkcs11Backend(keys.pkcs11_module, keys.pkcs11_token_label, secret.decode())
+
+
+def hierarchy_settings(config: Config) -> HierarchySettings:
+    ca = config.ca
+    return HierarchySettings(
+        base_url=ca.base_url,
+        country=ca.country,
+        organization_name=ca.organization_name,
+        organization_identifier=ca.organization_identifier,
+        root_algorithm=ca.root_algorithm,
+        issuing_algorithm=ca.issuing_algorithm,
+        ocsp_algorithm=ca.ocsp_algorithm,
+        root_validity_days=ca.root_validity_days,
+        issuing_validity_days=ca.issuing_validity_days,
+        ocsp_validity_days=ca.ocsp_validity_days,
+        cp_arc=ca.cp_arc,
+        pds=ca.pds_urls,
+    )
+
+
+def lint_gate(config: Config, *, pkilint: bool | None = None) -> PkilintGate | None:
+    use = config.issuance.pkilint if pkilint is None else pkilint
+    if not use:
+        return None
+    dev_host = urlsplit(config.ca.base_url).hostname if config.development_base_url else None
+    return PkilintGate(dev_host=dev_host)
+
+
+@dataclass
+class Runtime:
+    config: Config
+    db: Database
+    backend: KeyBackend
+    profiles: dict[str, Profile]
+
+    def issuance(self, *, pkilint: bool | None = None) -> IssuanceService:
+        import datetime as dt
+
+        issuers = load_issuers(self.db, self.backend, self.config.ca.base_url, self.config.ca.cp_arc, self.config.ca.pds_urls)
+        return IssuanceService(
+            db=self.db,
+            profiles=self.profiles,
+            issuers=issuers,
+            gate=lint_gate(self.config, pkilint=pkilint),
+            stale_after=dt.timedelta(seconds=self.config.issuance.stale_reservation_seconds),
+        )
+
+
+@contextlib.contextmanager
+def runtime(config: Config) -> Iterator[Runtime]:
+    db = Database(config.database.url)
+    backend = open_backend(config)
+    try:
+        yield Runtime(config=config, db=db, backend=backend, profiles=load_builtin_profiles())
+    finally:
+        backend.close()
+        db.dispose()
+
+
+def require_home(config: Config) -> None:
+    if not config.home.exists():
+        raise ConfigurationError("home", f"{config.home} does not exist: run `qtsp init` first")
