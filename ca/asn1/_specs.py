@@ -232,6 +232,11 @@ def is_printable_string(value: str) -> bool:
     return bool(_PRINTABLE_RE.match(value))
 
 
+def one_line(exc: BaseException) -> str:
+    """asn1crypto messages span several lines; our errors are one line."""
+    return " ".join(str(exc).split())
+
+
 def is_ia5_string(value: str) -> bool:
     """True if ``value`` is 7-bit ASCII (IA5String)."""
     return value.isascii()

@@ -202,7 +202,7 @@ def parse_admission(der: bytes) -> AdmissionInfo:
     except Asn1DecodeError:
         raise
     except (ValueError, TypeError, KeyError) as exc:
-        raise Asn1DecodeError(f"Admission: not a DER AdmissionSyntax value: {exc}") from exc
+        raise Asn1DecodeError(f"Admission: not a DER AdmissionSyntax value: {_specs.one_line(exc)}") from exc
 
 
 def _admission_entry(adm: Any) -> AdmissionEntry:

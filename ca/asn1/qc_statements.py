@@ -227,7 +227,7 @@ def parse_qc_statements(der: bytes) -> QCStatementsInfo:
     except Asn1DecodeError:
         raise
     except (ValueError, TypeError, KeyError) as exc:
-        raise Asn1DecodeError(f"qcStatements: malformed statement: {exc}") from exc
+        raise Asn1DecodeError(f"qcStatements: malformed statement: {_specs.one_line(exc)}") from exc
     return QCStatementsInfo(
         compliance=compliance,
         sscd=sscd,
@@ -256,7 +256,7 @@ def _load_strict(der: bytes) -> Any:
         _ = parsed.native  # force a full parse of every statement
         reencoded = parsed.dump(force=True)
     except (ValueError, TypeError, KeyError) as exc:
-        raise Asn1DecodeError(f"qcStatements: not a DER QCStatements value: {exc}") from exc
+        raise Asn1DecodeError(f"qcStatements: not a DER QCStatements value: {_specs.one_line(exc)}") from exc
     if reencoded != bytes(der):
         raise Asn1DecodeError("qcStatements: not DER (re-encoding differs)")
     return parsed

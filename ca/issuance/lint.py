@@ -16,7 +16,6 @@ hierarchy "development base URL".
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -186,28 +185,14 @@ def _qc_rules(der: bytes, profile: Profile, semantics_expected: str | None) -> l
 # pkilint
 
 
-@dataclass(frozen=True, slots=True)
-class _TypeChoice:
-    type_name: str
-    ignored: frozenset[str]
-    """pkilint codes not applicable to this profile, with the reason in :data:`_IGNORED_REASONS`."""
-
-
 # pkilint 0.13 has no QCP-l(-qscd) seal type: seals are linted with its legal-person (NCP) and
-# RFC 5280 validators, and the QC rules that the NCP type cannot know about are checked by
-# :func:`certificate_rules` above instead.  Only the findings listed here are set aside, each
-# because the NCP validator set does not expect a qualified certificate.
-_SEAL_IGNORED: Final = frozenset(
-    {
-        "etsi.en_319_412_5.qc_statement_not_allowed",
-        "etsi.en_319_412_2.qualified_policy_present_in_non_qualified_certificate",
-    }
-)
-
+# RFC 5280 validators, which accept the QC statements without judging them; the QC rules for
+# seals (QcCompliance, QcSSCD, QcType eseal, PDS, semantics identifier) are checked by
+# :func:`certificate_rules` above.  No pkilint finding is ever set aside.
 PROFILE_CERTIFICATE_TYPES: Final = {
-    "qes-natural": _TypeChoice("QCP_N_QSCD_EIDAS_FINAL_CERTIFICATE", frozenset()),
-    "qseal-legal": _TypeChoice("NCP_LEGAL_PERSON_CERTIFICATE", _SEAL_IGNORED),
-    "upc-auth": _TypeChoice("NCP_NATURAL_PERSON_CERTIFICATE", frozenset()),
+    "qes-natural": "QCP_N_QSCD_EIDAS_FINAL_CERTIFICATE",
+    "qseal-legal": "NCP_LEGAL_PERSON_CERTIFICATE",
+    "upc-auth": "NCP_NATURAL_PERSON_CERTIFICATE",
 }
 
 
@@ -240,22 +225,22 @@ class PkilintGate:
 
     def warm(self, profiles: list[str]) -> None:
         for name in profiles:
-            choice = PROFILE_CERTIFICATE_TYPES.get(name)
-            if choice is not None:
-                self._container(choice.type_name)
+            type_name = PROFILE_CERTIFICATE_TYPES.get(name)
+            if type_name is not None:
+                self._container(type_name)
 
     def lint(self, der: bytes, profile_name: str) -> list[Finding]:
         from pkilint import finding_filter, loader
         from pkilint.etsi import create_etsi_finding_filters, etsi_constants
 
-        choice = PROFILE_CERTIFICATE_TYPES.get(profile_name)
-        if choice is None:
+        type_name = PROFILE_CERTIFICATE_TYPES.get(profile_name)
+        if type_name is None:
             return [Finding(Severity.FATAL, "qtsp.pkilint.no_type", f"pkilint: no certificate type for {profile_name}")]
-        container = self._container(choice.type_name)
+        container = self._container(type_name)
         try:
             doc = loader.RFC5280CertificateDocumentLoader().load_der_document(der, "tbs")
             results = container.validate(doc.root)  # type: ignore[attr-defined]
-            cert_type = etsi_constants.CertificateType[choice.type_name]
+            cert_type = etsi_constants.CertificateType[type_name]
             results, _ = finding_filter.filter_results(create_etsi_finding_filters(cert_type), results)
         except Exception as exc:
             return [Finding(Severity.FATAL, "pkilint.exception", f"pkilint could not lint the certificate: {exc}")]
@@ -263,8 +248,6 @@ class PkilintGate:
         for result in results:
             for desc in result.finding_descriptions:
                 code = str(desc.finding.code)
-                if code in choice.ignored:
-                    continue
                 severity = Severity[desc.finding.severity.name]
                 message = f"pkilint {code} at {result.node.path}" + (f": {desc.message}" if desc.message else "")
                 if code in _DEV_DOWNGRADABLE and self._is_dev_host_finding(desc.message, result):

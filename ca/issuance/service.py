@@ -87,10 +87,12 @@ class IssuedCertificate:
 
     @property
     def lint_verdict(self) -> str:
-        worst = max((f.severity for f in self.findings), default=None)
-        if worst is None:
+        """``clean``, or ``clean (N notices)`` / ``clean (N warnings)``; INFO findings are not counted."""
+        shown = [f for f in self.findings if f.severity >= Severity.NOTICE]
+        if not shown:
             return "clean"
-        return f"clean ({len(self.findings)} {worst.name.lower()}{'s' if len(self.findings) > 1 else ''})"
+        worst = max(f.severity for f in shown).name.lower()
+        return f"clean ({len(shown)} {worst}{'s' if len(shown) > 1 else ''})"
 
 
 @dataclass

@@ -1,0 +1,51 @@
+# `make run`  : set up .venv, initialise ./var if absent (SQLite + software keys), run the demo.
+# `make test` : install what the tests need (SoftHSM2 and OpenSSL included) and run the whole suite.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+QTSP   := $(VENV)/bin/qtsp
+HOME_DIR ?= ./var
+
+.PHONY: run test venv test-deps system-deps lint typecheck bench clean
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -e .
+	touch $@
+
+$(VENV)/.test-installed: $(VENV)/.installed
+	$(PIP) install --quiet -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+run: venv
+	@if [ ! -f "$(HOME_DIR)/qtsp.db" ]; then $(QTSP) --home $(HOME_DIR) init; fi
+	$(QTSP) --home $(HOME_DIR) demo
+
+# SoftHSM2 and the openssl CLI come from Debian's archive; the suite needs them and never skips.
+system-deps:
+	@if ! command -v softhsm2-util >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq softhsm2 openssl >/dev/null; \
+	fi
+
+test-deps: system-deps $(VENV)/.test-installed
+
+lint: test-deps
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: test-deps
+	$(VENV)/bin/mypy
+
+test: test-deps lint typecheck
+	CI=$${CI:-true} $(VENV)/bin/pytest -q
+
+bench: venv
+	$(QTSP) bench issue --count 1000
+
+clean:
+	rm -rf $(VENV) $(HOME_DIR) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""Integration tests on real databases and key backends."""
