@@ -1,0 +1,1 @@
+"""Unit tests (pure Python, no HSM or database)."""
