@@ -166,9 +166,20 @@ def _reject_unknown_keys(where: str, keys: Iterable[object], allowed: tuple[str,
 class SubjectInput:
     """The subject a request asks for, before any rule has run.
 
-    Attribute names are the JSON keys (and the X.520 attribute names).  ``email`` is not part of the
-    DN: it goes into subjectAltName (RFC 5280 §4.2.1.6).  ``admission`` is the Common PKI Admission
-    extension, not a DN attribute either.
+    Attribute names are the JSON keys (and the X.520 attribute names).  Construction checks value
+    hygiene only (see :meth:`from_json_obj`); the profile rules are :func:`natural_person_rules` and
+    :func:`legal_person_rules`.
+
+    :ivar countryName: ISO 3166-1 alpha-2 code (X.520 countryName).
+    :ivar commonName: X.520 commonName.
+    :ivar givenName: X.520 givenName (natural persons).
+    :ivar surname: X.520 surname (natural persons).
+    :ivar pseudonym: X.520 pseudonym (natural persons, instead of givenName/surname).
+    :ivar serialNumber: EN 319 412-1 §5.1.3 identifier, e.g. ``IDCDE-T22000129``.
+    :ivar organizationName: X.520 organizationName.
+    :ivar organizationIdentifier: EN 319 412-1 §5.1.4 identifier, e.g. ``VATDE-123456789``.
+    :ivar email: not part of the DN; it goes into subjectAltName rfc822Name (RFC 5280 §4.2.1.6).
+    :ivar admission: the Common PKI Admission extension (not a DN attribute).
     """
 
     countryName: str | None = None

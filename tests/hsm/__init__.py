@@ -1,0 +1,1 @@
+"""Tests of the hsm package (key backends)."""
