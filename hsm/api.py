@@ -85,7 +85,7 @@ class KeyAlgorithm(enum.Enum):
             return 4096
         raise ValueError(f"{self.value} is not an RSA algorithm")
 
-    def default_hash(self) -> hashes.HashAlgorithm:
+    def default_hash(self) -> hashes.SHA256 | hashes.SHA384:
         """The signature hash paired with this key (TS 119 312: SHA-256 for P-256/RSA-3072, SHA-384 above)."""
         if self in (KeyAlgorithm.EC_P384, KeyAlgorithm.RSA_4096):
             return hashes.SHA384()

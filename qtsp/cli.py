@@ -28,7 +28,7 @@ from ca.profiles.subject import SubjectError, SubjectInput
 from ca.store import repository as repo
 from hsm import HSMError
 from qtsp.config import CONFIG_FILE_NAME, Config, ConfigurationError, load_config, render_config
-from qtsp.wiring import ensure_soft_passphrase, hierarchy_settings, open_backend, os_actor, runtime
+from qtsp.wiring import ensure_soft_passphrase, hierarchy_settings, os_actor, runtime
 
 __all__ = ["main"]
 
@@ -79,7 +79,9 @@ def _config(ctx: click.Context, base_url: str | None = None) -> Config:
 
 
 @click.group()
-@click.option("--home", type=click.Path(file_okay=False), default=None, help="Data directory (default $QTSP_HOME or ./var).")
+@click.option(
+    "--home", type=click.Path(file_okay=False), default=None, help="Data directory (default $QTSP_HOME or ./var)."
+)
 @click.pass_context
 def cli(ctx: click.Context, home: str | None) -> None:
     """QTSP engine: qualified signature, seal and UPC certificates with CRL/OCSP and an audit trail."""
@@ -92,7 +94,9 @@ def cli(ctx: click.Context, home: str | None) -> None:
 
 
 @cli.command()
-@click.option("--base-url", default=None, help="Public base URL for AIA/CDP/OCSP links (default http://127.0.0.1:8080).")
+@click.option(
+    "--base-url", default=None, help="Public base URL for AIA/CDP/OCSP links (default http://127.0.0.1:8080)."
+)
 @click.option("--backend", type=click.Choice(["soft", "pkcs11"]), default=None, help="Key backend (default soft).")
 @click.pass_context
 @_map_errors
@@ -171,7 +175,9 @@ def status(ctx: click.Context) -> None:
         ctable.add_row(issuer, profile, str(n))
     console.print(ctable)
     console.print(
-        "serials     " + ", ".join(f"{k} {v}" for k, v in sorted(reservations.items())) if reservations else "serials     none"
+        "serials     " + ", ".join(f"{k} {v}" for k, v in sorted(reservations.items()))
+        if reservations
+        else "serials     none"
     )
     console.print(f"audit log   {audit_events} events")
 
@@ -206,7 +212,12 @@ def _read_subject(path: str) -> SubjectInput:
 @click.pass_context
 @_map_errors
 def ca_issue(
-    ctx: click.Context, profile_name: str, csr_path: str, subject_path: str, out_path: str | None, validity_days: int | None
+    ctx: click.Context,
+    profile_name: str,
+    csr_path: str,
+    subject_path: str,
+    out_path: str | None,
+    validity_days: int | None,
 ) -> None:
     """Issue one certificate through the linted pipeline."""
     config = _config(ctx)
@@ -311,7 +322,14 @@ def bench_issue(
     """Certificates/s of the whole pipeline with and without pkilint, and raw sign/s of the same key."""
     from qtsp.bench import run_issue_bench
 
-    run_issue_bench(count=count, backends=backends, algorithms=algorithms, workers=workers, database_url=database_url, console=console)
+    run_issue_bench(
+        count=count,
+        backends=backends,
+        algorithms=algorithms,
+        workers=workers,
+        database_url=database_url,
+        console=console,
+    )
 
 
 def main() -> None:

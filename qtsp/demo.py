@@ -54,11 +54,7 @@ def fresh_csr(curve: ec.EllipticCurve | None = None) -> bytes:
     from cryptography.hazmat.primitives import serialization
 
     key = ec.generate_private_key(curve or ec.SECP256R1())
-    csr = (
-        x509.CertificateSigningRequestBuilder()
-        .subject_name(x509.Name([]))
-        .sign(key, hashes.SHA256())
-    )
+    csr = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([])).sign(key, hashes.SHA256())
     return csr.public_bytes(serialization.Encoding.DER)
 
 
@@ -79,7 +75,9 @@ def run_demo(config: Config, out: Path, console: Console) -> None:
                 actor=os_actor(),
                 evidence_ref="demo",
             )
-            table.add_row(profile_name, issued.certificate.subject.rfc4514_string(), issued.serial_hex, issued.lint_verdict)
+            table.add_row(
+                profile_name, issued.certificate.subject.rfc4514_string(), issued.serial_hex, issued.lint_verdict
+            )
     console.print(table)
     n = export_all(config, out)
     console.print(f"exported {n} certificates (PEM) to {out}")

@@ -10,6 +10,7 @@ import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from ca.issuance.hierarchy import HierarchySettings, load_issuers
 from ca.issuance.lint import PkilintGate
@@ -18,7 +19,6 @@ from ca.profiles import Profile, load_builtin_profiles
 from ca.store.db import Database
 from hsm import KeyBackend
 from qtsp.config import Config, ConfigurationError
-from urllib.parse import urlsplit
 
 __all__ = [
     "Runtime",
@@ -103,7 +103,9 @@ class Runtime:
     def issuance(self, *, pkilint: bool | None = None) -> IssuanceService:
         import datetime as dt
 
-        issuers = load_issuers(self.db, self.backend, self.config.ca.base_url, self.config.ca.cp_arc, self.config.ca.pds_urls)
+        issuers = load_issuers(
+            self.db, self.backend, self.config.ca.base_url, self.config.ca.cp_arc, self.config.ca.pds_urls
+        )
         return IssuanceService(
             db=self.db,
             profiles=self.profiles,

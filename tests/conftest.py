@@ -152,9 +152,7 @@ def init_home(
         env["QTSP_DATABASE_URL"] = database_url
     if backend == "pkcs11":
         assert token is not None
-        env.update(
-            QTSP_PKCS11_MODULE=token.module, QTSP_PKCS11_TOKEN_LABEL=token.label, QTSP_PKCS11_PIN=token.pin
-        )
+        env.update(QTSP_PKCS11_MODULE=token.module, QTSP_PKCS11_TOKEN_LABEL=token.label, QTSP_PKCS11_PIN=token.pin)
     result = CliRunner().invoke(cli, ["--home", str(path), "init", "--base-url", base_url], env=env)
     assert result.exit_code == 0, result.output
     return Home(path=path, env=env, backend=backend, database=database_url or "sqlite")

@@ -144,9 +144,7 @@ def _admission_der(
             f"Common PKI ProfessionInfo: professionItems entry must be 1..{_UB_PROFESSION} characters"
         )
     info: dict[str, Any] = {
-        "profession_items": _specs.DirectoryStrings(
-            [ax509.DirectoryString(name="utf8_string", value=profession)]
-        )
+        "profession_items": _specs.DirectoryStrings([ax509.DirectoryString(name="utf8_string", value=profession)])
     }
     if profession_oid is not None:
         _specs.check_oid(profession_oid, "Common PKI ProfessionInfo: professionOID")
@@ -159,9 +157,7 @@ def _admission_der(
         _specs.check_oid(naming_authority_oid, "Common PKI NamingAuthority: namingAuthorityId")
         info["naming_authority"] = _specs.NamingAuthority({"naming_authority_id": naming_authority_oid})
     if registration_number is not None:
-        if not 1 <= len(registration_number) <= _UB_PROFESSION or not _specs.is_printable_string(
-            registration_number
-        ):
+        if not 1 <= len(registration_number) <= _UB_PROFESSION or not _specs.is_printable_string(registration_number):
             raise Asn1EncodeError(
                 f'Common PKI ProfessionInfo: registrationNumber "{registration_number}" is not a '
                 f"PrintableString of 1..{_UB_PROFESSION} characters"

@@ -148,13 +148,9 @@ def _qc_statements_der(
         locations = []
         for url, lang in pds:
             if not url or not _specs.is_ia5_string(url) or any(ord(c) < 0x21 or ord(c) == 0x7F for c in url):
-                raise Asn1EncodeError(
-                    f'EN 319 412-5 §4.3.4: PDS url "{url}" is not a printable IA5String URL'
-                )
+                raise Asn1EncodeError(f'EN 319 412-5 §4.3.4: PDS url "{url}" is not a printable IA5String URL')
             if len(lang) != 2 or not lang.isascii() or not lang.isalpha():
-                raise Asn1EncodeError(
-                    f'EN 319 412-5 §4.3.4: PDS language "{lang}" is not 2 letters (ISO 639-1)'
-                )
+                raise Asn1EncodeError(f'EN 319 412-5 §4.3.4: PDS language "{lang}" is not 2 letters (ISO 639-1)')
             locations.append(_specs.PdsLocation({"url": url, "language": lang}))
         add(ID_ETSI_QCS_QC_PDS, _specs.PdsLocations(locations))
     if semantics_id is not None:

@@ -50,9 +50,7 @@ class IssuerView:
     pds: tuple[tuple[str, str], ...]
 
 
-def validity_window(
-    now: dt.datetime, days: int, issuer_not_after: dt.datetime
-) -> tuple[dt.datetime, dt.datetime]:
+def validity_window(now: dt.datetime, days: int, issuer_not_after: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
     """notBefore = now (whole seconds); notAfter = notBefore + days, capped by the issuer's notAfter.
 
     RFC 5280 §4.1.2.5 counts notAfter inclusively, so one second is taken off.
@@ -96,8 +94,12 @@ def _fixed_extensions(profile: Profile, issuer: IssuerView) -> tuple[x509.Extens
     # EN 319 412-2 GEN-4.4.1-2..6: caIssuers and OCSP over http, not critical.
     aia = x509.AuthorityInformationAccess(
         [
-            x509.AccessDescription(AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(issuer.links.ca_issuers)),
-            x509.AccessDescription(AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(issuer.links.ocsp)),
+            x509.AccessDescription(
+                AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(issuer.links.ca_issuers)
+            ),
+            x509.AccessDescription(
+                AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(issuer.links.ocsp)
+            ),
         ]
     )
     return (
@@ -159,9 +161,7 @@ def build_end_entity(
     if subject.email is not None:
         ekus = (*ekus, *profile.email_extended_key_usage)
         # EN 319 412-2 GEN-4.3.5-1: subjectAltName MUST NOT be critical when the subject DN is present.
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName([x509.RFC822Name(subject.email)]), critical=False
-        )
+        builder = builder.add_extension(x509.SubjectAlternativeName([x509.RFC822Name(subject.email)]), critical=False)
     if ekus:
         # EN 319 412-2 GEN-4.3.10-1: extKeyUsage not critical.
         builder = builder.add_extension(x509.ExtendedKeyUsage(list(ekus)), critical=False)

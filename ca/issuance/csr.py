@@ -62,8 +62,7 @@ def check_public_key(key: object) -> tuple[ec.EllipticCurvePublicKey | rsa.RSAPu
         if key.curve.name not in _ALLOWED_CURVES:
             raise IssuanceError(
                 ErrorKind.BAD_PUBLIC_KEY,
-                f"ETSI TS 119 312: curve {key.curve.name} not allowed "
-                f"(allowed: {', '.join(sorted(_ALLOWED_CURVES))})",
+                f"ETSI TS 119 312: curve {key.curve.name} not allowed (allowed: {', '.join(sorted(_ALLOWED_CURVES))})",
             )
         return key, f"EC {key.curve.name}"
     raise IssuanceError(

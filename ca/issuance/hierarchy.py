@@ -163,9 +163,7 @@ def create_hierarchy(
     records: list[tuple[str, KeyRef, x509.Certificate, str | None]] = [("root", root_ref, root_cert, None)]
     responders: list[tuple[str, KeyRef, x509.Certificate]] = []
 
-    issuing_not_after = min(
-        now + dt.timedelta(days=settings.issuing_validity_days), root_cert.not_valid_after_utc
-    )
+    issuing_not_after = min(now + dt.timedelta(days=settings.issuing_validity_days), root_cert.not_valid_after_utc)
     for ca_name, title in ISSUING_CAS.items():
         ref, ca_key = key(f"{ca_name}-ca", settings.issuing_algorithm)
         cert = (
@@ -336,7 +334,12 @@ def store_responder(session: UnitOfWork, issuer_id: int, ref: KeyRef, cert: x509
         at=at,
     )
     return repo.add_ocsp_responder(
-        session, issuer_id=issuer_id, key_ref_id=key_ref_id, certificate_id=cert_id, not_after=cert.not_valid_after_utc, at=at
+        session,
+        issuer_id=issuer_id,
+        key_ref_id=key_ref_id,
+        certificate_id=cert_id,
+        not_after=cert.not_valid_after_utc,
+        at=at,
     )
 
 
@@ -382,4 +385,3 @@ def load_issuers(
             signing_key=backend.signing_key(ref),
         )
     return out
-

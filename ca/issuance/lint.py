@@ -15,6 +15,7 @@ hierarchy "development base URL".
 
 from __future__ import annotations
 
+import functools
 import threading
 from typing import Final
 from urllib.parse import urlsplit
@@ -22,7 +23,7 @@ from urllib.parse import urlsplit
 from cryptography import x509
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID
 
-from ca.asn1 import parse_qc_statements
+from ca.asn1 import QCStatementsInfo, parse_qc_statements
 from ca.findings import Finding, Severity
 from ca.profiles import oids
 from ca.profiles.profile import Profile
@@ -104,7 +105,9 @@ def certificate_rules(
         out.append(_err("policies", "EN 319 412-2 GEN-4.3.3-2: certificatePolicies missing"))
     else:
         assert isinstance(cp.value, x509.CertificatePolicies)
-        etsi = [p.policy_identifier for p in cp.value if p.policy_identifier.dotted_string.startswith(_ETSI_POLICY_ARCS)]
+        etsi = [
+            p.policy_identifier for p in cp.value if p.policy_identifier.dotted_string.startswith(_ETSI_POLICY_ARCS)
+        ]
         if etsi != [profile.etsi_policy]:
             out.append(
                 _err(
@@ -120,7 +123,10 @@ def certificate_rules(
         assert isinstance(aia.value, x509.AuthorityInformationAccess)
         for desc in aia.value:
             loc = desc.access_location
-            if not isinstance(loc, x509.UniformResourceIdentifier) or urlsplit(loc.value).scheme not in ("http", "https"):
+            if not isinstance(loc, x509.UniformResourceIdentifier) or urlsplit(loc.value).scheme not in (
+                "http",
+                "https",
+            ):
                 out.append(_err("aia", "EN 319 412-2 GEN-4.4.1-4/-6: AIA locations must be http(s) URLs"))
             methods.add(desc.access_method)
     if AuthorityInformationAccessOID.CA_ISSUERS not in methods or AuthorityInformationAccessOID.OCSP not in methods:
@@ -130,7 +136,9 @@ def certificate_rules(
         out.append(_err("crl_dp", "EN 319 412-2 GEN-4.3.11-1: CRL distribution point missing"))
     else:
         assert isinstance(cdp.value, x509.CRLDistributionPoints)
-        uris = [n.value for dp in cdp.value for n in (dp.full_name or []) if isinstance(n, x509.UniformResourceIdentifier)]
+        uris = [
+            n.value for dp in cdp.value for n in (dp.full_name or []) if isinstance(n, x509.UniformResourceIdentifier)
+        ]
         if not any(urlsplit(u).scheme == "http" for u in uris):
             out.append(_err("crl_dp", "EN 319 412-2 GEN-4.3.11-3/-4: at least one http CRL URL"))
 
@@ -146,12 +154,18 @@ def certificate_rules(
     return out
 
 
+@functools.lru_cache(maxsize=256)
+def _parse_qc_cached(der: bytes) -> QCStatementsInfo:
+    """Profiles produce few distinct qcStatements encodings: parse each once."""
+    return parse_qc_statements(der)
+
+
 def _qc_rules(der: bytes, profile: Profile, semantics_expected: str | None) -> list[Finding]:
     out: list[Finding] = []
     qc = profile.qc
     assert qc is not None
     try:
-        info = parse_qc_statements(der)
+        info = _parse_qc_cached(der)
     except ValueError as exc:
         return [_err("qc_statements", f"EN 319 412-5 Annex B: qcStatements do not decode: {exc}")]
     if not info.compliance:
@@ -262,4 +276,3 @@ class PkilintGate:
         node = getattr(result, "node", None)
         text = (message or "") + " " + str(getattr(node, "pdu", "") if node is not None else "")
         return self._dev_host in text
-

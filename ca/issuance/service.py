@@ -122,8 +122,10 @@ class IssuanceService:
         """The profile's subject rules (EN 319 412-2 §4.2.4 natural, EN 319 412-3 §4.2.1 legal)."""
         rules = natural_person_rules if profile.subject_kind == "natural" else legal_person_rules
         findings = list(rules(subject))
-        if profile.subject_kind == "natural" and not profile.allow_organization and (
-            subject.organizationName or subject.organizationIdentifier
+        if (
+            profile.subject_kind == "natural"
+            and not profile.allow_organization
+            and (subject.organizationName or subject.organizationIdentifier)
         ):
             findings.append(
                 Finding(Severity.ERROR, "qtsp.profile.organization", f"profile {profile.name}: no organisation allowed")
@@ -215,7 +217,9 @@ class IssuanceService:
         )
         sig_hash = issuer.algorithm.default_hash()
         lint_cert = builder.sign(throwaway_key(issuer.algorithm), sig_hash)
-        findings = certificate_rules(lint_cert, profile, issuer.view.certificate, semantics_identifier(profile, subject))
+        findings = certificate_rules(
+            lint_cert, profile, issuer.view.certificate, semantics_identifier(profile, subject)
+        )
         if self.gate is not None:
             findings.extend(self.gate.lint(lint_cert.public_bytes(serialization.Encoding.DER), profile.name))
         blocking = errors_in(findings)
@@ -376,4 +380,3 @@ class IssuanceService:
                     details={"reservation_id": item.reservation_id, "journaled": item.journaled},
                 )
         return settled
-

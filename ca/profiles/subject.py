@@ -199,9 +199,7 @@ class SubjectInput:
             if value is not None:
                 _check_text(f"subject.{key}", value)
         if self.admission is not None and not isinstance(self.admission, AdmissionInput):
-            raise SubjectError(
-                f"subject.admission: expected AdmissionInput, got {type(self.admission).__name__}"
-            )
+            raise SubjectError(f"subject.admission: expected AdmissionInput, got {type(self.admission).__name__}")
 
     @classmethod
     def from_json_obj(cls, obj: Mapping[str, object]) -> SubjectInput:
@@ -467,8 +465,7 @@ def _legal_identifier_findings(value: str) -> list[Finding]:
             out.append(
                 _err(
                     "etsi.en_319_412_1.leg-5.1.4-03.invalid_country",
-                    f'EN 319 412-1 §5.1.4: organizationIdentifier "{value}": LEI takes country XG, not '
-                    f'"{country}"',
+                    f'EN 319 412-1 §5.1.4: organizationIdentifier "{value}": LEI takes country XG, not "{country}"',
                 )
             )
         if not _LEI_RE.match(ref):
@@ -577,8 +574,7 @@ def _organization_identifier_equals_name(s: SubjectInput, code: str, clause: str
         return [
             _err(
                 code,
-                f'{clause}: organizationIdentifier "{s.organizationIdentifier}" must differ from '
-                "organizationName",
+                f'{clause}: organizationIdentifier "{s.organizationIdentifier}" must differ from organizationName',
             )
         ]
     return []
@@ -655,9 +651,7 @@ def natural_person_rules(s: SubjectInput) -> list[Finding]:
         )
     # ITU-T X.520 countryName: an ISO 3166-1 alpha-2 code (uppercase, PrintableString SIZE(2)).
     if s.countryName is not None:
-        out += _country_findings(
-            s.countryName, "itu.x520.country_name.not_iso3166_alpha2", "ITU-T X.520 countryName"
-        )
+        out += _country_findings(s.countryName, "itu.x520.country_name.not_iso3166_alpha2", "ITU-T X.520 countryName")
     # EN 319 412-1 §5.1.3: serialNumber semantics syntax.
     if s.serialNumber is not None:
         out += _natural_identifier_findings(s.serialNumber)
@@ -710,9 +704,7 @@ def legal_person_rules(s: SubjectInput) -> list[Finding]:
     )
     for key, value, code in required:
         if value is None:
-            out.append(
-                _err(f"etsi.en_319_412_3.leg-4.2.1-2.{code}", f"EN 319 412-3 LEG-4.2.1-2: {key} is required")
-            )
+            out.append(_err(f"etsi.en_319_412_3.leg-4.2.1-2.{code}", f"EN 319 412-3 LEG-4.2.1-2: {key} is required"))
     # EN 319 412-3 §4.2.1: a legal-person subject carries no natural-person name attributes
     # (pkilint's determine_certificate_type would classify the certificate as a natural person's).
     for key in ("givenName", "surname", "pseudonym"):
@@ -737,9 +729,7 @@ def legal_person_rules(s: SubjectInput) -> list[Finding]:
         s, "etsi.en_319_412_3.leg-4.2.1-6.organization_identifier_equals_name", "EN 319 412-3 LEG-4.2.1-6"
     )
     # RFC 5280 Appendix A: a serialNumber, if any, is a PrintableString of at most 64 characters.
-    if s.serialNumber is not None and (
-        len(s.serialNumber) > _UB_SERIAL_NUMBER or not _is_printable(s.serialNumber)
-    ):
+    if s.serialNumber is not None and (len(s.serialNumber) > _UB_SERIAL_NUMBER or not _is_printable(s.serialNumber)):
         out.append(
             _err(
                 "rfc5280.appendix_a.serial_number_not_printable",

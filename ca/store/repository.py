@@ -9,8 +9,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, Executable, Table, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -46,6 +47,20 @@ __all__ = [
     "settle_issued",
     "settle_stale_reservations",
 ]
+
+
+# The hot path (issuance, audit) uses Core statements on these tables: the ORM unit of work
+# cost more than everything else in the pipeline together.
+_AUDIT_EVENT: Table = AuditEvent.__table__  # type: ignore[assignment]
+_AUDIT_HEAD: Table = AuditHead.__table__  # type: ignore[assignment]
+_RESERVATION: Table = SerialReservation.__table__  # type: ignore[assignment]
+_JOURNAL: Table = IssuanceJournal.__table__  # type: ignore[assignment]
+_CERTIFICATE: Table = CertificateRecord.__table__  # type: ignore[assignment]
+
+
+def _exec(session: Session, statement: Executable, params: Mapping[str, object] | None = None) -> CursorResult[Any]:
+    """Run a Core statement on the session's connection (skips the ORM execution layer)."""
+    return session.connection().execute(statement, dict(params) if params is not None else None)
 
 
 class SerialCollision(Exception):
@@ -126,13 +141,14 @@ def append_audit(
     transaction (BEGIN IMMEDIATE) already holds the database lock, so appends are serialised and
     the chain cannot fork.  The event commits or rolls back with the caller's other changes.
     """
-    head = session.execute(
-        update(AuditHead)
-        .where(AuditHead.id == 1)
-        .values(seq=AuditHead.seq + 1)
-        .returning(AuditHead.seq, AuditHead.hash)
+    head = _exec(
+        session,
+        update(_AUDIT_HEAD)
+        .where(_AUDIT_HEAD.c.id == 1)
+        .values(seq=_AUDIT_HEAD.c.seq + 1)
+        .returning(_AUDIT_HEAD.c.seq, _AUDIT_HEAD.c.hash),
     ).one()
-    seq, prev_hash = int(head[0]), str(head[1])
+    seq, prev_hash = int(head.seq), str(head.hash)
     at = at.astimezone(dt.UTC)
     entry = AuditEntry(
         seq=seq,
@@ -146,22 +162,23 @@ def append_audit(
         prev_hash=prev_hash,
     )
     digest = entry_hash(entry)
-    session.add(
-        AuditEvent(
-            seq=seq,
-            at=at,
-            actor=actor,
-            role=role,
-            action=action,
-            object_type=object_type,
-            object_id=object_id,
-            details=entry.details,
-            prev_hash=prev_hash,
-            hash=digest,
-        )
+    _exec(
+        session,
+        insert(_AUDIT_EVENT),
+        {
+            "seq": seq,
+            "at": at,
+            "actor": actor,
+            "role": role,
+            "action": action,
+            "object_type": object_type,
+            "object_id": object_id,
+            "details": entry.details,
+            "prev_hash": prev_hash,
+            "hash": digest,
+        },
     )
-    session.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=digest))
-    session.flush()
+    _exec(session, update(_AUDIT_HEAD).where(_AUDIT_HEAD.c.id == 1).values(hash=digest))
     return seq
 
 
@@ -287,13 +304,16 @@ def list_cas(session: Session) -> list[CASnapshot]:
 
 def reserve_serial(session: Session, *, issuer_id: int, serial: str, at: dt.datetime) -> int:
     """Insert a ``reserved`` row; raise :class:`SerialCollision` if the serial exists for this issuer."""
-    row = SerialReservation(issuer_id=issuer_id, serial=serial, state="reserved", reserved_at=at)
-    session.add(row)
+    # The reservation is the only statement of its transaction, so a collision rolls back nothing else.
     try:
-        session.flush()
+        new_id = _exec(
+            session,
+            insert(_RESERVATION).returning(_RESERVATION.c.id),
+            {"issuer_id": issuer_id, "serial": serial, "state": "reserved", "reserved_at": at},
+        ).scalar_one()
     except IntegrityError as exc:
         raise SerialCollision(f"serial {serial} already reserved for issuer {issuer_id}") from exc
-    return row.id
+    return int(new_id)
 
 
 def open_journal(
@@ -309,21 +329,24 @@ def open_journal(
     requested_by: str,
     at: dt.datetime,
 ) -> int:
-    row = IssuanceJournal(
-        reservation_id=reservation_id,
-        issuer_id=issuer_id,
-        serial=serial,
-        profile=profile,
-        state="signing",
-        tbs_sha256=tbs_sha256,
-        lint_certificate_der=lint_certificate_der,
-        lint_report=lint_report,
-        requested_by=requested_by,
-        created_at=at,
+    return int(
+        _exec(
+            session,
+            insert(_JOURNAL).returning(_JOURNAL.c.id),
+            {
+                "reservation_id": reservation_id,
+                "issuer_id": issuer_id,
+                "serial": serial,
+                "profile": profile,
+                "state": "signing",
+                "tbs_sha256": tbs_sha256,
+                "lint_certificate_der": lint_certificate_der,
+                "lint_report": lint_report,
+                "requested_by": requested_by,
+                "created_at": at,
+            },
+        ).scalar_one()
     )
-    session.add(row)
-    session.flush()
-    return row.id
 
 
 def add_certificate(
@@ -342,52 +365,56 @@ def add_certificate(
     journal_id: int | None,
     at: dt.datetime,
 ) -> int:
-    row = CertificateRecord(
-        issuer_id=issuer_id,
-        serial=serial,
-        profile=profile,
-        subject=subject,
-        not_before=not_before,
-        not_after=not_after,
-        status=status,
-        der=der,
-        fingerprint_sha256=fingerprint_sha256,
-        spki_sha256=spki_sha256,
-        journal_id=journal_id,
-        created_at=at,
+    return int(
+        _exec(
+            session,
+            insert(_CERTIFICATE).returning(_CERTIFICATE.c.id),
+            {
+                "issuer_id": issuer_id,
+                "serial": serial,
+                "profile": profile,
+                "subject": subject,
+                "not_before": not_before,
+                "not_after": not_after,
+                "status": status,
+                "der": der,
+                "fingerprint_sha256": fingerprint_sha256,
+                "spki_sha256": spki_sha256,
+                "journal_id": journal_id,
+                "created_at": at,
+            },
+        ).scalar_one()
     )
-    session.add(row)
-    session.flush()
-    return row.id
 
 
 def settle_issued(session: Session, *, reservation_id: int, journal_id: int | None, at: dt.datetime) -> None:
     """Mark a reservation (and its journal row) as ending in a stored certificate."""
-    updated = session.execute(
-        update(SerialReservation)
-        .where(SerialReservation.id == reservation_id, SerialReservation.state == "reserved")
-        .values(state="issued", settled_at=at)
-    ).rowcount  # type: ignore[attr-defined]
+    updated = _exec(
+        session,
+        update(_RESERVATION)
+        .where(_RESERVATION.c.id == reservation_id, _RESERVATION.c.state == "reserved")
+        .values(state="issued", settled_at=at),
+    ).rowcount
     if updated != 1:
         # Recovery settled it as failed meanwhile: the certificate must not be stored.
         raise SerialCollision(f"reservation {reservation_id} is no longer open")
     if journal_id is not None:
-        session.execute(
-            update(IssuanceJournal).where(IssuanceJournal.id == journal_id).values(state="stored", settled_at=at)
-        )
+        _exec(session, update(_JOURNAL).where(_JOURNAL.c.id == journal_id).values(state="stored", settled_at=at))
 
 
 def fail_reservation(session: Session, *, reservation_id: int, reason: str, at: dt.datetime) -> bool:
     """Settle an open reservation (and its journal row) as failed; False if it was already settled."""
-    updated = session.execute(
-        update(SerialReservation)
-        .where(SerialReservation.id == reservation_id, SerialReservation.state == "reserved")
-        .values(state="failed", settled_at=at, failure=reason[:2000])
-    ).rowcount  # type: ignore[attr-defined]
-    session.execute(
-        update(IssuanceJournal)
-        .where(IssuanceJournal.reservation_id == reservation_id, IssuanceJournal.state == "signing")
-        .values(state="failed", settled_at=at, failure=reason[:2000])
+    updated = _exec(
+        session,
+        update(_RESERVATION)
+        .where(_RESERVATION.c.id == reservation_id, _RESERVATION.c.state == "reserved")
+        .values(state="failed", settled_at=at, failure=reason[:2000]),
+    ).rowcount
+    _exec(
+        session,
+        update(_JOURNAL)
+        .where(_JOURNAL.c.reservation_id == reservation_id, _JOURNAL.c.state == "signing")
+        .values(state="failed", settled_at=at, failure=reason[:2000]),
     )
     return bool(updated)
 

@@ -114,9 +114,7 @@ def upgrade() -> None:
         sa.Column("reserved_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("settled_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("failure", sa.Text(), nullable=True),
-        sa.CheckConstraint(
-            "state IN ('reserved', 'issued', 'failed')", name=op.f("ck_serial_reservation_state")
-        ),
+        sa.CheckConstraint("state IN ('reserved', 'issued', 'failed')", name=op.f("ck_serial_reservation_state")),
         sa.ForeignKeyConstraint(
             ["issuer_id"],
             ["certificate_authority.id"],
@@ -145,9 +143,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("settled_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("failure", sa.Text(), nullable=True),
-        sa.CheckConstraint(
-            "state IN ('signing', 'stored', 'failed')", name=op.f("ck_issuance_journal_state")
-        ),
+        sa.CheckConstraint("state IN ('signing', 'stored', 'failed')", name=op.f("ck_issuance_journal_state")),
         sa.ForeignKeyConstraint(
             ["issuer_id"],
             ["certificate_authority.id"],

@@ -69,7 +69,10 @@ class CountingKey(ec.EllipticCurvePrivateKey):
 
 def _issue(service: object, profile: str = "qes-natural") -> object:
     return service.issue(  # type: ignore[attr-defined]
-        profile_name=profile, csr=fresh_csr(), subject=SubjectInput.from_json_obj(DEMO_SUBJECTS[profile]), actor=os_actor()
+        profile_name=profile,
+        csr=fresh_csr(),
+        subject=SubjectInput.from_json_obj(DEMO_SUBJECTS[profile]),
+        actor=os_actor(),
     )
 
 
@@ -78,7 +81,9 @@ def _state(rt: object) -> tuple[dict[str, int], int, dict[str, int], list[str]]:
         reservations = dict(
             s.execute(select(SerialReservation.state, func.count()).group_by(SerialReservation.state)).all()
         )
-        certs = s.scalar(select(func.count()).select_from(CertificateRecord).where(CertificateRecord.journal_id.is_not(None)))
+        certs = s.scalar(
+            select(func.count()).select_from(CertificateRecord).where(CertificateRecord.journal_id.is_not(None))
+        )
         journal = dict(s.execute(select(IssuanceJournal.state, func.count()).group_by(IssuanceJournal.state)).all())
         actions = list(s.scalars(select(AuditEvent.action).order_by(AuditEvent.seq)))
     return reservations, int(certs or 0), journal, actions
@@ -140,7 +145,12 @@ def test_crash_between_steps_recovers_to_failed(
     home = init_home(tmp_path / "home", database_url=url)
     env = {**os.environ, **home.env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     proc = subprocess.run(
-        [sys.executable, "-c", _CRASH_SCRIPT, str(home.path), step], env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", _CRASH_SCRIPT, str(home.path), step],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert proc.returncode == 17, proc.stderr
     for k, v in home.env.items():
@@ -192,7 +202,9 @@ def test_loopback_downgrade_applies_only_to_loopback(tmp_path: Path, monkeypatch
         monkeypatch.setenv(k, v)
     with open_runtime(home.path) as rt:
         issued = _issue(rt.issuance())
-    notices = [f for f in issued.findings if f.code == "etsi.internal_ip_address" or f.code == "etsi.internal_domain_name"]  # type: ignore[attr-defined]
+    notices = [
+        f for f in issued.findings if f.code == "etsi.internal_ip_address" or f.code == "etsi.internal_domain_name"
+    ]  # type: ignore[attr-defined]
     assert notices and all(f.severity.name == "NOTICE" for f in notices)
 
 
@@ -218,9 +230,7 @@ def test_hsm_unavailable_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.Mo
         monkeypatch.setenv(k, v)
     with open_runtime(home.path) as rt:
         service = rt.issuance()
-        subprocess.run(
-            ["softhsm2-util", "--delete-token", "--token", token.label], check=True, capture_output=True
-        )
+        subprocess.run(["softhsm2-util", "--delete-token", "--token", token.label], check=True, capture_output=True)
         with pytest.raises(IssuanceError) as info:
             _issue(service)
         assert info.value.kind.value in ("hsm_unavailable", "internal")

@@ -86,15 +86,22 @@ def _cas(rt: object) -> list:  # type: ignore[type-arg]
 
 def test_qes_contents(soft_home: Home) -> None:
     with open_runtime(soft_home.path) as rt:
-        cert = rt.issuance().issue(
-            profile_name="qes-natural",
-            csr=fresh_csr(),
-            subject=SubjectInput.from_json_obj(DEMO_SUBJECTS["qes-natural"]),
-            actor=os_actor(),
-        ).certificate
+        cert = (
+            rt.issuance()
+            .issue(
+                profile_name="qes-natural",
+                csr=fresh_csr(),
+                subject=SubjectInput.from_json_obj(DEMO_SUBJECTS["qes-natural"]),
+                actor=os_actor(),
+            )
+            .certificate
+        )
     ku = cert.extensions.get_extension_for_class(x509.KeyUsage)
     assert ku.critical and ku.value.content_commitment and not ku.value.digital_signature
-    policies = [p.policy_identifier.dotted_string for p in cert.extensions.get_extension_for_class(x509.CertificatePolicies).value]
+    policies = [
+        p.policy_identifier.dotted_string
+        for p in cert.extensions.get_extension_for_class(x509.CertificatePolicies).value
+    ]
     assert policies == ["0.4.0.194112.1.2", "1.3.6.1.4.1.32473.1.1"]
     qc = parse_qc_statements(cert.extensions.get_extension_for_oid(oids.QC_STATEMENTS).value.value)  # type: ignore[attr-defined]
     assert qc.compliance and qc.sscd
@@ -111,24 +118,34 @@ def test_qes_contents(soft_home: Home) -> None:
     assert [o.dotted_string for o in info.profession_oids or []] == ["1.3.36.8.3.11.1.18"]
     assert info.registration_number == "PA-2020-0815"
     aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
-    assert {d.access_location.value for d in aia} == {"http://qtsp.example.com/ca/qes.crt", "http://qtsp.example.com/ocsp"}
+    assert {d.access_location.value for d in aia} == {
+        "http://qtsp.example.com/ca/qes.crt",
+        "http://qtsp.example.com/ocsp",
+    }
     cdp = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
     assert cdp[0].full_name[0].value == "http://qtsp.example.com/crl/qes.crl"  # type: ignore[index]
 
 
 def test_seal_contents_checked_by_own_rules(soft_home: Home) -> None:
     with open_runtime(soft_home.path) as rt:
-        cert = rt.issuance().issue(
-            profile_name="qseal-legal",
-            csr=fresh_csr(),
-            subject=SubjectInput.from_json_obj(DEMO_SUBJECTS["qseal-legal"]),
-            actor=os_actor(),
-        ).certificate
+        cert = (
+            rt.issuance()
+            .issue(
+                profile_name="qseal-legal",
+                csr=fresh_csr(),
+                subject=SubjectInput.from_json_obj(DEMO_SUBJECTS["qseal-legal"]),
+                actor=os_actor(),
+            )
+            .certificate
+        )
     qc = parse_qc_statements(cert.extensions.get_extension_for_oid(oids.QC_STATEMENTS).value.value)  # type: ignore[attr-defined]
     assert qc.compliance and qc.sscd and not qc.cc_legislation_present
     assert qc.qc_types == (oids.QCT_ESEAL.dotted_string,)
     assert qc.semantics_ids == (oids.SEMANTICS_ID_LEGAL.dotted_string,)
-    policies = [p.policy_identifier.dotted_string for p in cert.extensions.get_extension_for_class(x509.CertificatePolicies).value]
+    policies = [
+        p.policy_identifier.dotted_string
+        for p in cert.extensions.get_extension_for_class(x509.CertificatePolicies).value
+    ]
     assert policies[0] == "0.4.0.194112.1.3"
     assert cert.subject.get_attributes_for_oid(oids.ORGANIZATION_IDENTIFIER)[0].value == "VATDE-123456789"
 
@@ -144,7 +161,10 @@ def test_upc_auth_contents(soft_home: Home) -> None:
         ).certificate
         no_mail_subject = {k: v for k, v in DEMO_SUBJECTS["upc-auth"].items() if k != "email"}
         without = service.issue(
-            profile_name="upc-auth", csr=fresh_csr(), subject=SubjectInput.from_json_obj(no_mail_subject), actor=os_actor()
+            profile_name="upc-auth",
+            csr=fresh_csr(),
+            subject=SubjectInput.from_json_obj(no_mail_subject),
+            actor=os_actor(),
         ).certificate
     from cryptography.x509.oid import ExtendedKeyUsageOID
 
@@ -156,12 +176,17 @@ def test_upc_auth_contents(soft_home: Home) -> None:
     ]
     san = with_mail.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert san.get_values_for_type(x509.RFC822Name) == ["erika.mustermann@example.com"]
-    assert list(without.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value) == [ExtendedKeyUsageOID.CLIENT_AUTH]
+    assert list(without.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value) == [
+        ExtendedKeyUsageOID.CLIENT_AUTH
+    ]
     with pytest.raises(x509.ExtensionNotFound):
         without.extensions.get_extension_for_class(x509.SubjectAlternativeName)
     with pytest.raises(x509.ExtensionNotFound):
         with_mail.extensions.get_extension_for_oid(oids.QC_STATEMENTS)
-    policies = [p.policy_identifier.dotted_string for p in with_mail.extensions.get_extension_for_class(x509.CertificatePolicies).value]
+    policies = [
+        p.policy_identifier.dotted_string
+        for p in with_mail.extensions.get_extension_for_class(x509.CertificatePolicies).value
+    ]
     assert policies == ["0.4.0.2042.1.2", "1.3.6.1.4.1.32473.1.3"]
 
 

@@ -109,9 +109,7 @@ class TestQcStatementsEncoding:
     def test_qc_type_oids(self, name: str, oid: str) -> None:
         der = qc_statements_der(compliance=True, sscd=False, qc_type=name)
         assert parse_qc_statements(der).qc_types == (oid,)
-        assert (
-            oid == {"esign": oids.QCT_ESIGN, "eseal": oids.QCT_ESEAL, "web": oids.QCT_WEB}[name].dotted_string
-        )
+        assert oid == {"esign": oids.QCT_ESIGN, "eseal": oids.QCT_ESEAL, "web": oids.QCT_WEB}[name].dotted_string
 
     @pytest.mark.parametrize(
         "kwargs",
@@ -232,11 +230,7 @@ def _crypto_admissions(
         if authority is not None
         else None
     )
-    na = (
-        x509.NamingAuthority(x509.ObjectIdentifier(naming_authority_oid), None, None)
-        if naming_authority_oid
-        else None
-    )
+    na = x509.NamingAuthority(x509.ObjectIdentifier(naming_authority_oid), None, None) if naming_authority_oid else None
     info = x509.ProfessionInfo(
         na,
         [profession],
@@ -258,9 +252,7 @@ ADMISSION_CASES = [
         "1.3.36.8.3.11.1",
         id="umlauts-no-registration",
     ),
-    pytest.param(
-        (None, "European Patent Attorney", None, "EPA-1234", None), None, id="text-only-no-authority"
-    ),
+    pytest.param((None, "European Patent Attorney", None, "EPA-1234", None), None, id="text-only-no-authority"),
     pytest.param(
         ("gematik", "Arzt", "1.2.276.0.76.4.30", "1-2-ARZT-1234", None),
         None,
@@ -276,9 +268,7 @@ ADMISSION_CASES = [
 
 class TestAdmission:
     @pytest.mark.parametrize(("args", "naming_authority"), ADMISSION_CASES)
-    def test_equals_cryptography_encoding(
-        self, args: tuple[str | None, ...], naming_authority: str | None
-    ) -> None:
+    def test_equals_cryptography_encoding(self, args: tuple[str | None, ...], naming_authority: str | None) -> None:
         authority, profession, profession_oid, registration_number, na_oid = args
         assert profession is not None
         der = admission_der(
@@ -288,9 +278,7 @@ class TestAdmission:
             registration_number=registration_number,
             naming_authority_oid=na_oid,
         )
-        assert der == _crypto_admissions(
-            authority, profession, profession_oid, registration_number, naming_authority
-        )
+        assert der == _crypto_admissions(authority, profession, profession_oid, registration_number, naming_authority)
 
     @pytest.mark.parametrize(("args", "naming_authority"), ADMISSION_CASES)
     def test_round_trip(self, args: tuple[str | None, ...], naming_authority: str | None) -> None:
@@ -415,9 +403,7 @@ def build_cert(
         .serial_number(x509.random_serial_number())
         .not_valid_before(START)
         .not_valid_after(START + datetime.timedelta(days=365))
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
-        )
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .add_extension(key_usage, critical=True)
         .add_extension(x509.CertificatePolicies([x509.PolicyInformation(policy, None)]), critical=False)
@@ -433,18 +419,14 @@ def build_cert(
                     x509.AccessDescription(
                         AuthorityInformationAccessOID.CA_ISSUERS, uri("http://pki.example.com/ca1.cer")
                     ),
-                    x509.AccessDescription(
-                        AuthorityInformationAccessOID.OCSP, uri("http://ocsp.example.com")
-                    ),
+                    x509.AccessDescription(AuthorityInformationAccessOID.OCSP, uri("http://ocsp.example.com")),
                 ]
             ),
             critical=False,
         )
     )
     if qc_statements is not None:
-        builder = builder.add_extension(
-            x509.UnrecognizedExtension(oids.QC_STATEMENTS, qc_statements), critical=False
-        )
+        builder = builder.add_extension(x509.UnrecognizedExtension(oids.QC_STATEMENTS, qc_statements), critical=False)
     if admission is not None:
         builder = builder.add_extension(x509.UnrecognizedExtension(oids.ADMISSION, admission), critical=False)
     return builder.sign(ca_key, hashes.SHA256()).public_bytes(Encoding.DER)
@@ -523,9 +505,7 @@ PKILINT_CASES = [
         NATURAL,
         "natural",
         oids.NCP_PLUS,
-        dict(
-            compliance=False, sscd=False, qc_type=None, semantics_id=oids.SEMANTICS_ID_NATURAL.dotted_string
-        ),
+        dict(compliance=False, sscd=False, qc_type=None, semantics_id=oids.SEMANTICS_ID_NATURAL.dotted_string),
         ADMISSION,
         KU_C,
         etsi_constants.CertificateType.NCP_NATURAL_PERSON_CERTIFICATE,
@@ -535,9 +515,7 @@ PKILINT_CASES = [
 
 
 class TestCertificates:
-    @pytest.mark.parametrize(
-        ("subject", "kind", "policy", "qcs", "adm", "ku", "expected_type"), PKILINT_CASES
-    )
+    @pytest.mark.parametrize(("subject", "kind", "policy", "qcs", "adm", "ku", "expected_type"), PKILINT_CASES)
     def test_pkilint_clean(
         self,
         subject: SubjectInput,
@@ -564,9 +542,7 @@ class TestCertificates:
             pds=(("http://pki.example.com/pds_en.pdf", "en"),),  # not https
             semantics_id=oids.SEMANTICS_ID_NATURAL.dotted_string,
         )
-        subject = SubjectInput(
-            countryName="DE", surname="Mustermann", commonName="Mustermann", serialNumber="EIDDE-1"
-        )
+        subject = SubjectInput(countryName="DE", surname="Mustermann", commonName="Mustermann", serialNumber="EIDDE-1")
         der = build_cert(subject.to_x509_name("natural"), oids.QCP_N_QSCD, qcs, None, KU_A)
         _, found = run_pkilint(der)
         codes = {f.code for f in problems(found)}
@@ -580,9 +556,7 @@ class TestCertificates:
     @pytest.mark.parametrize(
         ("org_id", "pkilint_code"),
         [
-            pytest.param(
-                "NTRDE+HE-123456", "etsi.en_319_412_1.leg-5.1.4-02.invalid_format", id="ntr-subdivision"
-            ),
+            pytest.param("NTRDE+HE-123456", "etsi.en_319_412_1.leg-5.1.4-02.invalid_format", id="ntr-subdivision"),
             pytest.param("EORDE-DE1234567", "etsi.en_319_412_1.leg-5.1.4-03.invalid_scheme", id="eori"),
             pytest.param("EXCDE-DE00000000123", "etsi.en_319_412_1.leg-5.1.4-03.invalid_scheme", id="excise"),
         ],
@@ -604,9 +578,7 @@ class TestCertificates:
         assert [f.code for f in problems(found)] == [pkilint_code]
 
     def test_garbage_qc_statements_is_fatal_in_pkilint(self) -> None:
-        der = build_cert(
-            NATURAL.to_x509_name("natural"), oids.QCP_N_QSCD, b"\x30\x03\x02\x01\x01", None, KU_A
-        )
+        der = build_cert(NATURAL.to_x509_name("natural"), oids.QCP_N_QSCD, b"\x30\x03\x02\x01\x01", None, KU_A)
         _, found = run_pkilint(der)
         assert any(f.severity == ValidationFindingSeverity.FATAL for f in found)
 

@@ -12,9 +12,19 @@ from qtsp.config import ConfigurationError, load_config
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for k in (
-        "QTSP_HOME", "QTSP_DATABASE_URL", "QTSP_KEY_BACKEND", "QTSP_BASE_URL", "QTSP_CA_ALGORITHM",
-        "QTSP_PKCS11_MODULE", "QTSP_PKCS11_TOKEN_LABEL", "QTSP_PKCS11_PIN", "QTSP_PKCS11_PIN_FILE",
-        "QTSP_SOFT_PASSPHRASE", "QTSP_SOFT_PASSPHRASE_FILE", "QTSP_SERVE_HOST", "QTSP_SERVE_PORT",
+        "QTSP_HOME",
+        "QTSP_DATABASE_URL",
+        "QTSP_KEY_BACKEND",
+        "QTSP_BASE_URL",
+        "QTSP_CA_ALGORITHM",
+        "QTSP_PKCS11_MODULE",
+        "QTSP_PKCS11_TOKEN_LABEL",
+        "QTSP_PKCS11_PIN",
+        "QTSP_PKCS11_PIN_FILE",
+        "QTSP_SOFT_PASSPHRASE",
+        "QTSP_SOFT_PASSPHRASE_FILE",
+        "QTSP_SERVE_HOST",
+        "QTSP_SERVE_PORT",
     ):
         monkeypatch.delenv(k, raising=False)
 
@@ -70,11 +80,11 @@ def test_environment_overrides_file(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         ('[ca.pds]\nde = "https://x.example/pds"\n', "ca.pds"),
         ('[ca]\norganization_identifier = "Same"\norganization_name = "same"\n', "ca.organization_identifier"),
         ('[database]\nurl = "mysql://x"\n', "database.url"),
-        ('[serve]\nport = 70000\n', "serve.port"),
+        ("[serve]\nport = 70000\n", "serve.port"),
         ('[serve]\nport = "eighty"\n', "serve.port"),
         ('[issuance]\npkilint = "maybe"\n', "issuance.pkilint"),
         ('[ca]\nbase_urll = "http://typo.example"\n', "ca.base_urll"),
-        ('[nonsense]\nx = 1\n', "nonsense"),
+        ("[nonsense]\nx = 1\n", "nonsense"),
         ("[ca\n", "qtsp.toml"),
     ],
 )
@@ -103,7 +113,7 @@ def test_pkcs11_module_must_exist(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 def test_secret_from_environment_or_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _write(tmp_path, '[keys]\nbackend = "soft"\npassphrase_file = "pass.txt"\n')
     cfg = load_config(tmp_path)
-    with pytest.raises(ConfigurationError, match="keys.passphrase_file"):
+    with pytest.raises(ConfigurationError, match=r"keys\.passphrase_file"):
         cfg.keys.read_secret()
     (tmp_path / "pass.txt").write_text("from-file\n")
     assert cfg.keys.read_secret() == b"from-file"

@@ -17,7 +17,9 @@ def _csr(key: object, encoding: serialization.Encoding = serialization.Encoding.
     return csr.public_bytes(encoding)
 
 
-@pytest.mark.parametrize("curve", [ec.SECP256R1(), ec.SECP384R1(), ec.SECP521R1(), ec.BrainpoolP256R1()], ids=lambda c: c.name)
+@pytest.mark.parametrize(
+    "curve", [ec.SECP256R1(), ec.SECP384R1(), ec.SECP521R1(), ec.BrainpoolP256R1()], ids=lambda c: c.name
+)
 def test_allowed_curves(curve: ec.EllipticCurve) -> None:
     parsed = parse_csr(_csr(ec.generate_private_key(curve)))
     assert parsed.key_description == f"EC {curve.name}"
@@ -33,7 +35,7 @@ def test_pem_and_rsa_3072() -> None:
     [
         (lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048), ErrorKind.BAD_PUBLIC_KEY, "3072"),
         (lambda: ec.generate_private_key(ec.SECP256K1()), ErrorKind.BAD_PUBLIC_KEY, "secp256k1"),
-        (lambda: ed25519.Ed25519PrivateKey.generate(), ErrorKind.BAD_PUBLIC_KEY, "RSA or EC only"),
+        (ed25519.Ed25519PrivateKey.generate, ErrorKind.BAD_PUBLIC_KEY, "RSA or EC only"),
         (lambda: dsa.generate_private_key(key_size=2048), ErrorKind.BAD_PUBLIC_KEY, "RSA or EC only"),
     ],
     ids=["rsa2048", "secp256k1", "ed25519", "dsa"],
@@ -55,7 +57,12 @@ def test_bad_proof_of_possession() -> None:
 
 @pytest.mark.parametrize(
     "data",
-    [b"", b"garbage", b"\x30\x03\x02\x01\x01", b"-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n"],
+    [
+        b"",
+        b"garbage",
+        b"\x30\x03\x02\x01\x01",
+        b"-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n",
+    ],
     ids=["empty", "garbage", "wrong-structure", "bad-pem"],
 )
 def test_malformed(data: bytes) -> None:

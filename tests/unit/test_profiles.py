@@ -57,7 +57,11 @@ def _with(profile: str, /, **changes: object) -> dict[str, object]:
         ("qes-natural", {"name": "QES Natural"}, "lowercase"),
         ("qseal-legal", {"qc_statements__type": "esign"}, "QCS-5.2-2"),
         ("qseal-legal", {"allow_admission": True}, "natural person"),
-        ("upc-auth", {"qc_statements": {"compliance": True, "sscd": False, "type": "esign", "pds": True}}, "not qualified"),
+        (
+            "upc-auth",
+            {"qc_statements": {"compliance": True, "sscd": False, "type": "esign", "pds": True}},
+            "not qualified",
+        ),
         ("upc-auth", {"key_usage": ["contentCommitment"]}, "setting C"),
         ("upc-auth", {"allow_email": False}, "needs allow_email"),
     ],

@@ -25,9 +25,7 @@ from ca.profiles.subject import (
     natural_semantics_applies,
 )
 
-NATURAL = SubjectInput(
-    countryName="DE", givenName="Erika", surname="Mustermann", commonName="Erika Mustermann"
-)
+NATURAL = SubjectInput(countryName="DE", givenName="Erika", surname="Mustermann", commonName="Erika Mustermann")
 LEGAL = SubjectInput(
     countryName="DE",
     organizationName="Muster GmbH",
@@ -83,9 +81,7 @@ NATURAL_CASES = [
     pytest.param({"serialNumber": "TINDE-12345678901"}, [], id="ok-serial-tin"),
     pytest.param({"serialNumber": "TINEL-123456789"}, [], id="ok-serial-tin-el"),
     pytest.param({"serialNumber": "PASEU-123456"}, [], id="ok-serial-eu"),
-    pytest.param(
-        {"organizationName": "Muster GmbH", "organizationIdentifier": "VATDE-123456789"}, [], id="ok-org"
-    ),
+    pytest.param({"organizationName": "Muster GmbH", "organizationIdentifier": "VATDE-123456789"}, [], id="ok-org"),
     pytest.param({"organizationName": "Muster GmbH"}, [], id="ok-org-name-only"),
     pytest.param(
         {"givenName": "Ελένη", "surname": "Παπαδοπούλου", "commonName": "Ελένη Παπαδοπούλου"},
@@ -96,9 +92,7 @@ NATURAL_CASES = [
     # NAT-4.2.4-1
     pytest.param({"countryName": None}, [NAT + "nat-4.2.4-1.missing_country"], id="nat-4.2.4-1-country"),
     pytest.param({"commonName": None}, [NAT + "nat-4.2.4-1.missing_common_name"], id="nat-4.2.4-1-cn"),
-    pytest.param(
-        {"givenName": None, "surname": None}, [NAT + "nat-4.2.4-1.missing_name"], id="nat-4.2.4-1-name"
-    ),
+    pytest.param({"givenName": None, "surname": None}, [NAT + "nat-4.2.4-1.missing_name"], id="nat-4.2.4-1-name"),
     # NAT-4.2.4-4
     pytest.param({"pseudonym": "Kafka42"}, [NAT + "nat-4.2.4-4.pseudonym_with_name"], id="nat-4.2.4-4-both"),
     pytest.param(
@@ -107,18 +101,12 @@ NATURAL_CASES = [
         id="nat-4.2.4-4-surname",
     ),
     # X.520 countryName
-    pytest.param(
-        {"countryName": "de"}, ["itu.x520.country_name.not_iso3166_alpha2"], id="x520-country-lowercase"
-    ),
-    pytest.param(
-        {"countryName": "XX"}, ["itu.x520.country_name.not_iso3166_alpha2"], id="x520-country-unknown"
-    ),
+    pytest.param({"countryName": "de"}, ["itu.x520.country_name.not_iso3166_alpha2"], id="x520-country-lowercase"),
+    pytest.param({"countryName": "XX"}, ["itu.x520.country_name.not_iso3166_alpha2"], id="x520-country-unknown"),
     pytest.param({"countryName": "EU"}, ["itu.x520.country_name.not_iso3166_alpha2"], id="x520-country-eu"),
     # EN 319 412-1 §5.1.3
     pytest.param({"serialNumber": "X123"}, [NAT_ID + ".serial_syntax"], id="nat-5.1.3-syntax"),
-    pytest.param(
-        {"serialNumber": "PASde-123"}, [NAT_ID + ".serial_syntax"], id="nat-5.1.3-lowercase-country"
-    ),
+    pytest.param({"serialNumber": "PASde-123"}, [NAT_ID + ".serial_syntax"], id="nat-5.1.3-lowercase-country"),
     pytest.param({"serialNumber": "PASDE123"}, [NAT_ID + ".serial_syntax"], id="nat-5.1.3-no-dash"),
     pytest.param({"serialNumber": "PASDE-"}, [NAT_ID + ".serial_syntax"], id="nat-5.1.3-no-id"),
     pytest.param({"serialNumber": "ABCDE-1"}, [NAT_ID + ".unknown_type"], id="nat-5.1.3-unknown-type"),
@@ -158,9 +146,7 @@ NATURAL_CASES = [
         id="nat-org-id-syntax",
     ),
     # NAT-4.2.4-15
-    pytest.param(
-        {"commonName": "Max Muster"}, [NAT + "nat-4.2.4-15.common_name_not_subject_name"], id="nat-4.2.4-15"
-    ),
+    pytest.param({"commonName": "Max Muster"}, [NAT + "nat-4.2.4-15.common_name_not_subject_name"], id="nat-4.2.4-15"),
     pytest.param(
         {"givenName": None, "surname": None, "pseudonym": "Kafka42", "commonName": "Franz"},
         [NAT + "nat-4.2.4-15.common_name_not_subject_name"],
@@ -215,9 +201,7 @@ def test_natural_serial_severity(serial: str, severity: Severity) -> None:
 
 
 def test_mixed_scripts_is_only_a_warning() -> None:
-    found = natural_person_rules(
-        natural(givenName="Ελένη", surname="Papadopoulou", commonName="Eleni Papadopoulou")
-    )
+    found = natural_person_rules(natural(givenName="Ελένη", surname="Papadopoulou", commonName="Eleni Papadopoulou"))
     assert found and errors_in(found) == []
 
 
@@ -238,14 +222,9 @@ def test_exact_messages_natural() -> None:
         "EN 319 412-2 NAT-4.2.4-1: givenName and/or surname, or pseudonym, is required",
     ]
     (tax,) = natural_person_rules(natural(serialNumber="TAXDE-123"))
-    assert (
-        tax.message
-        == 'EN 319 412-1 NAT-5.1.3-04: serialNumber "TAXDE-123" uses the deprecated type TAX; use TIN'
-    )
+    assert tax.message == 'EN 319 412-1 NAT-5.1.3-04: serialNumber "TAXDE-123" uses the deprecated type TAX; use TIN'
     (nat,) = natural_person_rules(natural(serialNumber="EI:SE-200007292386"))
-    assert nat.message.startswith(
-        'EN 319 412-1 NAT-5.1.3-05: serialNumber "EI:SE-200007292386" uses national scheme'
-    )
+    assert nat.message.startswith('EN 319 412-1 NAT-5.1.3-05: serialNumber "EI:SE-200007292386" uses national scheme')
 
 
 # --- legal persons: EN 319 412-3 --------------------------------------------------------------------
@@ -263,9 +242,7 @@ LEGAL_ID_ACCEPTED = [
     pytest.param("PSDDE-BAFIN-123456", [], id="psd"),
     *(pytest.param(f"LEIXG-{lei}", [], id=f"lei-{lei}") for lei in VALID_LEIS),
     pytest.param("EORDE-DE1234567", ["qtsp.pkilint_gap.leg-5.1.4.eor"], id="eor-with-pkilint-gap-warning"),
-    pytest.param(
-        "EXCDE-DE00000000123", ["qtsp.pkilint_gap.leg-5.1.4.exc"], id="exc-with-pkilint-gap-warning"
-    ),
+    pytest.param("EXCDE-DE00000000123", ["qtsp.pkilint_gap.leg-5.1.4.exc"], id="exc-with-pkilint-gap-warning"),
 ]
 
 LEGAL_ID_REFUSED = [
@@ -285,9 +262,7 @@ LEGAL_ID_REFUSED = [
     pytest.param("LEIXG-5493001KJTIIGC8Y1R21", ["iso.17442.lei.invalid_checksum"], id="lei-swapped-digits"),
     pytest.param("LEIXG-5493001KJTIIGC8Y1R", ["iso.17442.lei.invalid_format"], id="lei-short"),
     pytest.param("LEIXG-5493001kjtiigc8y1r12", ["iso.17442.lei.invalid_format"], id="lei-lowercase"),
-    pytest.param(
-        "LEIXG-5493001KJTIIGC8Y1RAB", ["iso.17442.lei.invalid_format"], id="lei-letter-check-digits"
-    ),
+    pytest.param("LEIXG-5493001KJTIIGC8Y1RAB", ["iso.17442.lei.invalid_format"], id="lei-letter-check-digits"),
 ]
 
 
@@ -297,18 +272,16 @@ def test_legal_organization_identifier(org_id: str, expected: list[str]) -> None
     assert codes(found) == expected
     check_messages(found)
     # the same syntax applies to a natural person's associated organisation (NAT-4.2.4-6)
-    assert codes(
-        natural_person_rules(natural(organizationName="Muster GmbH", organizationIdentifier=org_id))
-    ) == (expected)
+    assert codes(natural_person_rules(natural(organizationName="Muster GmbH", organizationIdentifier=org_id))) == (
+        expected
+    )
 
 
 LEGAL_CASES = [
     pytest.param({}, [], id="ok"),
     pytest.param({"email": "siegel@muster.example"}, [], id="ok-email"),
     pytest.param({"countryName": None}, [LEG + "leg-4.2.1-2.missing_country"], id="leg-4.2.1-2-country"),
-    pytest.param(
-        {"organizationName": None}, [LEG + "leg-4.2.1-2.missing_organization_name"], id="leg-4.2.1-2-o"
-    ),
+    pytest.param({"organizationName": None}, [LEG + "leg-4.2.1-2.missing_organization_name"], id="leg-4.2.1-2-o"),
     pytest.param(
         {"organizationIdentifier": None},
         [LEG + "leg-4.2.1-2.missing_organization_identifier"],
@@ -329,9 +302,7 @@ LEGAL_CASES = [
         [LEG + "leg-4.2.1-6.organization_identifier_equals_name"],
         id="leg-4.2.1-6-case-insensitive",
     ),
-    pytest.param(
-        {"serialNumber": "ä"}, ["rfc5280.appendix_a.serial_number_not_printable"], id="rfc5280-serial"
-    ),
+    pytest.param({"serialNumber": "ä"}, ["rfc5280.appendix_a.serial_number_not_printable"], id="rfc5280-serial"),
     pytest.param({"email": "siegel@"}, ["rfc5322.addr_spec.invalid"], id="email"),
 ]
 
@@ -414,17 +385,13 @@ ADM = "commonpki.admission."
             id="ok",
         ),
         pytest.param(AdmissionInput(profession="European Patent Attorney"), [], id="ok-text-only"),
-        pytest.param(
-            AdmissionInput(profession="x" * 129), [ADM + "profession_too_long"], id="profession-length"
-        ),
+        pytest.param(AdmissionInput(profession="x" * 129), [ADM + "profession_too_long"], id="profession-length"),
         pytest.param(
             AdmissionInput(profession="P", professionOid="1.3.36.x"),
             [ADM + "profession_oid_syntax"],
             id="oid",
         ),
-        pytest.param(
-            AdmissionInput(profession="P", professionOid="1.40.1"), [ADM + "profession_oid_syntax"], id="arc"
-        ),
+        pytest.param(AdmissionInput(profession="P", professionOid="1.40.1"), [ADM + "profession_oid_syntax"], id="arc"),
         pytest.param(
             AdmissionInput(profession="P", registrationNumber="12_345"),
             [ADM + "registration_number_syntax"],
@@ -566,9 +533,7 @@ def test_from_json_obj_minimal() -> None:
             "subject.commonName: leading or trailing whitespace is not allowed",
             id="trail-nbsp",
         ),
-        pytest.param(
-            {"admission": "Patentanwalt"}, "subject.admission: expected an object, got str", id="adm-str"
-        ),
+        pytest.param({"admission": "Patentanwalt"}, "subject.admission: expected an object, got str", id="adm-str"),
         pytest.param(
             {"admission": {"profession": "P", "oid": "1.2"}},
             'subject.admission: unknown key "oid"',
@@ -659,27 +624,17 @@ def test_pseudonym_name() -> None:
 
 def test_org_id_falls_back_to_utf8() -> None:
     s = legal(organizationIdentifier="NTRDE-HRB_12345")
-    ((_, typ, _),) = [
-        t for t in _layout(s.to_x509_name("legal")) if t[0] == oids.ORGANIZATION_IDENTIFIER.dotted_string
-    ]
+    ((_, typ, _),) = [t for t in _layout(s.to_x509_name("legal")) if t[0] == oids.ORGANIZATION_IDENTIFIER.dotted_string]
     assert typ == _ASN1Type.UTF8String
 
 
 @pytest.mark.parametrize(
     ("subject", "kind", "message"),
     [
-        pytest.param(
-            legal(givenName="Erika"), "legal", "subject.givenName: not allowed", id="legal-given-name"
-        ),
-        pytest.param(
-            natural(serialNumber="PASDE-ä"), "natural", "subject.serialNumber: not encodable", id="serial"
-        ),
-        pytest.param(
-            natural(countryName="DEU"), "natural", "subject.countryName: must be 2", id="country-length"
-        ),
-        pytest.param(
-            natural(countryName="Dä"), "natural", "subject.countryName: not encodable", id="country-charset"
-        ),
+        pytest.param(legal(givenName="Erika"), "legal", "subject.givenName: not allowed", id="legal-given-name"),
+        pytest.param(natural(serialNumber="PASDE-ä"), "natural", "subject.serialNumber: not encodable", id="serial"),
+        pytest.param(natural(countryName="DEU"), "natural", "subject.countryName: must be 2", id="country-length"),
+        pytest.param(natural(countryName="Dä"), "natural", "subject.countryName: not encodable", id="country-charset"),
         pytest.param(SubjectInput(email="a@example.com"), "natural", "subject: no DN attribute", id="empty"),
         pytest.param(NATURAL, "person", 'subject: unknown kind "person"', id="bad-kind"),
     ],
