@@ -34,8 +34,8 @@ __all__ = ["main"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 class CLIError(click.ClickException):
@@ -115,9 +115,13 @@ def init(ctx: click.Context, base_url: str | None, backend: str | None) -> None:
     upgrade(config.database.url)
     with runtime(config) as rt:
         certs = create_hierarchy(rt.db, rt.backend, hierarchy_settings(config), os_actor("security-officer"), _now)
-    console.print(f"Initialised {config.home} ({config.keys.backend} keys, base URL {config.ca.base_url})")
+    console.print(
+        f"Initialised {config.home} ({config.keys.backend} keys, base URL {config.ca.base_url})", markup=False
+    )
     for name, cert in certs.items():
-        console.print(f"  {name:5} {cert.subject.rfc4514_string()}  sha256={cert.fingerprint(_sha256()).hex()}")
+        console.print(
+            f"  {name:5} {cert.subject.rfc4514_string()}  sha256={cert.fingerprint(_sha256()).hex()}", markup=False
+        )
     if config.keys.backend == "soft":
         console.print("[yellow]Software keys: development and demonstration only, not qualified.[/yellow]")
 
@@ -146,13 +150,13 @@ def status(ctx: click.Context) -> None:
             reservations = repo.reservation_states(s)
             audit_events = repo.audit_count(s)
     qualified = "qualified" if info.qualified else "NOT QUALIFIED (development and demonstration only)"
-    console.print(f"home        {config.home}")
-    console.print(f"database    {rt.db.dialect}")
-    console.print(f"key backend {info.backend}: {info.model} [{info.token_id}] — {qualified}")
+    console.print(f"home        {config.home}", markup=False)
+    console.print(f"database    {rt.db.dialect}", markup=False)
+    console.print(f"key backend {info.backend}: {info.model} [{info.token_id}] — {qualified}", markup=False)
     dev = " (development base URL: loopback, not for production)" if config.development_base_url else ""
-    console.print(f"base URL    {config.ca.base_url}{dev}")
+    console.print(f"base URL    {config.ca.base_url}{dev}", markup=False)
     if not cas:
-        console.print("hierarchy   none (run qtsp init)")
+        console.print("hierarchy   none (run qtsp init)", markup=False)
         return
     table = Table(title="CA hierarchy")
     for col in ("CA", "role", "subject", "key", "not after", "SHA-256"):
@@ -179,7 +183,7 @@ def status(ctx: click.Context) -> None:
         if reservations
         else "serials     none"
     )
-    console.print(f"audit log   {audit_events} events")
+    console.print(f"audit log   {audit_events} events", markup=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -231,7 +235,9 @@ def ca_issue(
     pem = issued.certificate.public_bytes(serialization.Encoding.PEM)
     if out_path:
         Path(out_path).write_bytes(pem)
-        err_console.print(f"issued {issued.profile} serial {issued.serial_hex} by {issued.issuer}: {out_path}")
+        err_console.print(
+            f"issued {issued.profile} serial {issued.serial_hex} by {issued.issuer}: {out_path}", markup=False
+        )
     else:
         sys.stdout.write(pem.decode())
 
@@ -244,7 +250,7 @@ def ca_export(ctx: click.Context, out_dir: str) -> None:
     """Write every CA certificate and every issued certificate as PEM."""
     config = _config(ctx)
     count = export_all(config, Path(out_dir))
-    console.print(f"exported {count} certificates to {out_dir}")
+    console.print(f"exported {count} certificates to {out_dir}", markup=False)
 
 
 def export_all(config: Config, out: Path) -> int:
@@ -285,7 +291,7 @@ def ca_recover(ctx: click.Context) -> None:
     config = _config(ctx)
     with runtime(config) as rt:
         settled = rt.issuance(pkilint=False).recover(os_actor())
-    console.print(f"settled {len(settled)} stale reservations as failed")
+    console.print(f"settled {len(settled)} stale reservations as failed", markup=False)
 
 
 # ---------------------------------------------------------------------------------------------
