@@ -63,9 +63,9 @@ def _map_errors(fn: F) -> F:
         except OSError as exc:
             raise CLIError(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": ")) from None
         except Exception as exc:
-            from sqlalchemy.exc import SQLAlchemyError
+            from ca.store.db import StoreError
 
-            if isinstance(exc, SQLAlchemyError):
+            if isinstance(exc, StoreError):
                 first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 raise CLIError(f"database: {first}") from None
             raise CLIError(f"internal error: {type(exc).__name__}: {exc}") from None

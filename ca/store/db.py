@@ -15,9 +15,13 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["Database", "UnitOfWork", "is_database_unavailable", "normalise_url"]
+__all__ = ["Database", "StoreError", "UnitOfWork", "is_database_unavailable", "normalise_url"]
+
+StoreError = SQLAlchemyError
+"""Base class of every database error (adapters map it to one line)."""
 
 UnitOfWork = Session
 """What :meth:`Database.write` and :meth:`Database.read` yield; services pass it to the repository."""
