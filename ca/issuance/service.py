@@ -30,6 +30,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
+from ca.audit.chain import JSONValue
 from ca.findings import Finding, Severity, errors_in
 from ca.issuance.builder import IssuerView, build_end_entity, semantics_identifier, validity_window
 from ca.issuance.csr import ParsedCSR, parse_csr, spki_sha256
@@ -217,11 +218,12 @@ class IssuanceService:
         )
         sig_hash = issuer.algorithm.default_hash()
         lint_cert = builder.sign(throwaway_key(issuer.algorithm), sig_hash)
+        lint_der = lint_cert.public_bytes(serialization.Encoding.DER)
         findings = certificate_rules(
             lint_cert, profile, issuer.view.certificate, semantics_identifier(profile, subject)
         )
         if self.gate is not None:
-            findings.extend(self.gate.lint(lint_cert.public_bytes(serialization.Encoding.DER), profile.name))
+            findings.extend(self.gate.lint(lint_der, profile.name))
         blocking = errors_in(findings)
         if blocking:
             self._audit_refusal(actor, profile, issuer, shex, blocking, "lint")
@@ -233,6 +235,8 @@ class IssuanceService:
         )
 
         self._step("journal")
+        tbs_digest = hashlib.sha256(lint_tbs).hexdigest()
+        journal_at = self.clock()
         with self.db.write() as s:
             journal_id = repo.open_journal(
                 s,
@@ -240,11 +244,11 @@ class IssuanceService:
                 issuer_id=issuer.id,
                 serial=shex,
                 profile=profile.name,
-                tbs_sha256=hashlib.sha256(lint_tbs).hexdigest(),
-                lint_certificate_der=lint_cert.public_bytes(serialization.Encoding.DER),
+                tbs_sha256=tbs_digest,
+                lint_certificate_der=lint_der,
                 lint_report=report,
                 requested_by=actor.name,
-                at=self.clock(),
+                at=journal_at,
             )
 
         self._step("sign")
@@ -257,8 +261,24 @@ class IssuanceService:
         self._verify_signature(cert, issuer)
 
         self._step("store")
+        # Everything is computed before the write transaction, which holds SQLite's single lock.
         der = cert.public_bytes(serialization.Encoding.DER)
         fingerprint = hashlib.sha256(der).hexdigest()
+        subject_text = cert.subject.rfc4514_string()
+        not_before_utc, not_after_utc = cert.not_valid_before_utc, cert.not_valid_after_utc
+        spki = spki_sha256(parsed.public_key)
+        details: dict[str, JSONValue] = {
+            "profile": profile.name,
+            "issuer": issuer.name,
+            "serial": shex,
+            "subject": subject_text,
+            "not_before": not_before_utc.isoformat(),
+            "not_after": not_after_utc.isoformat(),
+            "sha256": fingerprint,
+            "journal_id": journal_id,
+            "evidence_ref": evidence_ref,
+            "lint": [f.code for f in findings],
+        }
         at = self.clock()
         with self.db.write() as s:
             repo.settle_issued(s, reservation_id=reservation_id, journal_id=journal_id, at=at)
@@ -267,13 +287,13 @@ class IssuanceService:
                 issuer_id=issuer.id,
                 serial=shex,
                 profile=profile.name,
-                subject=cert.subject.rfc4514_string(),
-                not_before=cert.not_valid_before_utc,
-                not_after=cert.not_valid_after_utc,
+                subject=subject_text,
+                not_before=not_before_utc,
+                not_after=not_after_utc,
                 status="good",
                 der=der,
                 fingerprint_sha256=fingerprint,
-                spki_sha256=spki_sha256(parsed.public_key),
+                spki_sha256=spki,
                 journal_id=journal_id,
                 at=at,
             )
@@ -285,18 +305,7 @@ class IssuanceService:
                 action="certificate.issued",
                 object_type="certificate",
                 object_id=f"{issuer.name}:{shex}",
-                details={
-                    "profile": profile.name,
-                    "issuer": issuer.name,
-                    "serial": shex,
-                    "subject": cert.subject.rfc4514_string(),
-                    "not_before": cert.not_valid_before_utc.isoformat(),
-                    "not_after": cert.not_valid_after_utc.isoformat(),
-                    "sha256": fingerprint,
-                    "journal_id": journal_id,
-                    "evidence_ref": evidence_ref,
-                    "lint": [f.code for f in findings],
-                },
+                details=details,
             )
         return IssuedCertificate(
             certificate=cert,

@@ -11,14 +11,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import CursorResult, Executable, Table, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import CursorResult, Executable, Table, func, select, update
 from sqlalchemy.orm import Session
 
 from ca.audit.chain import AuditEntry, JSONValue, canonical_details, entry_hash
+from ca.store.hotpath import driver
 from ca.store.models import (
     AuditEvent,
-    AuditHead,
     CertificateAuthority,
     CertificateRecord,
     IssuanceJournal,
@@ -49,13 +48,9 @@ __all__ = [
 ]
 
 
-# The hot path (issuance, audit) uses Core statements on these tables: the ORM unit of work
-# cost more than everything else in the pipeline together.
-_AUDIT_EVENT: Table = AuditEvent.__table__  # type: ignore[assignment]
-_AUDIT_HEAD: Table = AuditHead.__table__  # type: ignore[assignment]
+# Failure settlement uses Core statements; the hot path itself is in ca.store.hotpath.
 _RESERVATION: Table = SerialReservation.__table__  # type: ignore[assignment]
 _JOURNAL: Table = IssuanceJournal.__table__  # type: ignore[assignment]
-_CERTIFICATE: Table = CertificateRecord.__table__  # type: ignore[assignment]
 
 
 def _exec(session: Session, statement: Executable, params: Mapping[str, object] | None = None) -> CursorResult[Any]:
@@ -141,14 +136,9 @@ def append_audit(
     transaction (BEGIN IMMEDIATE) already holds the database lock, so appends are serialised and
     the chain cannot fork.  The event commits or rolls back with the caller's other changes.
     """
-    head = _exec(
-        session,
-        update(_AUDIT_HEAD)
-        .where(_AUDIT_HEAD.c.id == 1)
-        .values(seq=_AUDIT_HEAD.c.seq + 1)
-        .returning(_AUDIT_HEAD.c.seq, _AUDIT_HEAD.c.hash),
-    ).one()
-    seq, prev_hash = int(head.seq), str(head.hash)
+    stmts = driver(session)
+    seq_raw, prev_raw = stmts.fetch_one("head", {})
+    seq, prev_hash = int(seq_raw), str(prev_raw)
     at = at.astimezone(dt.UTC)
     entry = AuditEntry(
         seq=seq,
@@ -162,9 +152,8 @@ def append_audit(
         prev_hash=prev_hash,
     )
     digest = entry_hash(entry)
-    _exec(
-        session,
-        insert(_AUDIT_EVENT),
+    stmts.execute(
+        "event",
         {
             "seq": seq,
             "at": at,
@@ -178,7 +167,7 @@ def append_audit(
             "hash": digest,
         },
     )
-    _exec(session, update(_AUDIT_HEAD).where(_AUDIT_HEAD.c.id == 1).values(hash=digest))
+    stmts.execute("head_hash", {"hash": digest})
     return seq
 
 
@@ -305,13 +294,10 @@ def list_cas(session: Session) -> list[CASnapshot]:
 def reserve_serial(session: Session, *, issuer_id: int, serial: str, at: dt.datetime) -> int:
     """Insert a ``reserved`` row; raise :class:`SerialCollision` if the serial exists for this issuer."""
     # The reservation is the only statement of its transaction, so a collision rolls back nothing else.
+    stmts = driver(session)
     try:
-        new_id = _exec(
-            session,
-            insert(_RESERVATION).returning(_RESERVATION.c.id),
-            {"issuer_id": issuer_id, "serial": serial, "state": "reserved", "reserved_at": at},
-        ).scalar_one()
-    except IntegrityError as exc:
+        (new_id,) = stmts.fetch_one("reserve", {"issuer_id": issuer_id, "serial": serial, "at": at})
+    except stmts.integrity_error as exc:
         raise SerialCollision(f"serial {serial} already reserved for issuer {issuer_id}") from exc
     return int(new_id)
 
@@ -329,24 +315,21 @@ def open_journal(
     requested_by: str,
     at: dt.datetime,
 ) -> int:
-    return int(
-        _exec(
-            session,
-            insert(_JOURNAL).returning(_JOURNAL.c.id),
-            {
-                "reservation_id": reservation_id,
-                "issuer_id": issuer_id,
-                "serial": serial,
-                "profile": profile,
-                "state": "signing",
-                "tbs_sha256": tbs_sha256,
-                "lint_certificate_der": lint_certificate_der,
-                "lint_report": lint_report,
-                "requested_by": requested_by,
-                "created_at": at,
-            },
-        ).scalar_one()
+    (new_id,) = driver(session).fetch_one(
+        "journal",
+        {
+            "reservation_id": reservation_id,
+            "issuer_id": issuer_id,
+            "serial": serial,
+            "profile": profile,
+            "tbs_sha256": tbs_sha256,
+            "lint_certificate_der": lint_certificate_der,
+            "lint_report": lint_report,
+            "requested_by": requested_by,
+            "at": at,
+        },
     )
+    return int(new_id)
 
 
 def add_certificate(
@@ -365,41 +348,34 @@ def add_certificate(
     journal_id: int | None,
     at: dt.datetime,
 ) -> int:
-    return int(
-        _exec(
-            session,
-            insert(_CERTIFICATE).returning(_CERTIFICATE.c.id),
-            {
-                "issuer_id": issuer_id,
-                "serial": serial,
-                "profile": profile,
-                "subject": subject,
-                "not_before": not_before,
-                "not_after": not_after,
-                "status": status,
-                "der": der,
-                "fingerprint_sha256": fingerprint_sha256,
-                "spki_sha256": spki_sha256,
-                "journal_id": journal_id,
-                "created_at": at,
-            },
-        ).scalar_one()
+    (new_id,) = driver(session).fetch_one(
+        "certificate",
+        {
+            "issuer_id": issuer_id,
+            "serial": serial,
+            "profile": profile,
+            "subject": subject,
+            "not_before": not_before,
+            "not_after": not_after,
+            "status": status,
+            "der": der,
+            "fingerprint_sha256": fingerprint_sha256,
+            "spki_sha256": spki_sha256,
+            "journal_id": journal_id,
+            "at": at,
+        },
     )
+    return int(new_id)
 
 
 def settle_issued(session: Session, *, reservation_id: int, journal_id: int | None, at: dt.datetime) -> None:
     """Mark a reservation (and its journal row) as ending in a stored certificate."""
-    updated = _exec(
-        session,
-        update(_RESERVATION)
-        .where(_RESERVATION.c.id == reservation_id, _RESERVATION.c.state == "reserved")
-        .values(state="issued", settled_at=at),
-    ).rowcount
-    if updated != 1:
+    stmts = driver(session)
+    if stmts.execute("settle_reservation", {"id": reservation_id, "at": at}) != 1:
         # Recovery settled it as failed meanwhile: the certificate must not be stored.
         raise SerialCollision(f"reservation {reservation_id} is no longer open")
     if journal_id is not None:
-        _exec(session, update(_JOURNAL).where(_JOURNAL.c.id == journal_id).values(state="stored", settled_at=at))
+        stmts.execute("settle_journal", {"id": journal_id, "at": at})
 
 
 def fail_reservation(session: Session, *, reservation_id: int, reason: str, at: dt.datetime) -> bool:

@@ -1,8 +1,10 @@
 """Fixtures for the hsm tests: a temporary SoftHSM2 installation for the whole test session.
 
-SoftHSM2 reads ``SOFTHSM2_CONF`` when the module is initialised (FIELD-NOTES #5), so the variable is
-set before any test loads the module and stays set for the session: every token the tests create
-lives in one temporary token directory.
+SoftHSM2 reads ``SOFTHSM2_CONF`` when the module is initialised (FIELD-NOTES #5) and the module is
+initialised once per process, so there must be exactly one configuration per test session.  The
+suite's ``tests/conftest.py`` sets one up at import time; these fixtures reuse it (its token
+directory) and write their own only when ``SOFTHSM2_CONF`` is not set, e.g. when this directory is
+used on its own.  Every token the tests create lives in that one temporary token directory.
 
 If SoftHSM2 is missing the PKCS#11 tests are skipped, but only when the ``CI`` variable is unset:
 in CI they fail, so that they can never be skipped silently there.
@@ -13,6 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,7 +32,7 @@ MODULE_CANDIDATES = (
 )
 SO_PIN = "10203040"
 USER_PIN = "pin-4711-secret"
-MAIN_TOKEN = "qtsp-test"
+MAIN_TOKEN = f"hsm-{uuid.uuid4().hex[:8]}"
 
 
 @dataclass
@@ -76,7 +79,7 @@ def _in_ci() -> bool:
 
 @pytest.fixture(scope="session")
 def softhsm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SoftHsm]:
-    """The SoftHSM2 installation with one initialised token (``qtsp-test``)."""
+    """The SoftHSM2 installation with one initialised token (label ``hsm-…``, see :data:`MAIN_TOKEN`)."""
     module = os.environ.get("SOFTHSM2_MODULE") or next(
         (path for path in MODULE_CANDIDATES if Path(path).exists()), None
     )
@@ -87,21 +90,41 @@ def softhsm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SoftHsm]:
             pytest.fail(f"{message}; PKCS#11 tests must not be skipped in CI", pytrace=False)
         pytest.skip(message)
     root = tmp_path_factory.mktemp("softhsm")
-    tokendir = root / "tokens"
-    tokendir.mkdir()
     lock_dir = root / "locks"
     lock_dir.mkdir()
-    conf = root / "softhsm2.conf"
-    conf.write_text(
-        f"directories.tokendir = {tokendir}\nobjectstore.backend = file\nlog.level = ERROR\n"
-        "slots.removable = false\n",
-        encoding="utf-8",
-    )
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SOFTHSM2_CONF", str(conf))
+        existing = _tokendir_of(os.environ.get("SOFTHSM2_CONF"))
+        if existing is not None:
+            conf, tokendir = Path(os.environ["SOFTHSM2_CONF"]), existing
+        else:
+            tokendir = root / "tokens"
+            tokendir.mkdir()
+            conf = root / "softhsm2.conf"
+            conf.write_text(
+                f"directories.tokendir = {tokendir}\nobjectstore.backend = file\nlog.level = ERROR\n",
+                encoding="utf-8",
+            )
+            patch.setenv("SOFTHSM2_CONF", str(conf))
         hsm = SoftHsm(module=module, util=util, conf=conf, tokendir=tokendir, lock_dir=lock_dir)
         hsm.init_token(MAIN_TOKEN)
         yield hsm
+
+
+def _tokendir_of(conf: str | None) -> Path | None:
+    """The token directory of an existing SoftHSM2 configuration, if it is a temporary one.
+
+    A configuration pointing anywhere else (for example the system's ``/var/lib/softhsm/tokens``)
+    is never reused: these tests create and delete tokens.
+    """
+    if not conf or not Path(conf).is_file():
+        return None
+    temp_root = Path(tempfile.gettempdir()).resolve()
+    for line in Path(conf).read_text(encoding="utf-8").splitlines():
+        key, _sep, value = line.partition("=")
+        if key.strip() == "directories.tokendir" and value.strip():
+            tokendir = Path(value.strip()).resolve()
+            return tokendir if tokendir.is_relative_to(temp_root) and tokendir.is_dir() else None
+    return None
 
 
 @pytest.fixture

@@ -21,9 +21,7 @@ class Signed:
     ocsp: ocsp.OCSPResponse
 
 
-def sign_all(
-    key: SigningKey, algorithm: hashes.HashAlgorithm, rsa_padding: padding.PSS | None = None
-) -> Signed:
+def sign_all(key: SigningKey, algorithm: hashes.HashAlgorithm, rsa_padding: padding.PSS | None = None) -> Signed:
     """Sign a self-signed CA certificate, a CRL and an OCSP response with ``key``."""
     now = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hsm test CA")])
@@ -39,9 +37,7 @@ def sign_all(
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
     )
     cert = builder.sign(key, algorithm, rsa_padding=rsa_padding)
-    revoked = (
-        x509.RevokedCertificateBuilder().serial_number(12345).revocation_date(now).build()
-    )
+    revoked = x509.RevokedCertificateBuilder().serial_number(12345).revocation_date(now).build()
     crl = (
         x509.CertificateRevocationListBuilder()
         .issuer_name(name)
