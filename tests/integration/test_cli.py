@@ -92,7 +92,9 @@ def test_issue_through_cli(soft_home: Home, tmp_path: Path) -> None:
         ("[1, 2]", "ok", "qes-natural", ["JSON object"]),
         ("{not json", "ok", "qes-natural", ["not valid JSON"]),
     ],
-    ids=["bad-serial", "legal-missing", "unknown-key", "bad-csr", "unknown-profile", "email-on-qes", "array", "bad-json"],
+    ids=[
+        "bad-serial", "legal-missing", "unknown-key", "bad-csr", "unknown-profile", "email-on-qes", "array", "bad-json",
+    ],
 )  # fmt: skip
 def test_issue_errors_are_one_line(
     soft_home: Home, tmp_path: Path, subject: object, csr: str, profile: str, fragments: list[str]
