@@ -1,7 +1,7 @@
 """asn1crypto specifications (private; the only module family allowed to import asn1crypto is ``ca.asn1``).
 
-The classes mirror the ASN.1 modules they come from; :func:`register` adds the two certificate
-extensions to asn1crypto's extension tables once, so that an ``asn1crypto.x509.Certificate`` parsed
+The classes mirror the ASN.1 modules they come from; `register` adds the qcStatements
+extension to asn1crypto's extension tables once, so that an ``asn1crypto.x509.Certificate`` parsed
 anywhere in :mod:`ca.asn1` decodes them too.
 """
 
@@ -35,8 +35,6 @@ QC_TYPE_OIDS: Final = {
     "eseal": "0.4.0.1862.1.6.2",
     "web": "0.4.0.1862.1.6.3",
 }
-ID_ISISMTT_AT_ADMISSION: Final = "1.3.36.8.3.3"
-ID_ISISMTT_NAMING_AUTHORITY_RWS: Final = "1.3.36.8.3.11.1"
 
 
 # --- RFC 3739 / EN 319 412-5 Annex B --------------------------------------------------------------
@@ -110,90 +108,16 @@ class QCStatements(core.SequenceOf):  # type: ignore[misc]
     _child_spec = QCStatement
 
 
-# --- Common PKI / ISIS-MTT AdmissionSyntax (STANDARDS.md §1.8) ------------------------------------
-
-
-class NamingAuthority(core.Sequence):  # type: ignore[misc]
-    """NamingAuthority ::= SEQUENCE {namingAuthorityId OID OPTIONAL,
-    namingAuthorityUrl IA5String OPTIONAL, namingAuthorityText DirectoryString OPTIONAL}."""
-
-    _fields: ClassVar[list[tuple[Any, ...]]] = [
-        ("naming_authority_id", core.ObjectIdentifier, {"optional": True}),
-        ("naming_authority_url", core.IA5String, {"optional": True}),
-        ("naming_authority_text", x509.DirectoryString, {"optional": True}),
-    ]
-
-
-class DirectoryStrings(core.SequenceOf):  # type: ignore[misc]
-    """SEQUENCE OF DirectoryString(SIZE(1..128)) (professionItems)."""
-
-    _child_spec = x509.DirectoryString
-
-
-class ObjectIdentifiers(core.SequenceOf):  # type: ignore[misc]
-    """SEQUENCE OF OBJECT IDENTIFIER (professionOIDs)."""
-
-    _child_spec = core.ObjectIdentifier
-
-
-class ProfessionInfo(core.Sequence):  # type: ignore[misc]
-    """ProfessionInfo ::= SEQUENCE {namingAuthority [0] EXPLICIT NamingAuthority OPTIONAL,
-    professionItems SEQUENCE OF DirectoryString, professionOIDs SEQUENCE OF OID OPTIONAL,
-    registrationNumber PrintableString OPTIONAL, addProfessionInfo OCTET STRING OPTIONAL}."""
-
-    _fields: ClassVar[list[tuple[Any, ...]]] = [
-        ("naming_authority", NamingAuthority, {"explicit": 0, "optional": True}),
-        ("profession_items", DirectoryStrings),
-        ("profession_oids", ObjectIdentifiers, {"optional": True}),
-        ("registration_number", core.PrintableString, {"optional": True}),
-        ("add_profession_info", core.OctetString, {"optional": True}),
-    ]
-
-
-class ProfessionInfos(core.SequenceOf):  # type: ignore[misc]
-    """SEQUENCE OF ProfessionInfo."""
-
-    _child_spec = ProfessionInfo
-
-
-class Admissions(core.Sequence):  # type: ignore[misc]
-    """Admissions ::= SEQUENCE {admissionAuthority [0] EXPLICIT GeneralName OPTIONAL,
-    namingAuthority [1] EXPLICIT NamingAuthority OPTIONAL, professionInfos SEQUENCE OF ProfessionInfo}."""
-
-    _fields: ClassVar[list[tuple[Any, ...]]] = [
-        ("admission_authority", x509.GeneralName, {"explicit": 0, "optional": True}),
-        ("naming_authority", NamingAuthority, {"explicit": 1, "optional": True}),
-        ("profession_infos", ProfessionInfos),
-    ]
-
-
-class AdmissionsSeq(core.SequenceOf):  # type: ignore[misc]
-    """SEQUENCE OF Admissions (contentsOfAdmissions)."""
-
-    _child_spec = Admissions
-
-
-class AdmissionSyntax(core.Sequence):  # type: ignore[misc]
-    """AdmissionSyntax ::= SEQUENCE {admissionAuthority GeneralName OPTIONAL,
-    contentsOfAdmissions SEQUENCE OF Admissions}."""
-
-    _fields: ClassVar[list[tuple[Any, ...]]] = [
-        ("admission_authority", x509.GeneralName, {"optional": True}),
-        ("contents_of_admissions", AdmissionsSeq),
-    ]
-
-
 # --- registration (once) --------------------------------------------------------------------------
 
 _REGISTERED = False
 _EXTENSIONS: Final = {
     ID_PE_QC_STATEMENTS: ("qc_statements", QCStatements),
-    ID_ISISMTT_AT_ADMISSION: ("admission", AdmissionSyntax),
 }
 
 
 def register() -> None:
-    """Teach asn1crypto's ``x509.Extension`` the qcStatements and Admission extensions (idempotent)."""
+    """Teach asn1crypto's ``x509.Extension`` the qcStatements extension (idempotent)."""
     global _REGISTERED  # noqa: PLW0603 - a process-wide, once-only registration flag
     if _REGISTERED:
         return
@@ -225,11 +149,6 @@ def check_oid(value: str, what: str) -> str:
     if len(arcs) < 2 or (int(arcs[0]) < 2 and int(arcs[1]) >= 40):
         raise Asn1EncodeError(f'{what} "{value}" is not a valid object identifier (X.660 arc rules)')
     return value
-
-
-def is_printable_string(value: str) -> bool:
-    """True if ``value`` uses only the X.680 PrintableString alphabet."""
-    return bool(_PRINTABLE_RE.match(value))
 
 
 def one_line(exc: BaseException) -> str:

@@ -14,14 +14,22 @@ from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import AuthorityInformationAccessOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 
-from ca.asn1 import admission_der, qc_statements_der
+from ca.asn1 import qc_statements_der
 from ca.profiles import oids
 from ca.profiles.profile import Profile
 from ca.profiles.subject import SubjectInput, legal_semantics_applies, natural_semantics_applies
 
-__all__ = ["IssuerLinks", "IssuerView", "build_end_entity", "ca_urls", "semantics_identifier", "validity_window"]
+__all__ = [
+    "IssuerLinks",
+    "IssuerView",
+    "admission_extension",
+    "build_end_entity",
+    "ca_urls",
+    "semantics_identifier",
+    "validity_window",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +141,39 @@ def semantics_identifier(profile: Profile, subject: SubjectInput) -> str | None:
     return oids.SEMANTICS_ID_LEGAL.dotted_string if legal_semantics_applies(subject.organizationIdentifier) else None
 
 
+@functools.lru_cache(maxsize=1024)
+def admission_extension(
+    authority: str | None, profession: str, profession_oid: str | None, registration_number: str | None
+) -> x509.Admissions:
+    """The Common PKI AdmissionSyntax (1.3.36.8.3.3) of a professional attribute (STANDARDS.md §1.8).
+
+    One Admissions with one ProfessionInfo.  The admitting body (e.g. a chamber) is the outer
+    admissionAuthority, a directoryName holding its organizationName.  ProfessionInfo carries the
+    profession text, the profession OID if any, the registration number, and namingAuthorityId
+    1.3.36.8.3.11.1 ("Recht, Wirtschaft, Steuern") when the profession OID is in that arc.
+    The value limits (128 characters, PrintableString registration number) are subject rules
+    checked before this is called (``ca.profiles.subject.admission_rules``).
+    """
+    rws = oids.ISISMTT_NAMING_AUTHORITY_RECHT_WIRTSCHAFT_STEUERN
+    oid = x509.ObjectIdentifier(profession_oid) if profession_oid else None
+    naming = (
+        x509.NamingAuthority(id=rws, url=None, text=None)
+        if oid is not None and oid.dotted_string.startswith(rws.dotted_string + ".")
+        else None
+    )
+    info = x509.ProfessionInfo(
+        naming_authority=naming,
+        profession_items=[profession],
+        profession_oids=[oid] if oid is not None else None,
+        registration_number=registration_number,
+        add_profession_info=None,
+    )
+    admission_authority = (
+        x509.DirectoryName(x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, authority)])) if authority else None
+    )
+    return x509.Admissions(admission_authority, [x509.Admission(None, None, [info])])
+
+
 def build_end_entity(
     *,
     profile: Profile,
@@ -172,11 +213,8 @@ def build_end_entity(
     if subject.admission is not None:
         adm = subject.admission
         # Common PKI Admission (1.3.36.8.3.3), not critical (STANDARDS.md §1.8).
-        der = admission_der(
-            authority=adm.authority,
-            profession=adm.profession,
-            profession_oid=adm.professionOid,
-            registration_number=adm.registrationNumber,
+        builder = builder.add_extension(
+            admission_extension(adm.authority, adm.profession, adm.professionOid, adm.registrationNumber),
+            critical=False,
         )
-        builder = builder.add_extension(x509.UnrecognizedExtension(oids.ADMISSION, der), critical=False)
     return builder

@@ -17,7 +17,7 @@ RSA: PKCS #1 v1.5 uses ``CKM_SHA{224,256,384,512}_RSA_PKCS`` (the token hashes);
 
 from __future__ import annotations
 
-from typing import Any, NoReturn, Protocol
+from typing import Any, NoReturn, Protocol, Self
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -79,7 +79,32 @@ def _rsa_mechanisms(algorithm: hashes.HashAlgorithm) -> tuple[Mechanism, Mechani
         raise ValueError(f"hash {algorithm.name} is not supported for RSA signatures in the token") from None
 
 
-class Pkcs11EllipticCurvePrivateKey(ec.EllipticCurvePrivateKey):
+class _TokenKeyHandle:
+    """What both token key classes share: a handle to a key in the token, never its material."""
+
+    _ref: KeyRef
+
+    def private_bytes(
+        self,
+        encoding: serialization.Encoding,
+        format: serialization.PrivateFormat,
+        encryption_algorithm: serialization.KeySerializationEncryption,
+    ) -> bytes:
+        """Refuse: the private key never leaves the token."""
+        _not_extractable(self._ref)
+
+    def __copy__(self) -> Self:
+        # A token key is a handle, not material: copies share it.
+        return self
+
+    def __deepcopy__(self, memo: dict[Any, Any]) -> Self:
+        return self
+
+    def __reduce__(self) -> NoReturn:
+        _refuse_pickle(type(self).__name__)
+
+
+class Pkcs11EllipticCurvePrivateKey(_TokenKeyHandle, ec.EllipticCurvePrivateKey):
     """An EC private key in a PKCS#11 token, usable wherever cryptography expects one for signing.
 
     Instances are created by :meth:`hsm.pkcs11.Pkcs11Backend.signing_key`; the public key is read
@@ -158,27 +183,8 @@ class Pkcs11EllipticCurvePrivateKey(ec.EllipticCurvePrivateKey):
         """Refuse: the private value never leaves the token."""
         _not_extractable(self._ref)
 
-    def private_bytes(
-        self,
-        encoding: serialization.Encoding,
-        format: serialization.PrivateFormat,
-        encryption_algorithm: serialization.KeySerializationEncryption,
-    ) -> bytes:
-        """Refuse: the private value never leaves the token."""
-        _not_extractable(self._ref)
 
-    def __copy__(self) -> Pkcs11EllipticCurvePrivateKey:
-        # A token key is a handle, not material: copies share it.
-        return self
-
-    def __deepcopy__(self, memo: dict[Any, Any]) -> Pkcs11EllipticCurvePrivateKey:
-        return self
-
-    def __reduce__(self) -> NoReturn:
-        _refuse_pickle(type(self).__name__)
-
-
-class Pkcs11RSAPrivateKey(rsa.RSAPrivateKey):
+class Pkcs11RSAPrivateKey(_TokenKeyHandle, rsa.RSAPrivateKey):
     """An RSA private key in a PKCS#11 token, usable wherever cryptography expects one for signing.
 
     :param signer: the backend that performs the signature in the token.
@@ -271,24 +277,6 @@ class Pkcs11RSAPrivateKey(rsa.RSAPrivateKey):
     def private_numbers(self) -> rsa.RSAPrivateNumbers:
         """Refuse: the private exponent and primes never leave the token."""
         _not_extractable(self._ref)
-
-    def private_bytes(
-        self,
-        encoding: serialization.Encoding,
-        format: serialization.PrivateFormat,
-        encryption_algorithm: serialization.KeySerializationEncryption,
-    ) -> bytes:
-        """Refuse: the private key never leaves the token."""
-        _not_extractable(self._ref)
-
-    def __copy__(self) -> Pkcs11RSAPrivateKey:
-        return self
-
-    def __deepcopy__(self, memo: dict[Any, Any]) -> Pkcs11RSAPrivateKey:
-        return self
-
-    def __reduce__(self) -> NoReturn:
-        _refuse_pickle(type(self).__name__)
 
 
 def _prehashed_name(algorithm: Prehashed, digest: bytes) -> str:

@@ -1,4 +1,5 @@
-"""ca.asn1: qcStatements and Admission DER, checked against independent decoders.
+"""qcStatements DER (ca.asn1) and the Admission extension (ca.issuance.builder), checked against
+independent decoders.
 
 Oracles: hand-computed DER, cryptography's own ``x509.Admissions`` encoder/decoder, the OpenSSL CLI's
 admission printer, and pkilint 0.13.3 (pyasn1 with the EN 319 412-5 Annex B module) over whole
@@ -25,15 +26,13 @@ from pkilint.validation import ValidationFindingSeverity
 
 from ca.asn1 import (
     QC_TYPES,
-    AdmissionInfo,
     Asn1DecodeError,
     Asn1EncodeError,
     QCStatementsInfo,
-    admission_der,
-    parse_admission,
     parse_qc_statements,
     qc_statements_der,
 )
+from ca.issuance.builder import admission_extension
 from ca.profiles import oids
 from ca.profiles.subject import SubjectInput, legal_person_rules, natural_person_rules
 
@@ -243,110 +242,71 @@ def _crypto_admissions(
 
 ADMISSION_CASES = [
     pytest.param(
-        ("Patentanwaltskammer", "Patentanwalt", "1.3.36.8.3.11.1.19", "12345", None),
+        ("Patentanwaltskammer", "Patentanwalt", "1.3.36.8.3.11.1.19", "12345"),
         "1.3.36.8.3.11.1",
         id="patentanwalt-derived-naming-authority",
     ),
     pytest.param(
-        ("Rechtsanwaltskammer München", "Rechtsanwältin", "1.3.36.8.3.11.1.1", None, None),
+        ("Rechtsanwaltskammer München", "Rechtsanwältin", "1.3.36.8.3.11.1.1", None),
         "1.3.36.8.3.11.1",
         id="umlauts-no-registration",
     ),
-    pytest.param((None, "European Patent Attorney", None, "EPA-1234", None), None, id="text-only-no-authority"),
-    pytest.param(
-        ("gematik", "Arzt", "1.2.276.0.76.4.30", "1-2-ARZT-1234", None),
-        None,
-        id="foreign-arc-no-naming-authority",
-    ),
-    pytest.param(
-        ("Kammer", "Beruf", "1.2.276.0.76.4.30", None, "1.2.276.0.76.4"),
-        "1.2.276.0.76.4",
-        id="explicit-naming-authority",
-    ),
+    pytest.param((None, "European Patent Attorney", None, "EPA-1234"), None, id="text-only-no-authority"),
+    pytest.param(("gematik", "Arzt", "1.2.276.0.76.4.30", "1-2-ARZT-1234"), None, id="foreign-arc-no-naming-authority"),
 ]
+
+# The DER that the asn1crypto encoder this project used before produced for the Patentanwalt case
+# (commit "HSM backends: ...", ca/asn1/admission.py, run from a checkout of that commit); it was
+# byte-identical to cryptography's encoder and printed correctly by OpenSSL.
+PATENTANWALT_DER = bytes.fromhex(
+    "3058a420301e311c301a060355040a0c13506174656e74616e77616c74736b616d6d6572303430323030302ea00a3008"
+    "06062b2408030b01300e0c0c506174656e74616e77616c74300906072b2408030b011313053132333435"
+)
 
 
 class TestAdmission:
     @pytest.mark.parametrize(("args", "naming_authority"), ADMISSION_CASES)
-    def test_equals_cryptography_encoding(self, args: tuple[str | None, ...], naming_authority: str | None) -> None:
-        authority, profession, profession_oid, registration_number, na_oid = args
+    def test_matches_reference_structure(self, args: tuple[str | None, ...], naming_authority: str | None) -> None:
+        authority, profession, profession_oid, registration_number = args
         assert profession is not None
-        der = admission_der(
-            authority=authority,
-            profession=profession,
-            profession_oid=profession_oid,
-            registration_number=registration_number,
-            naming_authority_oid=na_oid,
+        ext = admission_extension(authority, profession, profession_oid, registration_number)
+        assert ext.public_bytes() == _crypto_admissions(
+            authority, profession, profession_oid, registration_number, naming_authority
         )
-        assert der == _crypto_admissions(authority, profession, profession_oid, registration_number, naming_authority)
 
     @pytest.mark.parametrize(("args", "naming_authority"), ADMISSION_CASES)
-    def test_round_trip(self, args: tuple[str | None, ...], naming_authority: str | None) -> None:
-        authority, profession, profession_oid, registration_number, na_oid = args
+    def test_round_trip_through_a_certificate(self, args: tuple[str | None, ...], naming_authority: str | None) -> None:
+        authority, profession, profession_oid, registration_number = args
         assert profession is not None
-        info = parse_admission(
-            admission_der(
-                authority=authority,
-                profession=profession,
-                profession_oid=profession_oid,
-                registration_number=registration_number,
-                naming_authority_oid=na_oid,
-            )
+        der = build_cert(
+            NATURAL.to_x509_name("natural"),
+            oids.QCP_N_QSCD,
+            None,
+            admission_extension(authority, profession, profession_oid, registration_number).public_bytes(),
+            KU_A,
         )
-        assert isinstance(info, AdmissionInfo)
-        assert info.authority == authority
-        assert len(info.admissions) == 1
-        assert info.admissions[0].authority is None
-        (prof,) = info.professions
-        assert prof.items == (profession,)
-        assert prof.oids == ((profession_oid,) if profession_oid else ())
-        assert prof.registration_number == registration_number
-        assert prof.naming_authority_oid == naming_authority
-        assert prof.add_profession_info is None
+        value = x509.load_der_x509_certificate(der).extensions.get_extension_for_class(x509.Admissions).value
+        expected_authority = (
+            x509.DirectoryName(x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, authority)]))
+            if authority
+            else None
+        )
+        assert value.authority == expected_authority
+        (admission,) = list(value)
+        assert admission.admission_authority is None
+        (info,) = admission.profession_infos
+        assert info.profession_items == [profession]
+        assert [o.dotted_string for o in info.profession_oids or []] == ([profession_oid] if profession_oid else [])
+        assert info.registration_number == registration_number
+        assert (
+            info.naming_authority.id.dotted_string if info.naming_authority and info.naming_authority.id else None
+        ) == (naming_authority)
 
-    def test_deterministic(self) -> None:
-        kw: dict[str, str | None] = {
-            "authority": "Patentanwaltskammer",
-            "profession": "Patentanwalt",
-            "profession_oid": oids.ISISMTT_PATENTANWALT.dotted_string,
-            "registration_number": "12345",
-        }
-        assert admission_der(**kw) == admission_der(**kw)  # type: ignore[arg-type]
-
-    @pytest.mark.parametrize(
-        "kwargs",
-        [
-            pytest.param({"profession": ""}, id="empty-profession"),
-            pytest.param({"profession": "x" * 129}, id="profession-too-long"),
-            pytest.param({"profession_oid": "1.3.36.x"}, id="bad-profession-oid"),
-            pytest.param({"registration_number": "12_345"}, id="registration-not-printable"),
-            pytest.param({"registration_number": ""}, id="registration-empty"),
-            pytest.param({"authority": ""}, id="authority-empty"),
-            pytest.param({"naming_authority_oid": "abc"}, id="bad-naming-authority"),
-        ],
-    )
-    def test_unencodable_values_refused(self, kwargs: dict[str, object]) -> None:
-        args: dict[str, object] = {
-            "authority": "Kammer",
-            "profession": "Patentanwalt",
-            "profession_oid": None,
-            "registration_number": None,
-            **kwargs,
-        }
-        with pytest.raises(Asn1EncodeError):
-            admission_der(**args)  # type: ignore[arg-type]
-
-    @pytest.mark.parametrize(
-        "der",
-        [
-            pytest.param(b"\x30\x00", id="missing-contents"),
-            pytest.param(b"\x30\x02\x30\x00" + b"\x00", id="trailing"),
-            pytest.param(b"\x02\x01\x01", id="integer"),
-        ],
-    )
-    def test_malformed_refused(self, der: bytes) -> None:
-        with pytest.raises(Asn1DecodeError):
-            parse_admission(der)
+    def test_golden_encoding(self) -> None:
+        ext = admission_extension(
+            "Patentanwaltskammer", "Patentanwalt", oids.ISISMTT_PATENTANWALT.dotted_string, "12345"
+        )
+        assert ext.public_bytes() == PATENTANWALT_DER
 
 
 # --- whole certificates: cryptography, OpenSSL and pkilint ------------------------------------------
@@ -368,12 +328,9 @@ LEGAL = SubjectInput(
     organizationIdentifier="NTRDE-DED2601V.HRB12345",
     commonName="Muster Patentanwälte Siegel",
 )
-ADMISSION = admission_der(
-    authority="Patentanwaltskammer",
-    profession="Patentanwalt",
-    profession_oid=oids.ISISMTT_PATENTANWALT.dotted_string,
-    registration_number="12345",
-)
+ADMISSION = admission_extension(
+    "Patentanwaltskammer", "Patentanwalt", oids.ISISMTT_PATENTANWALT.dotted_string, "12345"
+).public_bytes()
 
 
 def build_cert(
