@@ -8,9 +8,11 @@ from typing import Final
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from rich.console import Console
 from rich.table import Table
 
+from ca.findings import Severity
 from ca.profiles.subject import SubjectInput
 from qtsp.config import Config
 from qtsp.wiring import os_actor, runtime
@@ -62,8 +64,9 @@ def run_demo(config: Config, out: Path, console: Console) -> None:
     from qtsp.cli import export_all
 
     table = Table(title="qtsp demo: one certificate per profile")
-    for col in ("profile", "subject", "serial", "lint verdict"):
-        table.add_column(col)
+    for col in ("profile", "subject CN", "serial", "lint verdict"):
+        table.add_column(col, overflow="fold")
+    notices: set[str] = set()
     with runtime(config) as rt:
         service = rt.issuance()
         for profile_name in sorted(rt.profiles):
@@ -75,10 +78,16 @@ def run_demo(config: Config, out: Path, console: Console) -> None:
                 actor=os_actor(),
                 evidence_ref="demo",
             )
-            table.add_row(
-                profile_name, issued.certificate.subject.rfc4514_string(), issued.serial_hex, issued.lint_verdict
-            )
+            cn = issued.certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+            table.add_row(profile_name, str(cn), issued.serial_hex, issued.lint_verdict)
+            notices.update(f.code for f in issued.findings if f.severity >= Severity.NOTICE)
     console.print(table)
+    if notices:
+        console.print(
+            f"notices: {', '.join(sorted(notices))} — the base URL {config.ca.base_url} is a loopback development URL; "
+            "pkilint's internal-host finding is downgraded for it only (README, 'Development base URLs').",
+            markup=False,
+        )
     n = export_all(config, out)
     console.print(f"exported {n} certificates (PEM) to {out}")
     if config.keys.backend == "soft":
