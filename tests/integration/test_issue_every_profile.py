@@ -226,3 +226,33 @@ def test_ca_certificates_exported_match_chain(soft_home: Home, tmp_path: Path) -
         inter = x509.load_pem_x509_certificate((out / "ca" / f"{issuer_name}.pem").read_bytes())
         openssl_verify(tmp_path, leaf, root, inter)
         assert leaf.public_bytes(serialization.Encoding.DER)
+
+
+@pytest.mark.parametrize(
+    ("backend", "algorithm"),
+    [("pkcs11", "ec-p384"), ("pkcs11", "rsa-3072"), ("soft", "rsa-4096"), ("soft", "ec-p384")],
+)
+def test_every_issuer_algorithm_lints_clean(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str, algorithm: str
+) -> None:
+    """CA keys of every supported algorithm sign certificates that pkilint accepts (TS 119 312)."""
+    from tests.conftest import init_home, make_softhsm_token
+
+    token = make_softhsm_token() if backend == "pkcs11" else None
+    home = init_home(tmp_path / "home", backend=backend, token=token, issuing_algorithm=algorithm)
+    for k, v in home.env.items():
+        monkeypatch.setenv(k, v)
+    with open_runtime(home.path) as rt:
+        service = rt.issuance()
+        for name in ("qes-natural", "qseal-legal", "upc-auth"):
+            issued = service.issue(
+                profile_name=name,
+                csr=fresh_csr(),
+                subject=SubjectInput.from_json_obj(DEMO_SUBJECTS[name]),
+                actor=os_actor(),
+            )
+            cert = issued.certificate
+            assert pkilint_findings(cert, name) == [], (algorithm, name)
+            expected_hash = "sha384" if algorithm in ("ec-p384", "rsa-4096") else "sha256"
+            assert cert.signature_hash_algorithm is not None
+            assert cert.signature_hash_algorithm.name == expected_hash
