@@ -286,7 +286,15 @@ def load_config(home: str | os.PathLike[str] | None = None, *, base_url: str | N
     default_db = f"sqlite:///{home_path / 'qtsp.db'}"
     url = db.string("url", default_db, env="QTSP_DATABASE_URL")
     if not url.startswith(("sqlite", "postgresql")):
-        raise ConfigurationError("database.url", f"only sqlite and postgresql URLs are supported (got {url!r})")
+        raise ConfigurationError(
+            "database.url", f"only sqlite and postgresql URLs are supported (got {_redact(url)!r})"
+        )
+    file_url = db.raw.get("url")
+    if isinstance(file_url, str) and _has_password(file_url):
+        raise ConfigurationError(
+            "database.url",
+            "a password may not be written in the configuration file; use QTSP_DATABASE_URL or PGPASSFILE",
+        )
     db.finish()
     database = DatabaseConfig(url=url)
 
@@ -385,10 +393,25 @@ def load_config(home: str | os.PathLike[str] | None = None, *, base_url: str | N
     )
 
 
+def _has_password(url: str) -> bool:
+    userinfo = urlsplit(url).netloc.rpartition("@")[0]
+    return ":" in userinfo
+
+
+def _redact(url: str) -> str:
+    parts = urlsplit(url)
+    if not _has_password(url):
+        return url
+    user = parts.netloc.rpartition("@")[0].split(":", 1)[0]
+    return parts._replace(netloc=f"{user}:***@{parts.netloc.rpartition('@')[2]}").geturl()
+
+
 def render_config(config: Config) -> str:
     """The TOML written by ``qtsp init``: every non-secret setting, so an operator sees what is in force."""
     pds = "\n".join(f'{lang} = "{url}"' for url, lang in config.ca.pds_urls)
-    db_line = "" if config.database.url.startswith("sqlite") else f'url = "{config.database.url}"\n'
+    # A URL with a password stays in the environment; the file never holds a secret.
+    url = config.database.url
+    db_line = "" if url.startswith("sqlite") or _has_password(url) else f'url = "{url}"\n'
     k = config.keys
     pkcs11 = (
         f'module = "{k.pkcs11_module}"\ntoken_label = "{k.pkcs11_token_label}"\npin_env = "{k.pkcs11_pin_env}"\n'

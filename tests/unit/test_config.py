@@ -131,3 +131,22 @@ def test_rendered_config_round_trips(tmp_path: Path) -> None:
     import re
 
     assert not re.search(r"^\s*(pin|passphrase|so_pin)\s*=", (tmp_path / "qtsp.toml").read_text(), re.M)
+
+
+def test_database_password_never_in_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from qtsp.config import render_config
+
+    _write(tmp_path, '[database]\nurl = "postgresql://qtsp:hunter2@db.example/qtsp"\n')
+    with pytest.raises(ConfigurationError) as info:
+        load_config(tmp_path)
+    assert "database.url" in str(info.value) and "hunter2" not in str(info.value)
+    # From the environment it is accepted, and `qtsp init` does not copy it into the file.
+    (tmp_path / "qtsp.toml").unlink()
+    monkeypatch.setenv("QTSP_DATABASE_URL", "postgresql://qtsp:hunter2@db.example/qtsp")
+    cfg = load_config(tmp_path)
+    assert cfg.database.url.endswith("@db.example/qtsp")
+    assert "hunter2" not in render_config(cfg)
+    monkeypatch.setenv("QTSP_DATABASE_URL", "mysql://qtsp:hunter2@db.example/qtsp")
+    with pytest.raises(ConfigurationError) as info:
+        load_config(tmp_path)
+    assert "hunter2" not in str(info.value)
