@@ -271,8 +271,13 @@ class PkilintGate:
         return out
 
     def _is_dev_host_finding(self, message: str | None, result: object) -> bool:
+        """True only for a URI in AIA or a CRL distribution point whose host *is* the development host."""
         if self._dev_host is None:
             return False
         node = getattr(result, "node", None)
-        text = (message or "") + " " + str(getattr(node, "pdu", "") if node is not None else "")
-        return self._dev_host in text
+        path = str(getattr(node, "path", ""))
+        if not path.endswith("uniformResourceIdentifier") or not (
+            "authorityInfoAccessSyntax" in path or "cRLDistributionPoints" in path
+        ):
+            return False
+        return urlsplit(str(getattr(node, "pdu", ""))).hostname == self._dev_host

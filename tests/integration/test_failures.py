@@ -247,3 +247,21 @@ def test_counting_key_sees_the_signature_when_lint_passes(soft_home: Home) -> No
         issued = _issue(service)
     assert len(counting.calls) == 1
     assert counting.calls[0] == issued.certificate.tbs_certificate_bytes  # type: ignore[attr-defined]
+
+
+def test_downgrade_needs_the_exact_development_host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A gate for 127.0.0.1 still fails a certificate pointing at 127.0.0.10 (another internal host)."""
+    from cryptography.hazmat.primitives import serialization
+
+    from ca.issuance.lint import PkilintGate
+
+    home = init_home(tmp_path / "home", base_url="http://127.0.0.10:8080")
+    for k, v in home.env.items():
+        monkeypatch.setenv(k, v)
+    with open_runtime(home.path) as rt:
+        issued = _issue(rt.issuance())  # its own gate downgrades 127.0.0.10
+    der = issued.certificate.public_bytes(serialization.Encoding.DER)  # type: ignore[attr-defined]
+    errors = [f for f in PkilintGate(dev_host="127.0.0.1").lint(der, "qes-natural") if f.severity.name == "ERROR"]
+    assert {f.code for f in errors} <= {"etsi.internal_domain_name", "etsi.internal_ip_address"}
+    assert len(errors) == 3  # caIssuers, OCSP and CRL distribution point
+    assert all(f.severity.name != "ERROR" for f in PkilintGate(dev_host="127.0.0.10").lint(der, "qes-natural"))
