@@ -18,9 +18,11 @@ could later answer "good" without a stored certificate.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
+import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -111,7 +113,7 @@ class IssuanceService:
     clock: Clock = system_clock
     stale_after: dt.timedelta = dt.timedelta(minutes=5)
     faults: Callable[[str], None] | None = None
-    random_bytes: Callable[[int], bytes] | None = None
+    random_bytes: Callable[[int], bytes] = secrets.token_bytes
 
     # ------------------------------------------------------------------------------------------
 
@@ -172,17 +174,17 @@ class IssuanceService:
             raise LintFailed(tuple(refusal))
 
         now = self.clock()
-        serial = new_serial(self.random_bytes) if self.random_bytes else new_serial()
-        shex = serial_hex(serial)
         self._step("reserve")
-        with self.db.write() as s:
-            reservation_id = repo.reserve_serial(s, issuer_id=issuer.id, serial=shex, at=now)
+        serial, shex, reservation_id = self._reserve(issuer, now)
         try:
             return self._issue_reserved(
                 profile, issuer, parsed, subject, actor, serial, shex, reservation_id, now, days, evidence_ref
             )
         except BaseException as exc:
-            self._settle_failed(reservation_id, issuer, shex, profile, actor, exc)
+            # The database may be what failed: then the reservation stays open, recovery settles it
+            # as failed later, and the original error is the one the caller must see.
+            with contextlib.suppress(Exception):
+                self._settle_failed(reservation_id, issuer, shex, profile, actor, exc)
             if isinstance(exc, IssuanceError):
                 raise
             if isinstance(exc, HSMUnavailable):
@@ -190,6 +192,18 @@ class IssuanceService:
             if isinstance(exc, HSMError):
                 raise IssuanceError(ErrorKind.INTERNAL, f"key backend error: {exc}") from exc
             raise
+
+    def _reserve(self, issuer: Issuer, now: dt.datetime) -> tuple[int, str, int]:
+        """Reserve a fresh random serial; a collision (p < 2^-60 per pair) draws again."""
+        for _ in range(3):
+            serial = new_serial(self.random_bytes)
+            shex = serial_hex(serial)
+            try:
+                with self.db.write() as s:
+                    return serial, shex, repo.reserve_serial(s, issuer_id=issuer.id, serial=shex, at=now)
+            except repo.SerialCollision:
+                continue
+        raise IssuanceError(ErrorKind.INTERNAL, "three serial collisions in a row: the random source is broken")
 
     def _issue_reserved(
         self,

@@ -265,3 +265,39 @@ def test_downgrade_needs_the_exact_development_host(tmp_path: Path, monkeypatch:
     assert {f.code for f in errors} <= {"etsi.internal_domain_name", "etsi.internal_ip_address"}
     assert len(errors) == 3  # caIssuers, OCSP and CRL distribution point
     assert all(f.severity.name != "ERROR" for f in PkilintGate(dev_host="127.0.0.10").lint(der, "qes-natural"))
+
+
+def test_serial_collision_draws_again_and_a_broken_rng_is_refused(soft_home: Home) -> None:
+    fixed = b"\x42" * 16
+    with open_runtime(soft_home.path) as rt:
+        service = rt.issuance(pkilint=False)
+        service.random_bytes = lambda n: fixed
+        first = _issue(service)
+        draws = iter([fixed, b"\x43" * 16])
+        service.random_bytes = lambda n: next(draws)
+        second = _issue(service)  # the first draw collides with the first certificate's serial
+        assert first.certificate.serial_number != second.certificate.serial_number  # type: ignore[attr-defined]
+        service.random_bytes = lambda n: fixed
+        with pytest.raises(IssuanceError, match="random source is broken"):
+            _issue(service)
+        reservations, certs, _, _ = _state(rt)
+    assert reservations == {"issued": 2} and certs == 2
+
+
+def test_database_down_during_settlement_keeps_the_original_error(soft_home: Home) -> None:
+    with open_runtime(soft_home.path) as rt:
+        service = rt.issuance(pkilint=False)
+
+        def fault(name: str) -> None:
+            if name == "sign":
+                rt.db.engine.dispose()
+                rt.db.write = _broken_write  # type: ignore[method-assign]
+                raise InjectedFailure("HSM gone")
+
+        service.faults = fault
+        with pytest.raises(InjectedFailure, match="HSM gone"):
+            _issue(service)
+
+
+def _broken_write() -> object:
+    raise RuntimeError("database unreachable")
