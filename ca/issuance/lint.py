@@ -16,7 +16,9 @@ hierarchy "development base URL".
 from __future__ import annotations
 
 import functools
+import re
 import threading
+from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -41,6 +43,35 @@ _CRITICAL_ALLOWED: Final = {ExtensionOID.KEY_USAGE, ExtensionOID.BASIC_CONSTRAIN
 _ETSI_POLICY_ARCS: Final = ("0.4.0.194112.", "0.4.0.2042.")
 
 _DEV_DOWNGRADABLE: Final = frozenset({"etsi.internal_domain_name", "etsi.internal_ip_address"})
+
+
+@dataclass(frozen=True, slots=True)
+class KnownGap:
+    """A pkilint finding that contradicts the standard version we implement, for named values only."""
+
+    node: str
+    """The last path component of the node the finding must be on."""
+    schemes: frozenset[str]
+    """The identifier types (first three characters) the standard allows and pkilint does not know."""
+    reason: str
+
+
+# pkilint 0.13.3 predates EN 319 412-1 V1.6.1 (STANDARDS.md §1.2), which added identifier types.
+# Only these exact findings, on these exact nodes, for these exact types, are recorded as NOTICE;
+# the identifiers' syntax is checked by our own subject rules (ca.profiles.subject).
+KNOWN_PKILINT_GAPS: Final = {
+    "etsi.en_319_412_1.leg-5.1.4-03.invalid_scheme": KnownGap(
+        "x520OrganizationIdentifier",
+        frozenset({"EOR", "EXC"}),
+        "EN 319 412-1 V1.6.1 §5.1.4 allows EOR and EXC organisation identifiers",
+    ),
+    "etsi.en_319_412_1.nat-5.1.3.invalid_identifier_scheme": KnownGap(
+        "x520SerialNumber",
+        frozenset({"EID"}),
+        "EN 319 412-1 V1.6.1 §5.1.3 allows EID natural-person identifiers",
+    ),
+}
+_SCHEME_IN_MESSAGE: Final = re.compile(r'scheme:? "([A-Z]{2}[A-Z:])"')
 
 
 def _err(code: str, message: str) -> Finding:
@@ -210,6 +241,14 @@ PROFILE_CERTIFICATE_TYPES: Final = {
 }
 
 
+def _known_gap(code: str, message: str | None, path: str) -> KnownGap | None:
+    gap = KNOWN_PKILINT_GAPS.get(code)
+    if gap is None or not path.endswith(gap.node):
+        return None
+    match = _SCHEME_IN_MESSAGE.search(message or "")
+    return gap if match is not None and match.group(1) in gap.schemes else None
+
+
 class PkilintGate:
     """pkilint's ETSI + RFC 5280 validators, built once per certificate type and reused.
 
@@ -267,6 +306,10 @@ class PkilintGate:
                 if code in _DEV_DOWNGRADABLE and self._is_dev_host_finding(desc.message, result):
                     severity = Severity.NOTICE
                     message += " (development base URL on loopback: allowed only there)"
+                gap = _known_gap(code, desc.message, str(result.node.path))
+                if gap is not None:
+                    severity = Severity.NOTICE
+                    message += f" (known pkilint 0.13 gap: {gap.reason})"
                 out.append(Finding(severity, code, message, source="pkilint"))
         return out
 

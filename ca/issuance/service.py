@@ -168,7 +168,8 @@ class IssuanceService:
                 ErrorKind.POLICY_VIOLATION,
                 f"profile {profile.name}: validity must be 1..{profile.max_validity_days} days (got {days})",
             )
-        refusal = errors_in(self.subject_findings(profile, subject))
+        subject_findings = self.subject_findings(profile, subject)
+        refusal = errors_in(subject_findings)
         if refusal:
             self._audit_refusal(actor, profile, issuer, None, refusal, "subject")
             raise LintFailed(tuple(refusal))
@@ -178,7 +179,18 @@ class IssuanceService:
         serial, shex, reservation_id = self._reserve(issuer, now)
         try:
             return self._issue_reserved(
-                profile, issuer, parsed, subject, actor, serial, shex, reservation_id, now, days, evidence_ref
+                profile,
+                issuer,
+                parsed,
+                subject,
+                actor,
+                serial,
+                shex,
+                reservation_id,
+                now,
+                days,
+                evidence_ref,
+                subject_findings,
             )
         except BaseException as exc:
             # The database may be what failed: then the reservation stays open, recovery settles it
@@ -218,6 +230,7 @@ class IssuanceService:
         now: dt.datetime,
         days: int,
         evidence_ref: str | None,
+        subject_findings: list[Finding],
     ) -> IssuedCertificate:
         self._step("lint")
         not_before, not_after = validity_window(now, days, issuer.view.certificate.not_valid_after_utc)
@@ -233,7 +246,9 @@ class IssuanceService:
         sig_hash = issuer.algorithm.default_hash()
         lint_cert = builder.sign(throwaway_key(issuer.algorithm), sig_hash)
         lint_der = lint_cert.public_bytes(serialization.Encoding.DER)
-        findings = certificate_rules(
+        # Non-blocking subject findings (warnings, notices) travel with the certificate's own.
+        findings = list(subject_findings)
+        findings += certificate_rules(
             lint_cert, profile, issuer.view.certificate, semantics_identifier(profile, subject)
         )
         if self.gate is not None:

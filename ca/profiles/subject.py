@@ -293,6 +293,10 @@ def _warn(code: str, message: str) -> Finding:
     return Finding(Severity.WARNING, code, message)
 
 
+def _notice(code: str, message: str) -> Finding:
+    return Finding(Severity.NOTICE, code, message)
+
+
 def _fold(value: str) -> str:
     return unicodedata.normalize("NFKC", value).casefold()
 
@@ -397,11 +401,10 @@ def _natural_identifier_findings(value: str) -> list[Finding]:
     elif id_type == "EID":
         # EN 319 412-1 V1.6.1 §5.1.3 adds EID; pkilint 0.13.3 only knows PAS/IDC/PNO/TAX/TIN.
         out.append(
-            _warn(
+            _notice(
                 "qtsp.pkilint_gap.nat-5.1.3.eid",
-                f'EN 319 412-1 V1.6.1 §5.1.3: serialNumber "{value}" uses type EID, which {_PKILINT} '
-                "reports as etsi.en_319_412_1.nat-5.1.3.invalid_identifier_scheme (ERROR) when "
-                "semanticsId-Natural is present",
+                f'EN 319 412-1 V1.6.1 §5.1.3: serialNumber "{value}" uses type EID, which {_PKILINT} does '
+                "not know yet; the lint gate records its finding as a known gap (ca.issuance.lint)",
             )
         )
     return out
@@ -499,11 +502,10 @@ def _legal_identifier_findings(value: str) -> list[Finding]:
     if id_type in ("EOR", "EXC"):
         # EN 319 412-1 V1.6.1 §5.1.4 adds EOR and EXC; pkilint 0.13.3 only knows NTR/VAT/PSD/LEI.
         out.append(
-            _warn(
+            _notice(
                 f"qtsp.pkilint_gap.leg-5.1.4.{id_type.lower()}",
                 f'EN 319 412-1 V1.6.1 §5.1.4: organizationIdentifier "{value}" uses type {id_type}, which '
-                f"{_PKILINT} reports as etsi.en_319_412_1.leg-5.1.4-03.invalid_scheme (ERROR) when "
-                "semanticsId-Legal is present",
+                f"{_PKILINT} does not know yet; the lint gate records its finding as a known gap (ca.issuance.lint)",
             )
         )
     return out

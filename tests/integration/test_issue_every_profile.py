@@ -256,3 +256,30 @@ def test_every_issuer_algorithm_lints_clean(
             expected_hash = "sha384" if algorithm in ("ec-p384", "rsa-4096") else "sha256"
             assert cert.signature_hash_algorithm is not None
             assert cert.signature_hash_algorithm.name == expected_hash
+
+
+@pytest.mark.parametrize(
+    ("profile", "field", "value"),
+    [
+        ("qseal-legal", "organizationIdentifier", "EORDE-DE123456789012345"),
+        ("qseal-legal", "organizationIdentifier", "EXCDE-DE12345678901"),
+        ("qseal-legal", "organizationIdentifier", "LEIXG-5493001KJTIIGC8Y1R12"),
+        ("qseal-legal", "organizationIdentifier", "PSDDE-BAFIN-123456"),
+        ("qes-natural", "serialNumber", "EIDDE-123456"),
+        ("qes-natural", "serialNumber", "PASDE-C01X00T47"),
+    ],
+)
+def test_every_identifier_type_of_en_319_412_1_v161(soft_home: Home, profile: str, field: str, value: str) -> None:
+    """EN 319 412-1 V1.6.1 types, EOR/EXC/EID included (pkilint 0.13.3 lags: a recorded known gap)."""
+    subject = dict(DEMO_SUBJECTS[profile], **{field: value})
+    with open_runtime(soft_home.path) as rt:
+        issued = rt.issuance().issue(
+            profile_name=profile, csr=fresh_csr(), subject=SubjectInput.from_json_obj(subject), actor=os_actor()
+        )
+    above_info = [f for f in issued.findings if f.severity.name != "INFO"]
+    if value[:3] in ("EOR", "EXC", "EID"):
+        assert {f.code.split(".")[0] for f in above_info} == {"etsi", "qtsp"}
+        assert all(f.severity.name == "NOTICE" for f in above_info)
+        assert any("known pkilint 0.13 gap" in f.message for f in above_info)
+    else:
+        assert above_info == []

@@ -190,7 +190,7 @@ def test_natural_person_rules(changes: dict[str, object], expected: list[str]) -
     ("serial", "severity"),
     [
         pytest.param("TAXDE-123", Severity.WARNING, id="tax-warning"),
-        pytest.param("EIDDE-123", Severity.WARNING, id="eid-warning"),
+        pytest.param("EIDDE-123", Severity.NOTICE, id="eid-known-pkilint-gap"),
         pytest.param("EI:SE-200007292386", Severity.ERROR, id="national-error"),
         pytest.param("X123", Severity.ERROR, id="syntax-error"),
     ],
@@ -333,9 +333,9 @@ def test_exact_messages_legal() -> None:
 
 
 @pytest.mark.parametrize("org_id", ["EORDE-DE1234567", "EXCDE-DE00000000123"])
-def test_eor_exc_are_warnings_only(org_id: str) -> None:
+def test_eor_exc_are_notices_only(org_id: str) -> None:
     (finding,) = legal_person_rules(legal(organizationIdentifier=org_id))
-    assert finding.severity == Severity.WARNING
+    assert finding.severity == Severity.NOTICE
     assert "pkilint 0.13.3" in finding.message
 
 
