@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import click
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from rich.console import Console
 from rich.table import Table
 
@@ -120,7 +120,8 @@ def init(ctx: click.Context, base_url: str | None, backend: str | None) -> None:
     )
     for name, cert in certs.items():
         console.print(
-            f"  {name:5} {cert.subject.rfc4514_string()}  sha256={cert.fingerprint(_sha256()).hex()}", markup=False
+            f"  {name:5} {cert.subject.rfc4514_string()}  sha256={cert.fingerprint(hashes.SHA256()).hex()}",
+            markup=False,
         )
     if config.keys.backend == "soft":
         console.print("[yellow]Software keys: development and demonstration only, not qualified.[/yellow]")
@@ -128,12 +129,6 @@ def init(ctx: click.Context, base_url: str | None, backend: str | None) -> None:
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-def _sha256() -> Any:
-    from cryptography.hazmat.primitives import hashes
-
-    return hashes.SHA256()
 
 
 @cli.command()
