@@ -87,7 +87,8 @@ def parse_csr(data: bytes) -> ParsedCSR:
             csr = x509.load_der_x509_csr(data)
     except IssuanceError:
         raise
-    except ValueError as exc:
+    except (ValueError, x509.InvalidVersion) as exc:
+        # RFC 2986 §4.1: version 0 (v1) is the only CSR version.
         raise IssuanceError(ErrorKind.BAD_CSR, f"CSR cannot be parsed: {exc}") from None
     try:
         key = csr.public_key()

@@ -87,3 +87,14 @@ def test_two_pem_blocks_refused() -> None:
 def test_oversized_refused_before_parsing() -> None:
     with pytest.raises(IssuanceError, match="larger than"):
         parse_csr(b"\x30" * (MAX_CSR_BYTES + 1))
+
+
+def test_wrong_csr_version_is_a_clear_error() -> None:
+    """Found by the fuzz test: cryptography raises InvalidVersion (not a ValueError) for version != 0."""
+    der = _csr(ec.generate_private_key(ec.SECP256R1()))
+    version_at = der.index(b"\x02\x01\x00")  # CertificationRequestInfo.version, the first INTEGER
+    bad = der[:version_at] + b"\x02\x01\x01" + der[version_at + 3 :]
+    with pytest.raises(IssuanceError) as info:
+        parse_csr(bad)
+    assert info.value.kind is ErrorKind.BAD_CSR
+    assert "version" in str(info.value)
