@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 PG_ADMIN_URL = os.environ.get("QTSP_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -35,6 +36,12 @@ os.environ["SOFTHSM2_CONF"] = str(_SOFTHSM_CONF)
 
 def in_ci() -> bool:
     return bool(os.environ.get("CI"))
+
+
+# CI runs the same Hypothesis examples every time (a red build is reproducible); locally they vary.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if in_ci():
+    settings.load_profile("ci")
 
 
 def require(condition: bool, what: str) -> None:

@@ -9,6 +9,7 @@ Where V1.6.1 allows something pkilint 0.13.3 does not know, the rule says so in 
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping
@@ -157,7 +158,8 @@ _SUBJECT_KEYS: Final = (*_SUBJECT_STR_KEYS, "admission")
 
 
 def _reject_unknown_keys(where: str, keys: Iterable[object], allowed: tuple[str, ...]) -> None:
-    unknown = sorted(repr(k) if not isinstance(k, str) else f'"{k}"' for k in keys if k not in allowed)
+    # Keys are echoed escaped (ASCII JSON, at most 60 characters): the message stays one line.
+    unknown = sorted(json.dumps(k[:60]) if isinstance(k, str) else repr(k)[:60] for k in keys if k not in allowed)
     if unknown:
         raise SubjectError(f"{where}: unknown key {', '.join(unknown)}")
 

@@ -649,3 +649,11 @@ def test_email_and_admission_not_in_dn() -> None:
     rendered = s.to_x509_name("natural").rfc4514_string()
     assert "erika@muster.example" not in rendered
     assert "Patentanwalt" not in rendered.replace("Patentanwälte", "")
+
+
+def test_unknown_key_with_newline_stays_one_line() -> None:
+    """Found by the property test in CI: an unknown key is echoed escaped, never raw."""
+    with pytest.raises(SubjectError) as info:
+        SubjectInput.from_json_obj({"countryName": "DE", "bad\nkey\u2028": "x"})
+    assert len(str(info.value).splitlines()) == 1
+    assert '"bad\\nkey\\u2028"' in str(info.value)
