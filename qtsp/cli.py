@@ -42,7 +42,8 @@ class CLIError(click.ClickException):
     """One line to stderr, exit code 1."""
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"error: {self.message}", err=True)
+        # One line whatever the message holds (library errors may span several).
+        click.echo(f"error: {' '.join(self.message.split())}", err=True)
 
 
 def _map_errors(fn: F) -> F:
