@@ -221,6 +221,15 @@ def _qc_rules(der: bytes, profile: Profile, semantics_expected: str | None) -> l
         out.append(
             _err("semantics", f"EN 319 412-1 §5.1: semantics identifiers {info.semantics_ids} expected {expected}")
         )
+    if info.ident_methods or info.retention_years is not None:
+        # EN 319 411-2 GEN-6.6.1-02 / QCS-4.3.5-02: only the statements the profile configures, so
+        # no QcIdentMethod or QcRetentionPeriod that nobody decided on.
+        out.append(
+            _err(
+                "qc_unexpected",
+                f"EN 319 412-5: profile {profile.name} configures no QcIdentMethod or QcRetentionPeriod",
+            )
+        )
     if info.unknown_statement_oids:
         out.append(_err("qc_unknown", f"EN 319 412-5: unexpected statements {info.unknown_statement_oids}"))
     return out
