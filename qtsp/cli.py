@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ca.issuance.errors import IssuanceError
-from ca.issuance.hierarchy import HierarchyExists, create_hierarchy
+from ca.issuance.hierarchy import HierarchyExists, HierarchyMismatch, create_hierarchy
 from ca.profiles import ProfileError
 from ca.profiles.subject import SubjectError, SubjectInput
 from ca.store import repository as repo
@@ -57,7 +57,7 @@ def _map_errors(fn: F) -> F:
             raise
         except ConfigurationError as exc:
             raise CLIError(f"configuration error: {exc}") from None
-        except (IssuanceError, ProfileError, SubjectError, HierarchyExists) as exc:
+        except (IssuanceError, ProfileError, SubjectError, HierarchyExists, HierarchyMismatch) as exc:
             raise CLIError(str(exc)) from None
         except HSMError as exc:
             raise CLIError(f"key backend: {exc}") from None

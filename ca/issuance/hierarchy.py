@@ -30,6 +30,7 @@ from hsm import KeyAlgorithm, KeyBackend, KeyRef, SigningKey
 __all__ = [
     "ISSUING_CAS",
     "HierarchyExists",
+    "HierarchyMismatch",
     "HierarchySettings",
     "create_hierarchy",
     "load_issuers",
@@ -45,6 +46,10 @@ ISSUING_CAS: Final = {
 
 class HierarchyExists(Exception):
     """``qtsp init`` never overwrites an existing hierarchy."""
+
+
+class HierarchyMismatch(Exception):
+    """The stored hierarchy's keys live in another backend than the configured one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -373,8 +378,9 @@ def load_issuers(
             continue
         ref = _key_ref(ca.key)
         if ref.backend != backend.name:
-            raise RuntimeError(
-                f"CA {ca.name} key is in the {ref.backend} backend but the configured backend is {backend.name}"
+            raise HierarchyMismatch(
+                f"keys.backend: CA {ca.name}'s key is in the {ref.backend} backend, "
+                f"but the configured backend is {backend.name}"
             )
         cert = x509.load_der_x509_certificate(ca.certificate_der)
         links: IssuerLinks = ca_urls(base_url, ca.name)

@@ -134,3 +134,24 @@ def test_soft_passphrase_file_is_private(soft_home: Home) -> None:
     secret = soft_home.path / "secrets" / "soft-keystore.pass"
     assert secret.stat().st_mode & 0o077 == 0
     assert secret.read_text().strip() not in (soft_home.path / "qtsp.toml").read_text()
+
+
+def test_backend_mismatch_is_one_clear_line(soft_home: Home, tmp_path: Path) -> None:
+    from tests.conftest import make_softhsm_token
+
+    token = make_softhsm_token()
+    env = {
+        **soft_home.env,
+        "QTSP_KEY_BACKEND": "pkcs11",
+        "QTSP_PKCS11_MODULE": token.module,
+        "QTSP_PKCS11_TOKEN_LABEL": token.label,
+        "QTSP_PKCS11_PIN": token.pin,
+    }
+    csr = tmp_path / "req.der"
+    csr.write_bytes(fresh_csr())
+    subject = tmp_path / "s.json"
+    subject.write_text(json.dumps(DEMO_SUBJECTS["qseal-legal"]))
+    proc = qtsp(
+        soft_home.path, "ca", "issue", "--profile", "qseal-legal", "--csr", str(csr), "--subject", str(subject), env=env
+    )
+    assert_one_line_error(proc, "keys.backend", "soft backend")
