@@ -154,19 +154,17 @@ def status(ctx: click.Context) -> None:
     if not cas:
         console.print("hierarchy   none (run qtsp init)", markup=False)
         return
-    table = Table(title="CA hierarchy")
-    for col in ("CA", "role", "subject", "key", "not after", "SHA-256"):
-        table.add_column(col)
+    console.print("hierarchy", markup=False)
     for ca in cas:
-        table.add_row(
-            ca.name,
-            ca.role,
-            ca.subject,
-            f"{ca.key.algorithm} {ca.key.label}",
-            ca.not_after.date().isoformat(),
-            ca.fingerprint_sha256[:16] + "…",
-        )
-    console.print(table)
+        console.print(f"  {ca.name} ({ca.role})  {ca.subject}", markup=False)
+        console.print(f"      key          {ca.key.algorithm} {ca.key.label} [{ca.key.backend}]", markup=False)
+        console.print(f"      valid        {ca.not_before.date()} .. {ca.not_after.date()}", markup=False)
+        console.print(f"      cert SHA-256 {ca.fingerprint_sha256}", markup=False)
+        console.print(f"      key SHA-256  {ca.key.spki_sha256}", markup=False)
+        if ca.responder_certificate_der is not None:
+            responder = x509.load_der_x509_certificate(ca.responder_certificate_der)
+            until = f"{responder.not_valid_after_utc:%Y-%m-%d %H:%M} UTC"
+            console.print(f"      OCSP         responder certificate valid until {until}", markup=False)
     ctable = Table(title="Certificates")
     ctable.add_column("issuer")
     ctable.add_column("profile")

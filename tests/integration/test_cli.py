@@ -36,9 +36,14 @@ def test_status_says_not_qualified_for_soft_keys(soft_home: Home) -> None:
     proc = qtsp(soft_home.path, "status", env=soft_home.env)
     assert proc.returncode == 0, proc.stderr
     assert "NOT QUALIFIED" in proc.stdout
-    for name in ("root", "qes", "seal", "auth"):
+    for name in ("root (root)", "qes (issuing)", "seal (issuing)", "auth (issuing)"):
         assert name in proc.stdout
     assert "ocsp-responder" in proc.stdout
+    # Full fingerprints, as in the ceremony record, so an operator can compare them.
+    import re
+
+    assert len(re.findall(r"cert SHA-256 [0-9a-f]{64}$", proc.stdout, re.M)) == 4
+    assert len(re.findall(r"key SHA-256  [0-9a-f]{64}$", proc.stdout, re.M)) == 4
 
 
 def test_status_pkcs11_is_qualified_backend(tmp_path: Path) -> None:
