@@ -148,7 +148,7 @@ def _init(home: Path, backend: str, algorithm: str, database_url: str | None) ->
     from ca.issuance.hierarchy import create_hierarchy
     from migrations import upgrade
     from qtsp.config import load_config
-    from qtsp.wiring import ensure_soft_passphrase, hierarchy_settings, os_actor, runtime
+    from qtsp.wiring import ensure_soft_passphrase, os_actor, runtime
 
     home.mkdir(parents=True)
     config = load_config(home, base_url="http://qtsp.example.com")
@@ -157,9 +157,7 @@ def _init(home: Path, backend: str, algorithm: str, database_url: str | None) ->
     import datetime as dt
 
     with runtime(config) as rt:
-        create_hierarchy(
-            rt.db, rt.backend, hierarchy_settings(config), os_actor("benchmark"), lambda: dt.datetime.now(dt.UTC)
-        )
+        create_hierarchy(rt.db, rt.backend, config.ca, os_actor("benchmark"), lambda: dt.datetime.now(dt.UTC))
 
 
 def run_issue_bench(

@@ -28,7 +28,7 @@ from ca.profiles.subject import SubjectError, SubjectInput
 from ca.store import repository as repo
 from hsm import HSMError
 from qtsp.config import CONFIG_FILE_NAME, Config, ConfigurationError, load_config, render_config
-from qtsp.wiring import ensure_soft_passphrase, hierarchy_settings, os_actor, runtime
+from qtsp.wiring import ensure_soft_passphrase, os_actor, runtime
 
 __all__ = ["main"]
 
@@ -115,7 +115,7 @@ def init(ctx: click.Context, base_url: str | None, backend: str | None) -> None:
     ensure_soft_passphrase(config)
     upgrade(config.database.url)
     with runtime(config) as rt:
-        certs = create_hierarchy(rt.db, rt.backend, hierarchy_settings(config), os_actor("security-officer"), _now)
+        certs = create_hierarchy(rt.db, rt.backend, config.ca, os_actor("security-officer"), _now)
     console.print(
         f"Initialised {config.home} ({config.keys.backend} keys, base URL {config.ca.base_url})", markup=False
     )

@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
 
+from ca.issuance.hierarchy import HierarchySettings
 from hsm import KeyAlgorithm
 
 __all__ = [
-    "CAConfig",
     "Config",
     "ConfigurationError",
     "DatabaseConfig",
@@ -98,25 +98,6 @@ class KeysConfig:
 
 
 @dataclass(frozen=True, slots=True)
-class CAConfig:
-    base_url: str
-    """Public base URL written into AIA (caIssuers, OCSP) and CRL distribution points."""
-    country: str
-    organization_name: str
-    organization_identifier: str
-    root_algorithm: KeyAlgorithm
-    issuing_algorithm: KeyAlgorithm
-    ocsp_algorithm: KeyAlgorithm
-    cp_arc: str
-    """Arc of our own CP OIDs; each profile appends its own number."""
-    pds_urls: tuple[tuple[str, str], ...]
-    """(url, language) pairs of the PKI disclosure statements (EN 319 412-5 §4.3.4: https, one English)."""
-    root_validity_days: int
-    issuing_validity_days: int
-    ocsp_validity_days: int
-
-
-@dataclass(frozen=True, slots=True)
 class IssuanceConfig:
     pkilint: bool
     """Run pkilint in the issuance gate (on by default; only benchmarks switch it off)."""
@@ -135,7 +116,8 @@ class Config:
     home: Path
     database: DatabaseConfig
     keys: KeysConfig
-    ca: CAConfig
+    ca: HierarchySettings
+    """The validated CA settings, as the hierarchy ceremony and the issuers take them."""
     issuance: IssuanceConfig
     serve: ServeConfig
     source: Path | None = field(default=None)
@@ -348,7 +330,7 @@ def load_config(home: str | os.PathLike[str] | None = None, *, base_url: str | N
         # EN 319 412-5 QCS-5-01: at least one PDS in English.
         if "en" not in {lang for _, lang in pds}:
             raise ConfigurationError("ca.pds", "EN 319 412-5 QCS-5-01: an English PDS (en) is required")
-    ca = CAConfig(
+    ca = HierarchySettings(
         base_url=chosen_base,
         country=country,
         organization_name=cs.string("organization_name", "QTSP Engine Demo Trust Center GmbH"),
@@ -357,7 +339,7 @@ def load_config(home: str | os.PathLike[str] | None = None, *, base_url: str | N
         issuing_algorithm=cs.algorithm("issuing_algorithm", KeyAlgorithm.EC_P256, env="QTSP_CA_ALGORITHM"),
         ocsp_algorithm=cs.algorithm("ocsp_algorithm", KeyAlgorithm.EC_P256),
         cp_arc=cp_arc,
-        pds_urls=tuple(pds),
+        pds=tuple(pds),
         root_validity_days=cs.integer("root_validity_days", 20 * 365, 365, 30 * 366),
         issuing_validity_days=cs.integer("issuing_validity_days", 10 * 365, 365, 20 * 366),
         ocsp_validity_days=cs.integer("ocsp_validity_days", 30, 1, 366),
@@ -408,7 +390,7 @@ def _redact(url: str) -> str:
 
 def render_config(config: Config) -> str:
     """The TOML written by ``qtsp init``: every non-secret setting, so an operator sees what is in force."""
-    pds = "\n".join(f'{lang} = "{url}"' for url, lang in config.ca.pds_urls)
+    pds = "\n".join(f'{lang} = "{url}"' for url, lang in config.ca.pds)
     # A URL with a password stays in the environment; the file never holds a secret.
     url = config.database.url
     db_line = "" if url.startswith("sqlite") or _has_password(url) else f'url = "{url}"\n'

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ca.issuance.hierarchy import HierarchySettings, load_issuers
+from ca.issuance.hierarchy import load_issuers
 from ca.issuance.lint import PkilintGate
 from ca.issuance.service import Actor, IssuanceService
 from ca.profiles import Profile, load_builtin_profiles
@@ -23,7 +23,6 @@ from qtsp.config import Config, ConfigurationError
 __all__ = [
     "Runtime",
     "ensure_soft_passphrase",
-    "hierarchy_settings",
     "open_backend",
     "os_actor",
     "runtime",
@@ -67,24 +66,6 @@ def open_backend(config: Config) -> KeyBackend:
     return Pkcs11Backend(keys.pkcs11_module, keys.pkcs11_token_label, secret.decode())
 
 
-def hierarchy_settings(config: Config) -> HierarchySettings:
-    ca = config.ca
-    return HierarchySettings(
-        base_url=ca.base_url,
-        country=ca.country,
-        organization_name=ca.organization_name,
-        organization_identifier=ca.organization_identifier,
-        root_algorithm=ca.root_algorithm,
-        issuing_algorithm=ca.issuing_algorithm,
-        ocsp_algorithm=ca.ocsp_algorithm,
-        root_validity_days=ca.root_validity_days,
-        issuing_validity_days=ca.issuing_validity_days,
-        ocsp_validity_days=ca.ocsp_validity_days,
-        cp_arc=ca.cp_arc,
-        pds=ca.pds_urls,
-    )
-
-
 def lint_gate(config: Config, *, pkilint: bool | None = None) -> PkilintGate | None:
     use = config.issuance.pkilint if pkilint is None else pkilint
     if not use:
@@ -104,7 +85,7 @@ class Runtime:
         import datetime as dt
 
         issuers = load_issuers(
-            self.db, self.backend, self.config.ca.base_url, self.config.ca.cp_arc, self.config.ca.pds_urls
+            self.db, self.backend, self.config.ca.base_url, self.config.ca.cp_arc, self.config.ca.pds
         )
         return IssuanceService(
             db=self.db,

@@ -54,7 +54,10 @@ class HierarchyMismatch(Exception):
 
 @dataclass(frozen=True, slots=True)
 class HierarchySettings:
+    """The CA settings (``[ca]`` in qtsp.toml), validated by ``qtsp.config``."""
+
     base_url: str
+    """Public base URL written into AIA (caIssuers, OCSP) and CRL distribution points."""
     country: str
     organization_name: str
     organization_identifier: str
@@ -65,7 +68,9 @@ class HierarchySettings:
     issuing_validity_days: int
     ocsp_validity_days: int
     cp_arc: str
+    """Arc of our own CP OIDs; each profile appends its own number."""
     pds: tuple[tuple[str, str], ...]
+    """(url, language) of the PKI disclosure statements (EN 319 412-5 §4.3.4: https, one English)."""
 
 
 def _ca_name(s: HierarchySettings, common_name: str) -> x509.Name:
