@@ -45,7 +45,7 @@ test: test-deps lint typecheck
 	CI=$${CI:-true} $(VENV)/bin/pytest -q
 
 bench: venv
-	$(QTSP) bench issue --count 1000
+	$(QTSP) bench issue --count 2000 --workers 2
 
 clean:
 	rm -rf $(VENV) $(HOME_DIR) .mypy_cache .ruff_cache .pytest_cache
