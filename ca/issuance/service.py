@@ -414,7 +414,7 @@ class IssuanceService:
                     role=actor.role,
                     action="serial.recovered_failed",
                     object_type="serial",
-                    object_id=f"{item.issuer_id}:{item.serial}",
+                    object_id=f"{item.issuer_name}:{item.serial}",
                     details={"reservation_id": item.reservation_id, "journaled": item.journaled},
                 )
         return settled

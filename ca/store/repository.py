@@ -398,7 +398,7 @@ def fail_reservation(session: Session, *, reservation_id: int, reason: str, at: 
 @dataclass(frozen=True, slots=True)
 class SettledReservation:
     reservation_id: int
-    issuer_id: int
+    issuer_name: str
     serial: str
     journaled: bool
 
@@ -408,17 +408,18 @@ def settle_stale_reservations(
 ) -> list[SettledReservation]:
     """Settle as failed every reservation still open since before ``older_than`` (crash recovery)."""
     rows = session.execute(
-        select(SerialReservation.id, SerialReservation.issuer_id, SerialReservation.serial, IssuanceJournal.id)
+        select(SerialReservation.id, CertificateAuthority.name, SerialReservation.serial, IssuanceJournal.id)
+        .join(CertificateAuthority, CertificateAuthority.id == SerialReservation.issuer_id)
         .outerjoin(IssuanceJournal, IssuanceJournal.reservation_id == SerialReservation.id)
         .where(SerialReservation.state == "reserved", SerialReservation.reserved_at < older_than)
         .order_by(SerialReservation.id)
     ).all()
     settled: list[SettledReservation] = []
-    for res_id, issuer_id, serial, journal_id in rows:
+    for res_id, issuer_name, serial, journal_id in rows:
         if fail_reservation(
             session, reservation_id=res_id, reason="recovery: no certificate stored before the process ended", at=at
         ):
-            settled.append(SettledReservation(res_id, issuer_id, serial, journal_id is not None))
+            settled.append(SettledReservation(res_id, issuer_name, serial, journal_id is not None))
     return settled
 
 

@@ -174,6 +174,8 @@ def test_crash_between_steps_recovers_to_failed(
     assert certs == 0
     assert "signing" not in journal
     assert actions[-1] == "serial.recovered_failed"
+    # The recovery event names the serial as issuance events do: "<issuer name>:<serial hex>".
+    assert settled[0].issuer_name == "qes"
 
 
 def test_lint_error_stops_before_the_hsm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
