@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import AnyStr, Generic, NoReturn, Protocol, runtime_checkable
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -26,6 +26,7 @@ __all__ = [
     "KeyNotExtractable",
     "KeyNotFound",
     "KeyRef",
+    "Secret",
     "SigningKey",
     "TokenInfo",
 ]
@@ -120,6 +121,27 @@ class TokenInfo:
     manufacturer: str
     qualified: bool
     """False for the software backend: it is for development and demonstration only."""
+
+
+class Secret(Generic[AnyStr]):
+    """Holds a PIN or passphrase: ``repr``/``str`` never show it, and it refuses to be pickled."""
+
+    __slots__ = ("_value",)
+    _value: AnyStr
+
+    def __init__(self, value: AnyStr) -> None:
+        self._value = value
+
+    def reveal(self) -> AnyStr:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "<secret redacted>"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("secrets cannot be pickled")
 
 
 @runtime_checkable

@@ -30,6 +30,7 @@ from hsm.api import (
     KeyExists,
     KeyNotFound,
     KeyRef,
+    Secret,
     SigningKey,
     TokenInfo,
 )
@@ -65,7 +66,7 @@ class SoftBackend:
         if not isinstance(passphrase, bytes) or not passphrase:
             raise ValueError("the soft keystore passphrase must be non-empty bytes")
         self._directory = Path(directory)
-        self._passphrase = passphrase
+        self._passphrase = Secret(passphrase)
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[SigningKey, str]] = {}
 
@@ -104,7 +105,7 @@ class SoftBackend:
         pem = key.private_bytes(
             encoding=serialization.Encoding.PEM,
             format=serialization.PrivateFormat.PKCS8,
-            encryption_algorithm=serialization.BestAvailableEncryption(self._passphrase),
+            encryption_algorithm=serialization.BestAvailableEncryption(self._passphrase.reveal()),
         )
         self._write_new(label, path, pem)
         key_id = key_identifier(key.public_key())
@@ -129,7 +130,10 @@ class SoftBackend:
         key, key_id = self._load(ref.label)
         if key_id != ref.key_id.lower():
             raise KeyNotFound(f"soft key {ref.label!r} in {self._directory} has key id {key_id}, not {ref.key_id}")
-        actual = algorithm_of(key.public_key())
+        try:
+            actual = algorithm_of(key.public_key())
+        except ValueError as exc:
+            raise HSMError(f"soft key {ref.label!r} in {self._directory}: {exc}") from None
         if actual is not ref.algorithm:
             raise HSMError(f"soft key {ref.label!r} in {self._directory} is {actual.value}, not {ref.algorithm.value}")
         return key
@@ -158,6 +162,10 @@ class SoftBackend:
     def _check_ref(self, ref: KeyRef) -> None:
         if ref.backend != self.name:
             raise KeyNotFound(f"key {ref.label!r} belongs to backend {ref.backend!r}, not {self.name!r}")
+        try:
+            check_label(ref.label)
+        except ValueError as exc:
+            raise KeyNotFound(str(exc)) from None
 
     def _load(self, label: str) -> tuple[SigningKey, str]:
         """Decrypt the key file of ``label`` (once) and return the key and its identifier."""
@@ -173,7 +181,7 @@ class SoftBackend:
             except OSError as exc:
                 raise HSMError(f"cannot read soft key file {path}: {exc.strerror}") from None
             try:
-                key = serialization.load_pem_private_key(data, password=self._passphrase)
+                key = serialization.load_pem_private_key(data, password=self._passphrase.reveal())
             except (ValueError, TypeError, UnsupportedAlgorithm):
                 # cryptography's message ("Bad decrypt. Incorrect password?") and traceback say
                 # little to an operator; the chained exception is suppressed on purpose.

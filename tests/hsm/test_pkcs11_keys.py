@@ -172,12 +172,28 @@ def test_lookup_cache_and_errors(backend: Pkcs11Backend, keys: dict[KeyAlgorithm
 def test_info(backend: Pkcs11Backend, softhsm: SoftHsm) -> None:
     info = backend.info()
     assert info.backend == "pkcs11"
-    assert info.qualified is True
+    # SoftHSM is a software token: never reported as a qualified key store.
+    assert info.qualified is False
     assert info.token_id.startswith(f"{softhsm.label}/")
     assert len(info.token_id) > len(softhsm.label) + 1
     assert info.model == "SoftHSM v2"
     assert info.manufacturer == "SoftHSM project"
     assert isinstance(backend, KeyBackend)
+
+
+@pytest.mark.parametrize(
+    ("model", "manufacturer", "software"),
+    [
+        ("SoftHSM v2", "SoftHSM project", True),
+        ("SoftHSM", "SoftHSM", True),
+        ("Luna K7", "SafeNet", False),
+        ("CryptoServer", "Utimaco IS GmbH", False),
+    ],
+)
+def test_software_token_detection(model: str, manufacturer: str, software: bool) -> None:
+    from hsm.pkcs11.backend import _is_software_token
+
+    assert _is_software_token(model, manufacturer) is software
 
 
 def test_pin_never_shown(

@@ -155,7 +155,7 @@ def test_enumeration_failures_at_start_up_are_retried(
 
     monkeypatch.setattr(Pkcs11Backend, "_find_token", flaky)
     before = backend.reinitialisations
-    assert backend.info().qualified
+    assert backend.info().model == "SoftHSM v2"  # the call succeeds after two retried failures
     assert backend.reinitialisations == before + 2
     backend.close()
 
