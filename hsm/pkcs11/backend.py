@@ -129,6 +129,16 @@ def _is_lost(exc: p11.PKCS11Error) -> bool:
     return isinstance(exc, _LOST) or type(exc) is p11.PKCS11Error
 
 
+def _first_objects(session: Any, template: dict[Any, Any], limit: int) -> list[Any]:
+    """At most ``limit`` objects matching ``template``; the search always ends (C_FindObjectsFinal)
+    before the session goes back to the pool."""
+    found = session.get_objects(template)
+    try:
+        return [obj for _, obj in zip(range(limit), found, strict=False)]
+    finally:
+        found.close()
+
+
 def _is_software_token(model: str, manufacturer: str) -> bool:
     """SoftHSM (v1/v2) identifies itself in the token's model and manufacturer fields."""
     return "softhsm" in model.lower() or "softhsm" in manufacturer.lower()
@@ -312,12 +322,7 @@ class Pkcs11Backend:
             nonlocal started
             # The file lock makes "is the label free? then generate" atomic between processes.
             with self._token_file_lock():
-                found = lease.session.get_objects({Attribute.LABEL: label})
-                try:
-                    taken = next(found, None) is not None
-                finally:
-                    found.close()  # Ends the search (C_FindObjectsFinal) before the session is reused.
-                if taken:
+                if _first_objects(lease.session, {Attribute.LABEL: label}, 1):
                     raise KeyExists(f"token {self._token_label!r} already holds an object labelled {label!r}")
                 started = True
                 return self._generate_in(lease, label, algorithm)
@@ -663,16 +668,20 @@ class Pkcs11Backend:
 
     def _find_one(self, lease: _Lease, object_class: ObjectClass, ref: KeyRef, key_id: bytes) -> Any:
         kind = "private" if object_class is ObjectClass.PRIVATE_KEY else "public"
-        try:
-            return lease.session.get_key(object_class, label=ref.label, id=key_id)
-        except p11.NoSuchKey:
+        # get_objects with an explicit close, not get_key: get_key leaves its search open when it
+        # finds two objects, and a pooled session with an active search fails its next operation.
+        hits = _first_objects(
+            lease.session, {Attribute.CLASS: object_class, Attribute.LABEL: ref.label, Attribute.ID: key_id}, 2
+        )
+        if not hits:
             raise KeyNotFound(
                 f"token {self._token_label!r} holds no {kind} key labelled {ref.label!r} with id {ref.key_id}"
-            ) from None
-        except p11.MultipleObjectsReturned:
+            )
+        if len(hits) > 1:
             raise HSMError(
                 f"token {self._token_label!r} holds several {kind} keys labelled {ref.label!r} with id {ref.key_id}"
-            ) from None
+            )
+        return hits[0]
 
     def _generate_in(self, lease: _Lease, label: str, algorithm: KeyAlgorithm) -> KeyRef:
         """Generate the key pair, then set CKA_ID to the key identifier on both objects."""

@@ -226,3 +226,29 @@ def test_constructor_validation(softhsm: SoftHsm) -> None:
         Pkcs11Backend(softhsm.module, softhsm.label, softhsm.pin, pool_size=0)
     with pytest.raises(ValueError, match="label"):
         Pkcs11Backend(softhsm.module, "", softhsm.pin)
+
+
+def test_duplicate_key_objects_are_a_clear_error_and_leave_the_backend_usable(softhsm: SoftHsm, new_token: str) -> None:
+    """Review finding: get_key left its search open on two hits, breaking the pooled session."""
+    backend = softhsm.backend(new_token)
+    try:
+        ref = backend.generate("twin", KeyAlgorithm.EC_P256)
+        other = backend.generate("other", KeyAlgorithm.EC_P256)
+        token = pkcs11.lib(softhsm.module).get_token(token_label=new_token)
+        with token.open(rw=True) as session:  # the backend is logged in: login is per token
+            (original,) = list(session.get_objects({Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.LABEL: "twin"}))
+            original.copy({})  # C_CopyObject: a second private key with the same label and CKA_ID
+        before = backend.reinitialisations
+        kept: list[HSMError] = []  # callers (error handlers, log records) keep errors alive
+        for _ in range(6):
+            with pytest.raises(HSMError, match="several private keys labelled 'twin'") as info:
+                backend.signing_key(ref)
+            kept.append(info.value)
+            # A new search on every pooled session (C_FindObjectsInit) must not meet one left open.
+            assert backend.has_key(other)
+        key = backend.signing_key(other)
+        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        key.sign(b"data", ec.ECDSA(hashes.SHA256()))
+        assert backend.reinitialisations == before
+    finally:
+        backend.close()
