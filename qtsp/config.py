@@ -230,8 +230,8 @@ class _Section:
             raise ConfigurationError(self.key(unknown[0]), "unknown key")
 
 
-_OID_RE = re.compile(r"^[0-2](\.(0|[1-9][0-9]*))+$")
-_LANG_RE = re.compile(r"^[a-z]{2}$")
+_OID_RE = re.compile(r"^[0-2](\.(0|[1-9][0-9]*))+\Z")
+_LANG_RE = re.compile(r"^[a-z]{2}\Z")
 
 
 def _url(key: str, value: str, schemes: tuple[str, ...]) -> str:

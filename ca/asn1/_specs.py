@@ -136,9 +136,9 @@ register()
 
 # --- small validators shared by the encoders -------------------------------------------------------
 
-_OID_RE: Final = re.compile(r"^[0-2](?:\.(?:0|[1-9][0-9]*))+$")
+_OID_RE: Final = re.compile(r"^[0-2](?:\.(?:0|[1-9][0-9]*))+\Z")
 # X.680 §41.4 PrintableString alphabet.
-_PRINTABLE_RE: Final = re.compile(r"^[A-Za-z0-9 '()+,\-./:=?]*$")
+_PRINTABLE_RE: Final = re.compile(r"^[A-Za-z0-9 '()+,\-./:=?]*\Z")
 
 
 def check_oid(value: str, what: str) -> str:

@@ -117,7 +117,7 @@ def qc_statements_der(
     )
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=256, typed=True)
 def _qc_statements_der(
     *,
     compliance: bool,

@@ -185,7 +185,7 @@ def certificate_rules(
     return out
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=256, typed=True)
 def _parse_qc_cached(der: bytes) -> QCStatementsInfo:
     """Profiles produce few distinct qcStatements encodings: parse each once."""
     return parse_qc_statements(der)

@@ -48,20 +48,20 @@ _ISO3166: Final = frozenset(countries_by_alpha2)
 _EU: Final = "EU"
 _PKILINT: Final = "pkilint 0.13.3"
 # EN 319 412-1 §5.1.3: <3-char type><2-char country>-<identifier>; "XX:" is a national scheme.
-_NATURAL_ID_RE: Final = re.compile(r"^(?P<type>[A-Z]{2}[A-Z:])(?P<country>[A-Z]{2})-(?P<id>.+)$")
+_NATURAL_ID_RE: Final = re.compile(r"^(?P<type>[A-Z]{2}[A-Z:])(?P<country>[A-Z]{2})-(?P<id>.+)\Z")
 # EN 319 412-1 §5.1.4: as above, plus LEG-5.1.4-08's optional "+<ISO 3166-2 subdivision>" (NTR only).
 _LEGAL_ID_RE: Final = re.compile(
-    r"^(?P<type>[A-Z]{2}[A-Z:])(?P<country>[A-Z]{2})(?:\+(?P<sp>[A-Za-z0-9]{1,3}))?-(?P<id>.+)$"
+    r"^(?P<type>[A-Z]{2}[A-Z:])(?P<country>[A-Z]{2})(?:\+(?P<sp>[A-Za-z0-9]{1,3}))?-(?P<id>.+)\Z"
 )
 # ISO 17442: 18 alphanumerics + 2 check digits (ISO 7064 MOD 97-10).
-_LEI_RE: Final = re.compile(r"^[0-9A-Z]{18}[0-9]{2}$")
+_LEI_RE: Final = re.compile(r"^[0-9A-Z]{18}[0-9]{2}\Z")
 # X.680 §41.4 PrintableString alphabet.
-_PRINTABLE_RE: Final = re.compile(r"^[A-Za-z0-9 '()+,\-./:=?]*$")
-_OID_RE: Final = re.compile(r"^[0-2](?:\.(?:0|[1-9][0-9]*))+$")
+_PRINTABLE_RE: Final = re.compile(r"^[A-Za-z0-9 '()+,\-./:=?]*\Z")
+_OID_RE: Final = re.compile(r"^[0-2](?:\.(?:0|[1-9][0-9]*))+\Z")
 # RFC 5322 §3.4.1 addr-spec, dot-atom forms only, ASCII only (no SMTPUTF8).
 _ATEXT: Final = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_EMAIL_LOCAL_RE: Final = re.compile(rf"^{_ATEXT}(?:\.{_ATEXT})*$")
-_DNS_LABEL_RE: Final = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+_EMAIL_LOCAL_RE: Final = re.compile(rf"^{_ATEXT}(?:\.{_ATEXT})*\Z")
+_DNS_LABEL_RE: Final = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\Z")
 _UB_SERIAL_NUMBER: Final = 64  # RFC 5280 Appendix A ub-serial-number
 _UB_PROFESSION: Final = 128  # Common PKI ProfessionInfo SIZE(1..128)
 

@@ -593,3 +593,17 @@ class TestCertificates:
             "subject=CN=UTF8STRING:Erika Mustermann,serialNumber=PRINTABLESTRING:IDCDE-T22000129,"
             "GN=UTF8STRING:Erika,SN=UTF8STRING:Mustermann,C=PRINTABLESTRING:DE"
         ) in text
+
+
+def test_cached_encoder_does_not_confuse_true_and_one() -> None:
+    """Review finding: an lru_cache without typed=True answered retention_years=True from the 1 entry."""
+    qc_statements_der(compliance=True, sscd=True, qc_type="esign", retention_years=1)
+    with pytest.raises(Asn1EncodeError):
+        qc_statements_der(compliance=True, sscd=True, qc_type="esign", retention_years=True)
+
+
+def test_oid_check_refuses_trailing_newline() -> None:
+    from ca.asn1._specs import check_oid
+
+    with pytest.raises(Asn1EncodeError):
+        check_oid("1.2.3\n", "test OID")

@@ -657,3 +657,16 @@ def test_unknown_key_with_newline_stays_one_line() -> None:
         SubjectInput.from_json_obj({"countryName": "DE", "bad\nkey\u2028": "x"})
     assert len(str(info.value).splitlines()) == 1
     assert '"bad\\nkey\\u2028"' in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"serialNumber": "IDCDE-T22000129\n"},
+        {"organizationIdentifier": "VATDE-123456789\n"},
+    ],
+)
+def test_trailing_newline_is_refused(kwargs: dict[str, str]) -> None:
+    """Review finding: patterns ending in `$` accepted a trailing newline; \\Z does not."""
+    with pytest.raises(SubjectError):
+        SubjectInput.from_json_obj({"countryName": "DE", "commonName": "X", "surname": "X", **kwargs})
