@@ -51,27 +51,39 @@ class KnownGap:
 
     node: str
     """The last path component of the node the finding must be on."""
-    schemes: frozenset[str]
-    """The identifier types (first three characters) the standard allows and pkilint does not know."""
+    pattern: re.Pattern[str]
+    """Extracts the offending value from pkilint's message."""
+    allowed: frozenset[str]
+    """The values the standard allows and pkilint does not know."""
     reason: str
 
 
-# pkilint 0.13.3 predates EN 319 412-1 V1.6.1 (STANDARDS.md §1.2), which added identifier types.
-# Only these exact findings, on these exact nodes, for these exact types, are recorded as NOTICE;
-# the identifiers' syntax is checked by our own subject rules (ca.profiles.subject).
+_SCHEME: Final = re.compile(r'scheme:? "([A-Z]{2}[A-Z:])"')
+
+# pkilint 0.13.3 predates EN 319 412-1 V1.6.1 (STANDARDS.md §1.2) in these places.  Only these
+# exact findings, on these exact nodes, for these exact values, are recorded as NOTICE; the
+# identifiers' syntax is checked by our own subject rules (ca.profiles.subject), which also admit
+# the EL country only for TIN.
 KNOWN_PKILINT_GAPS: Final = {
     "etsi.en_319_412_1.leg-5.1.4-03.invalid_scheme": KnownGap(
         "x520OrganizationIdentifier",
+        _SCHEME,
         frozenset({"EOR", "EXC"}),
         "EN 319 412-1 V1.6.1 §5.1.4 allows EOR and EXC organisation identifiers",
     ),
     "etsi.en_319_412_1.nat-5.1.3.invalid_identifier_scheme": KnownGap(
         "x520SerialNumber",
+        _SCHEME,
         frozenset({"EID"}),
         "EN 319 412-1 V1.6.1 §5.1.3 allows EID natural-person identifiers",
     ),
+    "etsi.en_319_412_1.nat-5.1.3.invalid_identifier_country": KnownGap(
+        "x520SerialNumber",
+        re.compile(r'country code: "([A-Z]{2})"'),
+        frozenset({"EL"}),
+        "EN 319 412-1 §5.1.3 lets Greece use EL in a TIN identifier",
+    ),
 }
-_SCHEME_IN_MESSAGE: Final = re.compile(r'scheme:? "([A-Z]{2}[A-Z:])"')
 
 
 def _err(code: str, message: str) -> Finding:
@@ -254,8 +266,8 @@ def _known_gap(code: str, message: str | None, path: str) -> KnownGap | None:
     gap = KNOWN_PKILINT_GAPS.get(code)
     if gap is None or not path.endswith(gap.node):
         return None
-    match = _SCHEME_IN_MESSAGE.search(message or "")
-    return gap if match is not None and match.group(1) in gap.schemes else None
+    match = gap.pattern.search(message or "")
+    return gap if match is not None and match.group(1) in gap.allowed else None
 
 
 class PkilintGate:

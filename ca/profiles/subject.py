@@ -46,6 +46,8 @@ LEGAL_IDENTIFIER_TYPES: Final = frozenset({"VAT", "NTR", "PSD", "LEI", "EOR", "E
 
 _ISO3166: Final = frozenset(countries_by_alpha2)
 _EU: Final = "EU"
+# STANDARDS.md §1.2 (and pkilint's TRANSNATIONAL_COUNTRY_CODES): ISO 3166-1 plus these in identifiers.
+_TRANSNATIONAL: Final = frozenset({"EU", "EZ", "SU", "UN"})
 _PKILINT: Final = "pkilint 0.13.3"
 # EN 319 412-1 §5.1.3: <3-char type><2-char country>-<identifier>; "XX:" is a national scheme.
 _NATURAL_ID_RE: Final = re.compile(r"^(?P<type>[A-Z]{2}[A-Z:])(?P<country>[A-Z]{2})-(?P<id>.+)\Z")
@@ -383,13 +385,13 @@ def _natural_identifier_findings(value: str) -> list[Finding]:
         )
         return out
     # EN 319 412-1 §5.1.3: ISO 3166-1 country (pkilint also accepts EU); Greece may use EL for TIN.
-    allowed = _ISO3166 | {_EU} | ({"EL"} if id_type == "TIN" else set())
+    allowed = _ISO3166 | _TRANSNATIONAL | ({"EL"} if id_type == "TIN" else set())
     if country not in allowed:
         out.append(
             _err(
                 "etsi.en_319_412_1.nat-5.1.3.invalid_country",
                 f'EN 319 412-1 §5.1.3: serialNumber "{value}" country "{country}" is not an ISO 3166-1 '
-                "alpha-2 code" + (" (or EL)" if id_type == "TIN" else "") + " or EU",
+                "alpha-2 code" + (" (or EL)" if id_type == "TIN" else "") + " or EU/EZ/SU/UN",
             )
         )
     if id_type == "TAX":
@@ -490,15 +492,15 @@ def _legal_identifier_findings(value: str) -> list[Finding]:
                 )
             )
         return out
-    # EN 319 412-1 LEG-5.1.4-03: ISO 3166-1 country (or EU); LEG-5.1.4-04: VAT may use EL or XI.
-    allowed = _ISO3166 | {_EU} | ({"EL", "XI"} if id_type == "VAT" else set())
+    # EN 319 412-1 LEG-5.1.4-03: ISO 3166-1 country (or EU/EZ/SU/UN); LEG-5.1.4-04: VAT may use EL or XI.
+    allowed = _ISO3166 | _TRANSNATIONAL | ({"EL", "XI"} if id_type == "VAT" else set())
     if country not in allowed:
         clause = "LEG-5.1.4-04" if id_type == "VAT" else "§5.1.4"
         out.append(
             _err(
                 "etsi.en_319_412_1.leg-5.1.4-03.invalid_country",
                 f'EN 319 412-1 {clause}: organizationIdentifier "{value}" country "{country}" is not an '
-                "ISO 3166-1 alpha-2 code" + (", EL or XI" if id_type == "VAT" else "") + " or EU",
+                "ISO 3166-1 alpha-2 code" + (", EL or XI" if id_type == "VAT" else "") + " or EU/EZ/SU/UN",
             )
         )
     if id_type in ("EOR", "EXC"):

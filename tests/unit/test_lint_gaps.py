@@ -10,6 +10,7 @@ ORG = "certificate.tbsCertificate.subject.rdnSequence.2.0.value.x520Organization
 SERIAL = "certificate.tbsCertificate.subject.rdnSequence.5.0.value.x520SerialNumber"
 LEG = "etsi.en_319_412_1.leg-5.1.4-03.invalid_scheme"
 NAT = "etsi.en_319_412_1.nat-5.1.3.invalid_identifier_scheme"
+CTRY = "etsi.en_319_412_1.nat-5.1.3.invalid_identifier_country"
 
 
 @pytest.mark.parametrize(
@@ -23,6 +24,9 @@ NAT = "etsi.en_319_412_1.nat-5.1.3.invalid_identifier_scheme"
         (NAT, 'Invalid natural person identifier scheme: "XYZ"', SERIAL, False),
         (NAT, 'Invalid natural person identifier scheme: "EID"', ORG, False),
         ("etsi.internal_domain_name", 'Invalid registration scheme "EOR"', ORG, False),
+        (CTRY, 'Invalid natural person identifier country code: "EL"', SERIAL, True),
+        (CTRY, 'Invalid natural person identifier country code: "XX"', SERIAL, False),
+        (CTRY, 'Invalid natural person identifier country code: "EL"', ORG, False),
         (LEG, None, ORG, False),
     ],
 )
