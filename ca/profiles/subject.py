@@ -305,6 +305,23 @@ def _fold(value: str) -> str:
     return unicodedata.normalize("NFKC", value).casefold()
 
 
+# ICAO Doc 9303 Part 3 §6 (Table A): Latin letters with a multi-letter transliteration; every other
+# Latin letter with a diacritic loses it (e.g. é -> e).
+_ICAO_9303: Final = str.maketrans(
+    {"ä": "ae", "å": "aa", "æ": "ae", "ö": "oe", "ø": "oe", "ü": "ue", "ß": "ss", "þ": "th", "ĳ": "ij", "œ": "oe"}
+)
+
+
+def _name_forms(value: str) -> set[str]:
+    """The name as written, with diacritics dropped, and transliterated per ICAO 9303 Part 3."""
+    folded = _fold(value)
+    stripped = "".join(ch for ch in unicodedata.normalize("NFKD", folded) if not unicodedata.combining(ch))
+    icao = "".join(
+        ch for ch in unicodedata.normalize("NFKD", folded.translate(_ICAO_9303)) if not unicodedata.combining(ch)
+    )
+    return {folded, stripped, icao}
+
+
 def natural_semantics_applies(serial_number: str | None) -> bool:
     """True if ``serialNumber`` uses an EN 319 412-1 §5.1.3 type (PAS, IDC, PNO, TIN, EID, TAX), so the
     certificate should carry semanticsId-Natural (0.4.0.194121.1.1) in a pkixQCSyntax-v2 statement.
@@ -677,11 +694,12 @@ def natural_person_rules(s: SubjectInput) -> list[Finding]:
             "etsi.en_319_412_2.gen-4.2.3.1-8.organization_identifier_equals_name",
             "EN 319 412-2 GEN-4.2.3.1-8",
         )
-    # EN 319 412-2 NAT-4.2.4-15: commonName contains a name of the subject.
+    # EN 319 412-2 NAT-4.2.4-15: commonName contains a name of the subject, where the CN may be a
+    # transliteration (NAT-4.2.4-12A: ICAO 9303 Part 3), e.g. "Juergen Mueller" for Jürgen Müller.
     if s.commonName is not None:
         names = [n for n in (s.surname, s.givenName, s.pseudonym) if n is not None]
-        cn = _fold(s.commonName)
-        if names and not any(_fold(n) in cn for n in names):
+        cn_forms = _name_forms(s.commonName)
+        if names and not any(form in cn for n in names for form in _name_forms(n) for cn in cn_forms):
             out.append(
                 _err(
                     "etsi.en_319_412_2.nat-4.2.4-15.common_name_not_subject_name",

@@ -670,3 +670,21 @@ def test_trailing_newline_is_refused(kwargs: dict[str, str]) -> None:
     """Review finding: patterns ending in `$` accepted a trailing newline; \\Z does not."""
     with pytest.raises(SubjectError):
         SubjectInput.from_json_obj({"countryName": "DE", "commonName": "X", "surname": "X", **kwargs})
+
+
+@pytest.mark.parametrize(
+    ("given", "surname", "cn", "ok"),
+    [
+        ("Jürgen", "Müller", "Jürgen Müller", True),
+        ("Jürgen", "Müller", "Juergen Mueller", True),  # ICAO 9303 Part 3 transliteration
+        ("Jürgen", "Müller", "Jurgen Muller", True),  # diacritics dropped
+        ("José", "Núñez", "Jose Nunez", True),
+        ("Søren", "Kierkegaard", "Soeren K.", True),
+        ("Erika", "Mustermann", "Max Beispiel", False),
+    ],
+)
+def test_common_name_may_be_transliterated(given: str, surname: str, cn: str, ok: bool) -> None:
+    """Review finding: NAT-4.2.4-15 refused transliterated CNs that NAT-4.2.4-12A expects."""
+    found = natural_person_rules(natural(givenName=given, surname=surname, commonName=cn))
+    codes = {f.code for f in errors_in(found)}
+    assert ("etsi.en_319_412_2.nat-4.2.4-15.common_name_not_subject_name" not in codes) is ok
