@@ -678,17 +678,20 @@ def natural_person_rules(s: SubjectInput) -> list[Finding]:
     # EN 319 412-1 §5.1.3: serialNumber semantics syntax.
     if s.serialNumber is not None:
         out += _natural_identifier_findings(s.serialNumber)
-    # EN 319 412-2 NAT-4.2.4-6: organizationIdentifier only with organizationName (the associated org).
+    # EN 319 412-2 NAT-4.2.4-6 lets O and organizationIdentifier name the associated organisation (a
+    # MAY); our CP requires the name whenever the identifier is present, so a relying party always
+    # sees whom the identifier belongs to.
     if s.organizationIdentifier is not None:
         if s.organizationName is None:
             out.append(
                 _err(
                     "etsi.en_319_412_2.nat-4.2.4-6.organization_identifier_without_name",
-                    "EN 319 412-2 NAT-4.2.4-6: organizationIdentifier needs organizationName",
+                    "EN 319 412-2 NAT-4.2.4-6 (CP rule): organizationIdentifier needs organizationName",
                 )
             )
         out += _legal_identifier_findings(s.organizationIdentifier)
-        # EN 319 412-2 GEN-4.2.3.1-8: organizationIdentifier differs from organizationName.
+        # organizationIdentifier differs from organizationName: EN 319 412-3 LEG-4.2.1-6, applied by
+        # pkilint to natural persons' organisation attributes too (as EN 319 412-2 GEN-4.2.3.1-8).
         out += _organization_identifier_equals_name(
             s,
             "etsi.en_319_412_2.gen-4.2.3.1-8.organization_identifier_equals_name",
