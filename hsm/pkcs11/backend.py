@@ -632,12 +632,20 @@ class Pkcs11Backend:
     def _token_file_lock(self) -> Iterator[None]:
         """Hold the inter-process start-up/login lock (FIELD-NOTES #4)."""
         try:
-            with self._file_lock:
-                yield
+            self._file_lock.acquire()
         except filelock.Timeout:
             raise HSMUnavailable(
                 f"timed out waiting for the PKCS#11 start-up lock {self._file_lock.lock_file}"
             ) from None
+        except OSError as exc:
+            # E.g. lock_dir is not a writable directory: an HSM error, not a stray OSError.
+            raise HSMUnavailable(
+                f"cannot use the PKCS#11 start-up lock {self._file_lock.lock_file}: {exc.strerror or exc}"
+            ) from None
+        try:
+            yield
+        finally:
+            self._file_lock.release()
 
     def _lock_path(self, lock_dir: Path) -> Path:
         # Token enumeration and login of every token of one module touch the same token store,

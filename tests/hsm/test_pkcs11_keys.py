@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import logging
 import pickle
+from pathlib import Path
 from typing import Any
 
 import pkcs11
@@ -250,5 +251,19 @@ def test_duplicate_key_objects_are_a_clear_error_and_leave_the_backend_usable(so
         assert isinstance(key, ec.EllipticCurvePrivateKey)
         key.sign(b"data", ec.ECDSA(hashes.SHA256()))
         assert backend.reinitialisations == before
+    finally:
+        backend.close()
+
+
+def test_unusable_lock_directory_is_an_hsm_error(softhsm: SoftHsm, new_token: str, tmp_path: Path) -> None:
+    """Review finding: filelock's OSError escaped as a non-HSM error."""
+    from hsm import HSMUnavailable
+
+    not_a_directory = tmp_path / "file"
+    not_a_directory.write_text("x")
+    backend = Pkcs11Backend(softhsm.module, new_token, softhsm.pin, lock_dir=not_a_directory)
+    try:
+        with pytest.raises(HSMUnavailable, match="start-up lock"):
+            backend.generate("k", KeyAlgorithm.EC_P256)
     finally:
         backend.close()
