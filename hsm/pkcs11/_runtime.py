@@ -65,19 +65,23 @@ class Module:
 
     :ivar path: the path the module was loaded from.
     :ivar generation: incremented whenever the module is finalised (recovery, or a fork); sessions
-        and object handles obtained in an earlier generation are invalid.
-    :ivar reinitialisations: how many times this process finalised the module (for tests and status).
+        and object handles obtained in an earlier generation are invalid.  It is also the number of
+        re-initialisations (see :attr:`reinitialisations`).
     """
 
     def __init__(self, path: str) -> None:
         self.path = path
         self.generation = 0
-        self.reinitialisations = 0
         self._lib: Any = None
         self._pid = os.getpid()
 
     def __repr__(self) -> str:
         return f"Module(path={self.path!r}, generation={self.generation})"
+
+    @property
+    def reinitialisations(self) -> int:
+        """How many times this process finalised the module (for tests and status)."""
+        return self.generation
 
     def current_generation(self) -> int:
         """Return the generation, first re-initialising the module if this is a forked child."""
@@ -119,7 +123,6 @@ class Module:
             with contextlib.suppress(PKCS11Error):
                 self._lib.finalize()
         self.generation += 1
-        self.reinitialisations += 1
 
     def _check_fork(self) -> None:
         pid = os.getpid()
