@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
 
+from ca.asn1 import is_oid
 from ca.issuance.hierarchy import HierarchySettings
 from hsm import KeyAlgorithm
 
@@ -230,7 +231,6 @@ class _Section:
             raise ConfigurationError(self.key(unknown[0]), "unknown key")
 
 
-_OID_RE = re.compile(r"^[0-2](\.(0|[1-9][0-9]*))+\Z")
 _LANG_RE = re.compile(r"^[a-z]{2}\Z")
 
 
@@ -308,7 +308,7 @@ def load_config(home: str | os.PathLike[str] | None = None, *, base_url: str | N
     if not re.fullmatch(r"[A-Z]{2}", country):
         raise ConfigurationError("ca.country", f"must be an ISO 3166-1 alpha-2 code (got {country!r})")
     cp_arc = cs.string("cp_arc", DEFAULT_CP_ARC)
-    if not _OID_RE.match(cp_arc):
+    if not is_oid(cp_arc):
         raise ConfigurationError("ca.cp_arc", f"must be a dotted OID (got {cp_arc!r})")
     pds_raw = cs.get("pds")
     pds: list[tuple[str, str]] = []

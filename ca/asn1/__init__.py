@@ -7,6 +7,7 @@ The Common PKI Admission extension is built and parsed by cryptography itself (`
 
 from __future__ import annotations
 
+from ca.asn1._specs import is_oid, is_printable_string
 from ca.asn1.errors import Asn1DecodeError, Asn1EncodeError
 from ca.asn1.qc_statements import QC_TYPES, QCStatementsInfo, parse_qc_statements, qc_statements_der
 
@@ -15,6 +16,8 @@ __all__ = [
     "Asn1DecodeError",
     "Asn1EncodeError",
     "QCStatementsInfo",
+    "is_oid",
+    "is_printable_string",
     "parse_qc_statements",
     "qc_statements_der",
 ]

@@ -141,13 +141,23 @@ _OID_RE: Final = re.compile(r"^[0-2](?:\.(?:0|[1-9][0-9]*))+\Z")
 _PRINTABLE_RE: Final = re.compile(r"^[A-Za-z0-9 '()+,\-./:=?]*\Z")
 
 
+def is_oid(value: object) -> bool:
+    """A dotted OID obeying X.660 (first arc 0..2; second arc below 40 under arcs 0 and 1)."""
+    if not isinstance(value, str) or not _OID_RE.match(value):
+        return False
+    first, second = value.split(".")[:2]
+    return first == "2" or int(second) < 40
+
+
+def is_printable_string(value: str) -> bool:
+    """True if ``value`` uses only the X.680 §41.4 PrintableString alphabet."""
+    return bool(_PRINTABLE_RE.match(value))
+
+
 def check_oid(value: str, what: str) -> str:
     """Return ``value`` if it is a dotted OID (X.660 arcs), else raise :class:`Asn1EncodeError`."""
-    if not isinstance(value, str) or not _OID_RE.match(value):
-        raise Asn1EncodeError(f'{what} "{value}" is not a dotted object identifier')
-    arcs = value.split(".")
-    if len(arcs) < 2 or (int(arcs[0]) < 2 and int(arcs[1]) >= 40):
-        raise Asn1EncodeError(f'{what} "{value}" is not a valid object identifier (X.660 arc rules)')
+    if not is_oid(value):
+        raise Asn1EncodeError(f'{what} "{value}" is not a valid dotted object identifier (X.660 arc rules)')
     return value
 
 

@@ -21,6 +21,7 @@ from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import NameOID
 from iso3166 import countries_by_alpha2
 
+from ca.asn1 import is_oid, is_printable_string
 from ca.findings import Finding, Severity
 from ca.profiles.oids import ORGANIZATION_IDENTIFIER
 
@@ -58,8 +59,6 @@ _LEGAL_ID_RE: Final = re.compile(
 # ISO 17442: 18 alphanumerics + 2 check digits (ISO 7064 MOD 97-10).
 _LEI_RE: Final = re.compile(r"^[0-9A-Z]{18}[0-9]{2}\Z")
 # X.680 §41.4 PrintableString alphabet.
-_PRINTABLE_RE: Final = re.compile(r"^[A-Za-z0-9 '()+,\-./:=?]*\Z")
-_OID_RE: Final = re.compile(r"^[0-2](?:\.(?:0|[1-9][0-9]*))+\Z")
 # RFC 5322 §3.4.1 addr-spec, dot-atom forms only, ASCII only (no SMTPUTF8).
 _ATEXT: Final = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _EMAIL_LOCAL_RE: Final = re.compile(rf"^{_ATEXT}(?:\.{_ATEXT})*\Z")
@@ -249,7 +248,7 @@ class SubjectInput:
         def add(oid: x509.ObjectIdentifier, key: str, value: str | None, asn1_type: _ASN1Type) -> None:
             if value is None:
                 return
-            if asn1_type is printable and not _is_printable(value):
+            if asn1_type is printable and not is_printable_string(value):
                 raise SubjectError(f"subject.{key}: not encodable as PrintableString")
             attrs.append(x509.NameAttribute(oid, value, _type=asn1_type))
 
@@ -262,7 +261,7 @@ class SubjectInput:
             ORGANIZATION_IDENTIFIER,
             "organizationIdentifier",
             org_id,
-            printable if org_id is not None and _is_printable(org_id) else utf8,
+            printable if org_id is not None and is_printable_string(org_id) else utf8,
         )
         add(NameOID.SURNAME, "surname", self.surname, utf8)
         add(NameOID.GIVEN_NAME, "givenName", self.givenName, utf8)
@@ -275,18 +274,6 @@ class SubjectInput:
 
 
 # --- helpers ---------------------------------------------------------------------------------------
-
-
-def _is_printable(value: str) -> bool:
-    return bool(_PRINTABLE_RE.match(value))
-
-
-def _is_oid(value: str) -> bool:
-    """A dotted OID obeying X.660 (first arc 0..2; second arc < 40 under 0 and 1)."""
-    if not _OID_RE.match(value):
-        return False
-    first, second = value.split(".")[:2]
-    return first == "2" or int(second) < 40
 
 
 def _err(code: str, message: str) -> Finding:
@@ -357,18 +344,23 @@ def lei_check_digits_valid(lei: str) -> bool:
 # --- identifier syntax (EN 319 412-1 §5.1.3 / §5.1.4) -----------------------------------------------
 
 
-def _natural_identifier_findings(value: str) -> list[Finding]:
-    """EN 319 412-1 §5.1.3: serialNumber = <type><country>-<id>."""
-    out: list[Finding] = []
-    if len(value) > _UB_SERIAL_NUMBER or not _is_printable(value):
-        # RFC 5280 Appendix A: X520SerialNumber ::= PrintableString (SIZE (1..ub-serial-number)), ub = 64.
-        out.append(
+def _serial_number_syntax_findings(value: str) -> list[Finding]:
+    """RFC 5280 Appendix A: X520SerialNumber ::= PrintableString (SIZE (1..ub-serial-number)), ub = 64."""
+    if len(value) > _UB_SERIAL_NUMBER or not is_printable_string(value):
+        return [
             _err(
                 "rfc5280.appendix_a.serial_number_not_printable",
                 f'RFC 5280 Appendix A: serialNumber "{value}" is not a PrintableString of at most '
                 f"{_UB_SERIAL_NUMBER} characters",
             )
-        )
+        ]
+    return []
+
+
+def _natural_identifier_findings(value: str) -> list[Finding]:
+    """EN 319 412-1 §5.1.3: serialNumber = <type><country>-<id>."""
+    out: list[Finding] = []
+    out += _serial_number_syntax_findings(value)
     m = _NATURAL_ID_RE.match(value)
     if m is None:
         # EN 319 412-1 NAT-5.1.3-02/-03: the semantics-identifier syntax.
@@ -614,7 +606,7 @@ def admission_rules(a: AdmissionInput) -> list[Finding]:
                 f"Common PKI ProfessionInfo: profession is longer than {_UB_PROFESSION} characters",
             )
         )
-    if a.professionOid is not None and not _is_oid(a.professionOid):
+    if a.professionOid is not None and not is_oid(a.professionOid):
         # Common PKI ProfessionInfo: professionOIDs SEQUENCE OF OBJECT IDENTIFIER.
         out.append(
             _err(
@@ -623,7 +615,7 @@ def admission_rules(a: AdmissionInput) -> list[Finding]:
             )
         )
     if a.registrationNumber is not None and (
-        len(a.registrationNumber) > _UB_PROFESSION or not _is_printable(a.registrationNumber)
+        len(a.registrationNumber) > _UB_PROFESSION or not is_printable_string(a.registrationNumber)
     ):
         # Common PKI ProfessionInfo: registrationNumber PrintableString (SIZE(1..128)).
         out.append(
@@ -755,15 +747,8 @@ def legal_person_rules(s: SubjectInput) -> list[Finding]:
     out += _organization_identifier_equals_name(
         s, "etsi.en_319_412_3.leg-4.2.1-6.organization_identifier_equals_name", "EN 319 412-3 LEG-4.2.1-6"
     )
-    # RFC 5280 Appendix A: a serialNumber, if any, is a PrintableString of at most 64 characters.
-    if s.serialNumber is not None and (len(s.serialNumber) > _UB_SERIAL_NUMBER or not _is_printable(s.serialNumber)):
-        out.append(
-            _err(
-                "rfc5280.appendix_a.serial_number_not_printable",
-                f'RFC 5280 Appendix A: serialNumber "{s.serialNumber}" is not a PrintableString of at most '
-                f"{_UB_SERIAL_NUMBER} characters",
-            )
-        )
+    if s.serialNumber is not None:
+        out += _serial_number_syntax_findings(s.serialNumber)
     if s.email is not None:
         out += _email_findings(s.email)
     if s.admission is not None:
