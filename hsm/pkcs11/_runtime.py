@@ -17,6 +17,19 @@ Fork safety: a child process must not use the parent's sessions, and the PKCS#11
 requires it to call ``C_Initialize`` itself.  :meth:`Module.lib` notices a changed process id and
 re-initialises the module in the child.  The lock is held across ``fork()`` (so that no PKCS#11
 call is half-way in the parent when the child is created) and replaced by a fresh lock in the child.
+
+Why a shared login (FIELD-NOTES #3): login is per token and process, not per session or per caller,
+and python-pkcs11 calls ``C_Logout`` when the session that logged in is closed.  A login owned by one
+backend would log out every other backend of the process on that token when it is closed.  The
+login therefore belongs to the :class:`Module`: one :class:`Login` per token label and generation,
+a session kept only to hold the login, and a count of the backends using it.  The last one to
+release it closes that session, which logs the token out.  A re-initialisation or a fork ends every
+login (:meth:`Module._finalize` forgets them: their sessions no longer exist); the next backend to
+connect logs in again.
+
+Lock order: a caller that needs both the inter-process start-up file lock and :func:`lock` takes
+the file lock first.  Nobody waits for the file lock (or sleeps) while holding :func:`lock`, so
+a connected backend keeps signing while another one waits for a process that is logging in.
 """
 
 from __future__ import annotations
@@ -24,12 +37,13 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pkcs11
 from pkcs11.exceptions import PKCS11Error
 
-__all__ = ["Module", "lock", "module"]
+__all__ = ["Login", "Module", "lock", "module"]
 
 _lock = threading.RLock()
 _modules: dict[str, Module] = {}
@@ -58,6 +72,27 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child)
 
 
+class Login:
+    """This process's login to one token in one generation of a module, shared by its backends.
+
+    :ivar label: the token label.
+    :ivar generation: the module generation the login session belongs to.
+    :ivar users: how many connections (one per backend) use the login now.
+    """
+
+    __slots__ = ("generation", "label", "session", "users")
+
+    def __init__(self, label: str, generation: int, session: Any) -> None:
+        self.label = label
+        self.generation = generation
+        self.users = 0
+        self.session = session
+        """The python-pkcs11 session that logged in; only :meth:`Module.release_login` closes it."""
+
+    def __repr__(self) -> str:
+        return f"Login(label={self.label!r}, generation={self.generation}, users={self.users})"
+
+
 class Module:
     """A PKCS#11 module (shared library) as loaded in this process.
 
@@ -74,6 +109,7 @@ class Module:
         self.generation = 0
         self._lib: Any = None
         self._pid = os.getpid()
+        self._logins: dict[str, Login] = {}
 
     def __repr__(self) -> str:
         return f"Module(path={self.path!r}, generation={self.generation})"
@@ -116,7 +152,51 @@ class Module:
         self._finalize()
         return True
 
+    def acquire_login(self, label: str, open_login_session: Callable[[], Any]) -> Login:
+        """Take a reference to this process's login to token ``label``, logging in if nobody has.
+
+        Call it while holding :func:`lock`, after finding the token in the current generation.
+
+        :param open_login_session: opens the session that logs in (called only when the token has
+            no login of this generation yet); its exceptions pass through and no reference is taken.
+        :returns: the login; give it back with :meth:`release_login` exactly once.
+        """
+        self._check_fork()
+        login = self._logins.get(label)
+        if login is None or login.generation != self.generation:
+            login = Login(label, self.generation, open_login_session())
+            self._logins[label] = login
+        login.users += 1
+        return login
+
+    def release_login(self, login: Login) -> None:
+        """Give back a reference taken with :meth:`acquire_login`; the last one logs the token out.
+
+        Call it while holding :func:`lock`.  A login of an earlier generation (or of the parent
+        process) is simply forgotten: its session no longer exists, and closing its handle could
+        close a session that reuses the number.
+        """
+        self._check_fork()
+        if self._logins.get(login.label) is not login or login.generation != self.generation or login.users < 1:
+            return
+        login.users -= 1
+        if login.users == 0:
+            del self._logins[login.label]
+            # python-pkcs11 calls C_Logout before C_CloseSession for the session that logged in.
+            # A failure means the login or the session was lost already; the next user logs in.
+            with contextlib.suppress(PKCS11Error):
+                login.session.close()
+
+    def logged_in(self, label: str) -> Login | None:
+        """The live login to token ``label``, if any (for tests and status; call it holding :func:`lock`)."""
+        self._check_fork()
+        login = self._logins.get(label)
+        return login if login is not None and login.generation == self.generation else None
+
     def _finalize(self) -> None:
+        # Every session, the login sessions included, ends with C_Finalize (or never existed in a
+        # forked child): forget the logins without closing anything.
+        self._logins.clear()
         if self._lib is not None:
             # A module that is already broken may refuse C_Finalize; python-pkcs11 marks the
             # library uninitialised anyway and the next C_Initialize decides.

@@ -7,9 +7,16 @@ Both objects carry ``CKA_LABEL`` = the key label and ``CKA_ID`` = the key identi
 public key BIT STRING, see :mod:`hsm.keyid`).
 
 Concurrency (see :mod:`hsm.pkcs11._runtime`): every PKCS#11 call runs under one process-wide lock
-(FIELD-NOTES #2).  A backend keeps a pool of up to ``pool_size`` sessions; the first one is opened
-with the PIN and logs the token in (login is per token, FIELD-NOTES #3), the others are opened
-without a PIN.  A thread borrows one session for one operation.
+(FIELD-NOTES #2).  A backend keeps a pool of up to ``pool_size`` sessions, opened without a PIN; a
+thread borrows one session for one operation.  Login is per token and process (FIELD-NOTES #3), so
+it belongs to the process, not to a backend: the backends of a process on one token share one
+logged-in session (:class:`hsm.pkcs11._runtime.Login`), and closing a backend logs the token out
+only if no other backend of the process still uses it.
+
+Lock order: the inter-process start-up file lock (to connect and log in, and to generate a key),
+then a pool slot, then the process-wide lock.  Nobody waits for the file lock or sleeps while
+holding the process-wide lock, so waiting for another process that is logging in never stalls the
+signatures of a backend that is connected already.
 
 Recovery: when a call fails in a way that means the session, the login or the token is gone
 (:data:`_LOST`), the backend finalises the module, finds the token again by label (slot ids may
@@ -202,7 +209,12 @@ class _Connection:
         self.model = str(token.model).strip()
         self.manufacturer = str(token.manufacturer_id).strip()
         self.idle: list[_Lease] = []
-        self.login: _Lease | None = None
+        self.login: _runtime.Login | None = None
+        """This connection's reference to the process's login to the token (released once)."""
+
+
+class _SessionNotOpened(Exception):
+    """Internal: no session could be opened, and the module was re-initialised to recover."""
 
 
 class Pkcs11Backend:
@@ -215,7 +227,8 @@ class Pkcs11Backend:
     :param token_label: CKA label of the token; the token is found by label, never by slot id.
     :param pin: the user PIN, read by the caller from its secret store.  It never appears in
         ``repr()``, log records or error messages.
-    :param pool_size: the most sessions this backend keeps open (the logged-in one included).
+    :param pool_size: the most sessions this backend keeps open for its operations.  The process
+        keeps one more session per token, shared by its backends, to hold the login.
     :param lock_dir: directory for the inter-process start-up/login lock file (default: the
         system temporary directory).
     :param lock_timeout: seconds to wait for that lock before giving up with ``HSMUnavailable``.
@@ -317,17 +330,20 @@ class Pkcs11Backend:
         if not isinstance(algorithm, KeyAlgorithm):
             raise ValueError(f"unsupported key algorithm {algorithm!r}")
         started = False
+        what = f"generating key {label!r}"
 
         def op(lease: _Lease) -> KeyRef:
             nonlocal started
-            # The file lock makes "is the label free? then generate" atomic between processes.
-            with self._token_file_lock():
-                if _first_objects(lease.session, {Attribute.LABEL: label}, 1):
-                    raise KeyExists(f"token {self._token_label!r} already holds an object labelled {label!r}")
-                started = True
-                return self._generate_in(lease, label, algorithm)
+            if _first_objects(lease.session, {Attribute.LABEL: label}, 1):
+                raise KeyExists(f"token {self._token_label!r} already holds an object labelled {label!r}")
+            started = True
+            return self._generate_in(lease, label, algorithm)
 
-        return self._run(f"generating key {label!r}", op, retry_if=lambda: not started)
+        self._after_fork()
+        # The file lock makes "is the label free? then generate" atomic between processes.  It is
+        # taken before the process-wide lock (which _run takes around op), never while holding it.
+        with self._token_file_lock(what):
+            return self._run(what, op, retry_if=lambda: not started)
 
     def signing_key(self, ref: KeyRef) -> SigningKey:
         """Return a key object whose ``sign()`` runs in the token; cached per reference.
@@ -387,10 +403,12 @@ class Pkcs11Backend:
         return self._run(f"looking up key {ref.label!r}", op)
 
     def close(self) -> None:
-        """Close this backend's idle sessions (the logged-in one last) and forget cached keys.
+        """Close this backend's idle sessions, give back its share of the login, forget cached keys.
 
-        The backend stays usable: the next operation connects again.  Sessions borrowed by other
-        threads at this moment are abandoned, not closed; do not close a backend that is in use.
+        The token stays logged in while another backend of this process on the same token uses the
+        login; the last one to close logs it out (FIELD-NOTES #3).  The backend stays usable: the
+        next operation connects again.  Sessions borrowed by other threads at this moment are
+        abandoned, not closed; do not close a backend that is in use.
         """
         with _runtime.lock():
             self._keys.clear()
@@ -398,13 +416,13 @@ class Pkcs11Backend:
             if conn is None or self._pid != os.getpid():
                 return
             if conn.generation != self._module.current_generation():
-                return  # The module was re-initialised: these sessions no longer exist.
-            # Closing the logged-in session logs out every session of the token (FIELD-NOTES #3),
-            # so it goes last.
-            for lease in sorted(conn.idle, key=lambda item: item is conn.login):
+                return  # The module was re-initialised: these sessions and that login no longer exist.
+            # The pool's sessions were opened without a PIN: closing them never logs the token out.
+            for lease in conn.idle:
                 with suppress(p11.PKCS11Error):
                     lease.session.close()
             conn.idle.clear()
+            self._release_login(conn)
 
     # --- additions to the protocol --------------------------------------------------------------
 
@@ -469,16 +487,33 @@ class Pkcs11Backend:
         ``op`` runs while holding the process-wide lock.  PKCS#11 errors that mean the connection
         is gone trigger a re-initialisation and one more attempt (if ``retry_if()`` allows);
         other PKCS#11 errors become :class:`HSMError`.  ``HSMError`` raised by ``op`` passes through.
+
+        Connecting (which may wait for the start-up file lock) happens before taking a pool slot and
+        outside the process-wide lock; a thread holding a slot or that lock never waits for the file lock.
         """
         self._after_fork()
         failures = 0
         stale = 0
+        open_failed = False
         while True:
+            try:
+                self._connection()
+            except HSMUnavailable as exc:
+                raise HSMUnavailable(f"{what} failed: {exc}") from None
             with self._slots:
                 try:
-                    lease = self._borrow()
+                    lease = self._borrow(may_recover=not open_failed)
+                except _SessionNotOpened:
+                    open_failed = True
+                    lease = None
                 except HSMUnavailable as exc:
                     raise HSMUnavailable(f"{what} failed: {exc}") from None
+                if lease is None:
+                    # The module was re-initialised since connecting: connect again, outside the slot.
+                    stale += 1
+                    if stale > self._pool_size + 2:
+                        raise HSMUnavailable(f"{what} failed: the PKCS#11 library keeps being re-initialised")
+                    continue
                 broken = False
                 try:
                     with _runtime.lock():
@@ -518,22 +553,32 @@ class Pkcs11Backend:
             if stale > self._pool_size + 2:
                 raise HSMUnavailable(f"{what} failed: the PKCS#11 library keeps being re-initialised")
 
-    def _borrow(self) -> _Lease:
-        """Take an idle session of the current connection or open a new one (caller holds a pool slot)."""
+    def _borrow(self, *, may_recover: bool) -> _Lease | None:
+        """Take an idle session of the live connection or open a new one (caller holds a pool slot).
+
+        Only the process-wide lock is taken: this never connects.
+
+        :returns: ``None`` if there is no live connection (the module was re-initialised, or the
+            backend closed, after :meth:`_connection`): the caller connects again.
+        :raises _SessionNotOpened: if opening a session failed as if the token was lost and
+            ``may_recover`` allowed re-initialising the module.
+        :raises HSMUnavailable: if opening a session failed otherwise.
+        """
         with _runtime.lock():
-            for attempt in range(2):
-                conn = self._connection()
-                if conn.idle:
-                    return conn.idle.pop()
-                try:
-                    return _Lease(conn.token.open(rw=True), conn)
-                except p11.PKCS11Error as exc:
-                    if not _is_lost(exc) or attempt:
-                        raise HSMUnavailable(
-                            f"cannot open a session on token {self._token_label!r}: {_describe(exc)}"
-                        ) from None
-                    self._recover(conn.generation)
-            raise AssertionError("unreachable")  # pragma: no cover
+            conn = self._live_connection()
+            if conn is None:
+                return None
+            if conn.idle:
+                return conn.idle.pop()
+            try:
+                return _Lease(conn.token.open(rw=True), conn)
+            except p11.PKCS11Error as exc:
+                if not _is_lost(exc) or not may_recover:
+                    raise HSMUnavailable(
+                        f"cannot open a session on token {self._token_label!r}: {_describe(exc)}"
+                    ) from None
+                self._recover(conn.generation)
+                raise _SessionNotOpened from None
 
     def _release(self, lease: _Lease, broken: bool) -> None:
         with _runtime.lock():
@@ -553,67 +598,100 @@ class Pkcs11Backend:
             if self._conn is not None and self._conn.generation <= seen_generation:
                 self._conn = None
 
-    def _connection(self) -> _Connection:
-        """Return the live connection, connecting (again) if there is none for this generation."""
-        generation = self._module.current_generation()
+    def _live_connection(self) -> _Connection | None:
+        """The connection of the module's current generation, if any (caller holds the process lock)."""
         conn = self._conn
-        if conn is not None and conn.generation == generation:
+        if conn is not None and conn.generation == self._module.current_generation():
             return conn
-        self._conn = None
-        self._conn = self._connect()
-        return self._conn
+        return None
+
+    def _connection(self) -> _Connection:
+        """Return the live connection, connecting (again) if there is none for this generation.
+
+        Never call it while holding the process-wide lock: connecting waits for the start-up file lock.
+        """
+        with _runtime.lock():
+            conn = self._live_connection()
+        return conn if conn is not None else self._connect()
 
     def _connect(self) -> _Connection:
-        """Load the module, find the token by label and log in, serialised between processes."""
+        """Load the module, find the token by label and log in, serialised between processes.
+
+        Each attempt takes the start-up file lock, then the process-wide lock; the pause between
+        attempts holds neither.
+        """
         last: p11.PKCS11Error | None = None
         for attempt in range(self._connect_attempts):
             if attempt:
                 time.sleep(0.05 * 2**attempt)
-            try:
-                with self._token_file_lock():
-                    lib = self._module.lib()
-                    generation = self._module.generation
-                    conn = _Connection(generation, self._find_token(lib))
-                    conn.login = _Lease(self._open_logged_in(conn.token), conn)
-                    conn.idle.append(conn.login)
-                    return conn
-            except _LOGIN_REFUSED as exc:
-                raise HSMUnavailable(
-                    f"login to token {self._token_label!r} refused ({_describe(exc)}); not retried so that "
-                    "the PIN retry counter is not used up"
-                ) from None
-            except (p11.MultipleTokensReturned, p11.UserTooManyTypes) as exc:
-                raise HSMUnavailable(f"cannot use token {self._token_label!r}: {_describe(exc)}") from None
-            except p11.PKCS11Error as exc:
-                last = exc
-                _log.warning(
-                    "PKCS#11 token %r not usable via %s (%s), attempt %d of %d",
-                    self._token_label,
-                    self._module_path,
-                    _describe(exc),
-                    attempt + 1,
-                    self._connect_attempts,
-                )
-                self._module.reinitialise(self._module.generation)
+            with self._token_file_lock(), _runtime.lock():
+                conn = self._live_connection()
+                if conn is not None:
+                    return conn  # Another thread connected while this one waited for the file lock.
+                try:
+                    conn = self._open_connection()
+                except _LOGIN_REFUSED as exc:
+                    raise HSMUnavailable(
+                        f"login to token {self._token_label!r} refused ({_describe(exc)}); not retried so "
+                        "that the PIN retry counter is not used up"
+                    ) from None
+                except (p11.MultipleTokensReturned, p11.UserTooManyTypes) as exc:
+                    raise HSMUnavailable(f"cannot use token {self._token_label!r}: {_describe(exc)}") from None
+                except p11.PKCS11Error as exc:
+                    last = exc
+                    _log.warning(
+                        "PKCS#11 token %r not usable via %s (%s), attempt %d of %d",
+                        self._token_label,
+                        self._module_path,
+                        _describe(exc),
+                        attempt + 1,
+                        self._connect_attempts,
+                    )
+                    self._module.reinitialise(self._module.generation)
+                    continue
+                if self._conn is not None:
+                    self._release_login(self._conn)  # Of an earlier generation: nothing left to close.
+                self._conn = conn
+                return conn
         detail = _describe(last) if last is not None else "no attempt made"
         raise HSMUnavailable(
             f"PKCS#11 token {self._token_label!r} is not available via {self._module_path} "
             f"after {self._connect_attempts} attempts with re-initialisation ({detail})"
         )
 
+    def _open_connection(self) -> _Connection:
+        """Find the token in the current generation and take a share of the process's login to it.
+
+        The caller holds the start-up file lock and then the process-wide lock.
+        """
+        lib = self._module.lib()
+        conn = _Connection(self._module.generation, self._find_token(lib))
+        conn.login = self._module.acquire_login(self._token_label, lambda: self._open_logged_in(conn.token))
+        return conn
+
+    def _release_login(self, conn: _Connection) -> None:
+        """Give back ``conn``'s share of the login, once (caller holds the process-wide lock)."""
+        login, conn.login = conn.login, None
+        if login is not None:
+            self._module.release_login(login)
+
     def _find_token(self, lib: Any) -> Any:
         """Find the token by label (a seam for tests that simulate enumeration failures)."""
         return lib.get_token(token_label=self._token_label)
 
     def _open_logged_in(self, token: Any) -> Any:
-        """Open a read/write session and log the user in, unless this process already did."""
+        """Open the session that holds this process's login to the token, and log the user in.
+
+        Called only when no backend of this process holds a login to the token in this generation.
+        """
         try:
             return token.open(rw=True, user_pin=self._pin.reveal())
         except p11.UserAlreadyLoggedIn:
-            # Login is per token and process (FIELD-NOTES #3): another backend object in this
-            # process is logged in to the same token, so a session without PIN is already a user
-            # session.  python-pkcs11 leaves the session of the refused C_Login open; it is
-            # released at the next re-initialisation.
+            # Login is per token and process (FIELD-NOTES #3): a component of this process other
+            # than these backends logged in to the token, so a session without PIN is already a
+            # user session.  It holds the shared login for as long as that component stays logged
+            # in; closing it does not log out.  python-pkcs11 leaves the session of the refused
+            # C_Login open; it is released at the next re-initialisation.
             return token.open(rw=True)
 
     def _after_fork(self) -> None:
@@ -629,18 +707,27 @@ class Pkcs11Backend:
                     self._file_lock = filelock.FileLock(str(self._lock_file), timeout=self._lock_timeout)
 
     @contextmanager
-    def _token_file_lock(self) -> Iterator[None]:
-        """Hold the inter-process start-up/login lock (FIELD-NOTES #4)."""
+    def _token_file_lock(self, what: str = "") -> Iterator[None]:
+        """Hold the inter-process start-up/login lock (FIELD-NOTES #4).
+
+        Take it before the process-wide lock, never while holding that (see the module docstring).
+        It is re-entrant within one thread (generate holds it while connecting).
+
+        :param what: the operation, for the error message.
+        """
+        failed = f"{what} failed: " if what else ""
         try:
             self._file_lock.acquire()
         except filelock.Timeout:
             raise HSMUnavailable(
-                f"timed out waiting for the PKCS#11 start-up lock {self._file_lock.lock_file}"
+                f"{failed}timed out waiting for the PKCS#11 start-up lock {self._file_lock.lock_file}"
             ) from None
-        except OSError as exc:
-            # E.g. lock_dir is not a writable directory: an HSM error, not a stray OSError.
+        except (OSError, RuntimeError) as exc:
+            # E.g. lock_dir is not a writable directory: an HSM error, not a stray OSError.  filelock
+            # raises RuntimeError for a lock it considers unusable here (e.g. a deadlock it detects).
+            detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise HSMUnavailable(
-                f"cannot use the PKCS#11 start-up lock {self._file_lock.lock_file}: {exc.strerror or exc}"
+                f"{failed}cannot use the PKCS#11 start-up lock {self._file_lock.lock_file}: {detail}"
             ) from None
         try:
             yield

@@ -40,17 +40,20 @@ def _sign_and_verify(backend: Pkcs11Backend, ref: KeyRef) -> None:
     verify_signature(key.public_key(), key.sign(MESSAGE, ec.ECDSA(hashes.SHA256())), MESSAGE, hashes.SHA256())
 
 
-def _pooled_sessions(backend: Pkcs11Backend) -> list[Any]:
+def _open_sessions(backend: Pkcs11Backend) -> list[Any]:
+    """The pool's idle sessions, and the process's session that holds the login (the last)."""
     conn = backend._conn
     assert conn is not None
-    return [lease.session for lease in conn.idle]
+    assert conn.login is not None
+    return [*(lease.session for lease in conn.idle), conn.login.session]
 
 
 def test_sessions_closed_behind_its_back(softhsm: SoftHsm, own: tuple[Pkcs11Backend, KeyRef]) -> None:
     backend, ref = own
     before = backend.reinitialisations
-    # Close the pool's sessions directly; closing the logged-in one also logs the token out.
-    for session in _pooled_sessions(backend):
+    # Close the pool's sessions and the login session directly; closing the logged-in one also
+    # logs the token out.
+    for session in _open_sessions(backend):
         session.close()
     _sign_and_verify(backend, ref)
     assert backend.reinitialisations == before + 1
