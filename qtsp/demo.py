@@ -17,7 +17,16 @@ from ca.profiles.subject import SubjectInput
 from qtsp.config import Config
 from qtsp.wiring import os_actor, runtime
 
-__all__ = ["DEMO_SUBJECTS", "fresh_csr", "run_demo"]
+__all__ = ["DEMO_SUBJECTS", "READABLE_NAMES", "fresh_csr", "run_demo"]
+
+READABLE_NAMES: Final = {
+    NameOID.SERIAL_NUMBER: "serialNumber",
+    NameOID.GIVEN_NAME: "givenName",
+    NameOID.SURNAME: "surname",
+    NameOID.PSEUDONYM: "pseudonym",
+    NameOID.ORGANIZATION_IDENTIFIER: "organizationIdentifier",
+}
+"""X.520 names for the attributes RFC 4514 prints as dotted OIDs (display only)."""
 
 DEMO_SUBJECTS: Final[dict[str, dict[str, object]]] = {
     "qes-natural": {
@@ -64,7 +73,7 @@ def run_demo(config: Config, out: Path, console: Console) -> None:
     from qtsp.cli import export_all
 
     table = Table(title="qtsp demo: one certificate per profile")
-    for col in ("profile", "subject CN", "serial", "lint verdict"):
+    for col in ("profile", "subject", "serial", "lint verdict"):
         table.add_column(col, overflow="fold")
     notices: set[str] = set()
     with runtime(config) as rt:
@@ -78,8 +87,8 @@ def run_demo(config: Config, out: Path, console: Console) -> None:
                 actor=os_actor(),
                 evidence_ref="demo",
             )
-            cn = issued.certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
-            table.add_row(profile_name, str(cn), issued.serial_hex, issued.lint_verdict)
+            subject_text = issued.certificate.subject.rfc4514_string(READABLE_NAMES)
+            table.add_row(profile_name, subject_text, issued.serial_hex, issued.lint_verdict)
             notices.update(f.code for f in issued.findings if f.severity >= Severity.NOTICE)
     console.print(table)
     if notices:
