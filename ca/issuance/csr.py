@@ -13,10 +13,11 @@ from typing import Final
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
 from ca.issuance.errors import ErrorKind, IssuanceError
 
-__all__ = ["MAX_CSR_BYTES", "ParsedCSR", "check_public_key", "parse_csr", "spki_sha256"]
+__all__ = ["MAX_CSR_BYTES", "ParsedCSR", "check_public_key", "parse_csr", "spki_der", "spki_sha256"]
 
 MAX_CSR_BYTES: Final = 64 * 1024
 
@@ -39,9 +40,14 @@ class ParsedCSR:
     key_description: str
 
 
-def spki_sha256(public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey) -> str:
-    der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return hashlib.sha256(der).hexdigest()
+def spki_der(public_key: CertificatePublicKeyTypes) -> bytes:
+    """The DER SubjectPublicKeyInfo of a public key."""
+    return public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def spki_sha256(public_key: CertificatePublicKeyTypes) -> str:
+    """SHA-256 of the DER SubjectPublicKeyInfo (the key fingerprint of ceremony records, EN 319 411-1 GEN-6.5.1-13A)."""
+    return hashlib.sha256(spki_der(public_key)).hexdigest()
 
 
 def check_public_key(key: object) -> tuple[ec.EllipticCurvePublicKey | rsa.RSAPublicKey, str]:

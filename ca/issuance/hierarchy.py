@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 from ca.issuance.builder import IssuerLinks, IssuerView, ca_urls
+from ca.issuance.csr import spki_der, spki_sha256
 from ca.issuance.serial import new_serial, serial_hex
 from ca.issuance.service import Actor, Issuer
 from ca.profiles import oids
@@ -99,11 +100,6 @@ def _ca_key_usage() -> x509.KeyUsage:
     )
 
 
-def _sha256_spki(cert: x509.Certificate) -> str:
-    der = cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return hashlib.sha256(der).hexdigest()
-
-
 def _record(
     session: UnitOfWork,
     *,
@@ -112,9 +108,7 @@ def _record(
     cert: x509.Certificate,
     at: dt.datetime,
 ) -> int:
-    public_der = cert.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    public_der = spki_der(cert.public_key())
     return repo.add_key_reference(
         session,
         label=ref.label,
@@ -269,7 +263,7 @@ def _inventory_entry(name: str, purpose: str, ref: KeyRef, cert: x509.Certificat
         "label": ref.label,
         "key_id": ref.key_id,
         "algorithm": ref.algorithm.value,
-        "public_key_sha256": _sha256_spki(cert),
+        "public_key_sha256": spki_sha256(cert.public_key()),
         "certificate_sha256": cert.fingerprint(hashes.SHA256()).hex(),
         "subject": cert.subject.rfc4514_string(),
         "not_after": cert.not_valid_after_utc.isoformat(),
@@ -339,7 +333,7 @@ def store_responder(session: UnitOfWork, issuer_id: int, ref: KeyRef, cert: x509
         status="good",
         der=der,
         fingerprint_sha256=hashlib.sha256(der).hexdigest(),
-        spki_sha256=_sha256_spki(cert),
+        spki_sha256=spki_sha256(cert.public_key()),
         journal_id=None,
         at=at,
     )
