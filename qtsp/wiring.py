@@ -18,7 +18,7 @@ from ca.issuance.service import Actor, IssuanceService
 from ca.profiles import Profile, load_builtin_profiles
 from ca.store.db import Database
 from hsm import KeyBackend
-from qtsp.config import Config, ConfigurationError
+from qtsp.config import Config
 
 __all__ = [
     "Runtime",
@@ -105,8 +105,3 @@ def runtime(config: Config) -> Iterator[Runtime]:
     finally:
         backend.close()
         db.dispose()
-
-
-def require_home(config: Config) -> None:
-    if not config.home.exists():
-        raise ConfigurationError("home", f"{config.home} does not exist: run `qtsp init` first")

@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["Database", "StoreError", "UnitOfWork", "is_database_unavailable", "normalise_url"]
+__all__ = ["Database", "StoreError", "UnitOfWork", "normalise_url"]
 
 StoreError = SQLAlchemyError
 """Base class of every database error (adapters map it to one line)."""
@@ -113,10 +113,3 @@ class Database:
         if self._lock_fd is not None and self._lock_pid == os.getpid():
             os.close(self._lock_fd)
         self._lock_fd = None
-
-
-def is_database_unavailable(exc: BaseException) -> bool:
-    """Whether ``exc`` means the database cannot be reached (callers map it to "try later")."""
-    from sqlalchemy.exc import DBAPIError, OperationalError
-
-    return isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)

@@ -423,10 +423,9 @@ def settle_stale_reservations(
     return settled
 
 
-def reservation_states(session: Session, issuer_id: int | None = None) -> dict[str, int]:
+def reservation_states(session: Session) -> dict[str, int]:
+    """Serial reservations per state (``issued``, ``failed``, ``reserved``)."""
     stmt = select(SerialReservation.state, func.count()).group_by(SerialReservation.state)
-    if issuer_id is not None:
-        stmt = stmt.where(SerialReservation.issuer_id == issuer_id)
     return {str(state): int(n) for state, n in session.execute(stmt).all()}
 
 
