@@ -144,20 +144,11 @@ def _raw_sign(home: Path, seconds: float = 2.0) -> float:
         return float(n / (time.perf_counter() - start))
 
 
-def _init(home: Path, backend: str, algorithm: str, database_url: str | None) -> None:
-    from ca.issuance.hierarchy import create_hierarchy
-    from migrations import upgrade
+def _init(home: Path) -> None:
     from qtsp.config import load_config
-    from qtsp.wiring import ensure_soft_passphrase, os_actor, runtime
+    from qtsp.wiring import initialise, os_actor
 
-    home.mkdir(parents=True)
-    config = load_config(home, base_url="http://qtsp.example.com")
-    ensure_soft_passphrase(config)
-    upgrade(config.database.url)
-    import datetime as dt
-
-    with runtime(config) as rt:
-        create_hierarchy(rt.db, rt.backend, config.ca, os_actor("benchmark"), lambda: dt.datetime.now(dt.UTC))
+    initialise(load_config(home, base_url="http://qtsp.example.com"), os_actor("benchmark"))
 
 
 def run_issue_bench(
@@ -186,7 +177,7 @@ def run_issue_bench(
                     if backend == "pkcs11":
                         env.update(_softhsm_token(tokendir))
                     with _environment(env):
-                        _init(home, backend, algorithm, database_url)
+                        _init(home)
                         sign = _raw_sign(home)
                         no_lint = _pipeline(home, count, False, workers)
                         with_lint = _pipeline(home, count, True, workers)

@@ -6,7 +6,6 @@ traceback (set ``QTSP_DEBUG=1`` to see one).
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import json
 import os
@@ -22,13 +21,13 @@ from rich.console import Console
 from rich.table import Table
 
 from ca.issuance.errors import IssuanceError
-from ca.issuance.hierarchy import HierarchyExists, HierarchyMismatch, create_hierarchy
+from ca.issuance.hierarchy import HierarchyExists, HierarchyMismatch
 from ca.profiles import ProfileError
 from ca.profiles.subject import SubjectError, SubjectInput
 from ca.store import repository as repo
 from hsm import HSMError
-from qtsp.config import CONFIG_FILE_NAME, Config, ConfigurationError, load_config, render_config
-from qtsp.wiring import ensure_soft_passphrase, os_actor, runtime
+from qtsp.config import Config, ConfigurationError, load_config
+from qtsp.wiring import initialise, os_actor, runtime
 
 __all__ = ["main"]
 
@@ -106,16 +105,7 @@ def init(ctx: click.Context, base_url: str | None, backend: str | None) -> None:
     if backend is not None:
         os.environ["QTSP_KEY_BACKEND"] = backend
     config = _config(ctx, base_url)
-    from migrations import upgrade
-
-    config.home.mkdir(parents=True, exist_ok=True, mode=0o700)
-    config_path = config.home / CONFIG_FILE_NAME
-    if not config_path.exists():
-        config_path.write_text(render_config(config), encoding="utf-8")
-    ensure_soft_passphrase(config)
-    upgrade(config.database.url)
-    with runtime(config) as rt:
-        certs = create_hierarchy(rt.db, rt.backend, config.ca, os_actor("security-officer"), _now)
+    certs = initialise(config, os_actor("security-officer"))
     console.print(
         f"Initialised {config.home} ({config.keys.backend} keys, base URL {config.ca.base_url})", markup=False
     )
@@ -126,10 +116,6 @@ def init(ctx: click.Context, base_url: str | None, backend: str | None) -> None:
         )
     if config.keys.backend == "soft":
         console.print("[yellow]Software keys: development and demonstration only, not qualified.[/yellow]")
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 @cli.command()

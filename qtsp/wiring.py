@@ -12,17 +12,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ca.issuance.hierarchy import load_issuers
+from cryptography import x509
+
+from ca.issuance.hierarchy import create_hierarchy, load_issuers
 from ca.issuance.lint import PkilintGate
-from ca.issuance.service import Actor, IssuanceService
+from ca.issuance.service import Actor, IssuanceService, system_clock
 from ca.profiles import Profile, load_builtin_profiles
 from ca.store.db import Database
 from hsm import KeyBackend
-from qtsp.config import Config
+from qtsp.config import CONFIG_FILE_NAME, Config, render_config
 
 __all__ = [
     "Runtime",
     "ensure_soft_passphrase",
+    "initialise",
     "open_backend",
     "os_actor",
     "runtime",
@@ -105,3 +108,21 @@ def runtime(config: Config) -> Iterator[Runtime]:
     finally:
         backend.close()
         db.dispose()
+
+
+def initialise(config: Config, actor: Actor) -> dict[str, x509.Certificate]:
+    """What ``qtsp init`` does: data directory (0700), ``qtsp.toml`` if absent (no secrets), the soft
+    keystore passphrase file if needed, ``alembic upgrade head``, then the hierarchy ceremony.
+
+    :raises HierarchyExists: when the database already holds a hierarchy.
+    """
+    from migrations import upgrade
+
+    config.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    config_path = config.home / CONFIG_FILE_NAME
+    if not config_path.exists():
+        config_path.write_text(render_config(config), encoding="utf-8")
+    ensure_soft_passphrase(config)
+    upgrade(config.database.url)
+    with runtime(config) as rt:
+        return create_hierarchy(rt.db, rt.backend, config.ca, actor, system_clock)
