@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from ca.audit.chain import GENESIS_HASH, AuditEntry, entry_hash
 from ca.issuance.lint import PkilintGate
+from ca.store.models import AuditEvent
 from qtsp.config import load_config
 from qtsp.wiring import Runtime, runtime
 
@@ -46,3 +48,18 @@ def openssl_verify(tmp: Path, leaf: x509.Certificate, root: x509.Certificate, in
     )
     assert out.returncode == 0, out.stdout + out.stderr
     return out.stdout
+
+
+def assert_audit_chain(events: Sequence[AuditEvent]) -> str:
+    """Every event links to its predecessor from the genesis hash and hashes to its stored hash.
+
+    :returns: the hash of the last event (the chain head).
+    """
+    prev = GENESIS_HASH
+    for e in events:
+        assert e.prev_hash == prev, f"event {e.seq}: prev_hash breaks the chain"
+        prev = entry_hash(
+            AuditEntry(e.seq, e.at, e.actor, e.role, e.action, e.object_type, e.object_id, e.details, e.prev_hash)
+        )
+        assert e.hash == prev, f"event {e.seq}: hash does not match its content"
+    return prev

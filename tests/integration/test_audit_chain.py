@@ -14,6 +14,7 @@ from ca.store import repository as repo
 from ca.store.db import Database
 from ca.store.models import AuditEvent, AuditHead
 from migrations import upgrade
+from tests.integration.helpers import assert_audit_chain
 
 
 def _append_many(url: str, who: str, n: int) -> None:
@@ -48,13 +49,7 @@ def test_concurrent_appenders_keep_one_chain(request: pytest.FixtureRequest, tmp
         db.dispose()
     assert [e.seq for e in events] == list(range(1, 301))
     assert {e.actor for e in events} == {"p0", "p1"}
-    prev = GENESIS_HASH
-    for e in events:
-        assert e.prev_hash == prev
-        prev = entry_hash(
-            AuditEntry(e.seq, e.at, e.actor, e.role, e.action, e.object_type, e.object_id, e.details, e.prev_hash)
-        )
-        assert e.hash == prev
+    prev = assert_audit_chain(events)
     assert (head.seq, head.hash) == (300, prev)
 
 

@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from ca.audit.chain import GENESIS_HASH, AuditEntry, entry_hash
 from ca.store.models import AuditEvent, CertificateRecord, SerialReservation
 from tests.conftest import init_home
-from tests.integration.helpers import open_runtime
+from tests.integration.helpers import assert_audit_chain, open_runtime
 
 PER_PROCESS = 25
 
@@ -60,10 +59,4 @@ def test_two_issuing_processes(
     assert states == {"issued": 2 * PER_PROCESS}
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
     assert sum(e.action == "certificate.issued" for e in events) == 2 * PER_PROCESS
-    prev = GENESIS_HASH
-    for e in events:
-        assert e.prev_hash == prev
-        prev = entry_hash(
-            AuditEntry(e.seq, e.at, e.actor, e.role, e.action, e.object_type, e.object_id, e.details, e.prev_hash)
-        )
-        assert e.hash == prev
+    assert_audit_chain(events)

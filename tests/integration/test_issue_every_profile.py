@@ -17,14 +17,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from ca.asn1 import parse_qc_statements
-from ca.audit.chain import GENESIS_HASH, AuditEntry, entry_hash
 from ca.profiles import oids
 from ca.profiles.subject import SubjectInput
 from ca.store.models import AuditEvent, CertificateRecord, IssuanceJournal, SerialReservation
 from qtsp.demo import DEMO_SUBJECTS, fresh_csr
 from qtsp.wiring import os_actor
 from tests.conftest import Home
-from tests.integration.helpers import open_runtime, openssl_verify, pkilint_findings
+from tests.integration.helpers import assert_audit_chain, open_runtime, openssl_verify, pkilint_findings
 
 
 def test_every_profile_issues_lints_clean_and_verifies(any_home: Home, tmp_path: Path) -> None:
@@ -61,13 +60,7 @@ def test_every_profile_issues_lints_clean_and_verifies(any_home: Home, tmp_path:
             assert {x.state for x in s.scalars(select(SerialReservation))} == {"issued"}
             events = s.scalars(select(AuditEvent).order_by(AuditEvent.seq)).all()
     # The audit chain starts at genesis and links every event.
-    prev = GENESIS_HASH
-    for e in events:
-        assert e.prev_hash == prev
-        assert e.hash == entry_hash(
-            AuditEntry(e.seq, e.at, e.actor, e.role, e.action, e.object_type, e.object_id, e.details, e.prev_hash)
-        )
-        prev = e.hash
+    assert_audit_chain(events)
     actions = [e.action for e in events]
     assert actions[0] == "ceremony.hierarchy_created"
     assert actions.count("certificate.issued") == 3
