@@ -6,6 +6,7 @@ traceback (set ``QTSP_DEBUG=1`` to see one).
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import json
 import os
@@ -20,6 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from rich.console import Console
 from rich.table import Table
 
+from ca.crl_ocsp.revocation import REVOCATION_REASONS, RevocationError
 from ca.issuance.errors import IssuanceError
 from ca.issuance.hierarchy import HierarchyExists, HierarchyMismatch
 from ca.profiles import ProfileError
@@ -56,7 +58,14 @@ def _map_errors(fn: F) -> F:
             raise
         except ConfigurationError as exc:
             raise CLIError(f"configuration error: {exc}") from None
-        except (IssuanceError, ProfileError, SubjectError, HierarchyExists, HierarchyMismatch) as exc:
+        except (
+            IssuanceError,
+            ProfileError,
+            SubjectError,
+            HierarchyExists,
+            HierarchyMismatch,
+            RevocationError,
+        ) as exc:
             raise CLIError(str(exc)) from None
         except HSMError as exc:
             raise CLIError(f"key backend: {exc}") from None
@@ -193,6 +202,13 @@ def _read_subject(path: str) -> SubjectInput:
 @click.option("--subject", "subject_path", required=True, type=click.Path(dir_okay=False), help="Subject JSON.")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None, help="Write the PEM here.")
 @click.option("--validity-days", type=int, default=None, help="Validity (default: the profile's).")
+@click.option("--on-hold", is_flag=True, help="Issue it not activated (a card's certificate): certificateHold.")
+@click.option(
+    "--activate-after-hours",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="With --on-hold: release the hold automatically after this many hours.",
+)
 @click.pass_context
 @_map_errors
 def ca_issue(
@@ -202,15 +218,28 @@ def ca_issue(
     subject_path: str,
     out_path: str | None,
     validity_days: int | None,
+    on_hold: bool,
+    activate_after_hours: float | None,
 ) -> None:
     """Issue one certificate through the linted pipeline."""
+    if activate_after_hours is not None and not on_hold:
+        raise CLIError("--activate-after-hours needs --on-hold")
     config = _config(ctx)
     csr = Path(csr_path).read_bytes()
     subject = _read_subject(subject_path)
+    activate_after = (
+        dt.datetime.now(dt.UTC) + dt.timedelta(hours=activate_after_hours) if activate_after_hours is not None else None
+    )
     with runtime(config) as rt:
         service = rt.issuance()
         issued = service.issue(
-            profile_name=profile_name, csr=csr, subject=subject, actor=os_actor(), validity_days=validity_days
+            profile_name=profile_name,
+            csr=csr,
+            subject=subject,
+            actor=os_actor(),
+            validity_days=validity_days,
+            on_hold=on_hold,
+            activate_after=activate_after,
         )
     pem = issued.certificate.public_bytes(serialization.Encoding.PEM)
     if out_path:
@@ -220,6 +249,76 @@ def ca_issue(
         )
     else:
         sys.stdout.write(pem.decode())
+
+
+def _parse_time(value: str | None, option: str) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise CLIError(f"{option}: {value!r} is not an ISO 8601 time (e.g. 2026-11-20T08:00:00Z)") from None
+    if parsed.tzinfo is None:
+        raise CLIError(f"{option}: {value!r} needs a time zone (e.g. Z or +01:00)")
+    return parsed
+
+
+@ca.command("revoke")
+@click.argument("serial")
+@click.option(
+    "--reason",
+    required=True,
+    type=click.Choice(list(REVOCATION_REASONS)),
+    help="RFC 5280 CRLReason (certificateHold is placed only at issuance).",
+)
+@click.option("--issuer", "issuer_name", default=None, help="Issuing CA name (default: the CA that issued SERIAL).")
+@click.option("--invalidity-date", default=None, help="ISO 8601 time the key is known or suspected compromised.")
+@click.option("--received-at", default=None, help="ISO 8601 time the request was received (default: now).")
+@click.option("--requested-by", default=None, help="Who asked for the revocation (default: you).")
+@click.pass_context
+@_map_errors
+def ca_revoke(
+    ctx: click.Context,
+    serial: str,
+    reason: str,
+    issuer_name: str | None,
+    invalidity_date: str | None,
+    received_at: str | None,
+    requested_by: str | None,
+) -> None:
+    """Revoke a certificate.  Final: it is never reinstated."""
+    config = _config(ctx)
+    with runtime(config) as rt:
+        service = rt.revocation()
+        issuer = issuer_name or service.find_issuer(serial)
+        result = service.revoke(
+            issuer,
+            serial,
+            reason,
+            actor=os_actor("revocation-officer"),
+            invalidity_date=_parse_time(invalidity_date, "--invalidity-date"),
+            received_at=_parse_time(received_at, "--received-at"),
+            requested_by=requested_by,
+        )
+    console.print(
+        f"revoked {result.issuer}:{result.serial} ({result.reason}) at {result.effective_at.isoformat()}",
+        markup=False,
+    )
+
+
+@ca.command("activate")
+@click.argument("serial")
+@click.option("--issuer", "issuer_name", default=None, help="Issuing CA name (default: the CA that issued SERIAL).")
+@click.pass_context
+@_map_errors
+def ca_activate(ctx: click.Context, serial: str, issuer_name: str | None) -> None:
+    """Activate a not-activated certificate (release its certificateHold)."""
+    config = _config(ctx)
+    with runtime(config) as rt:
+        service = rt.revocation()
+        issuer = issuer_name or service.find_issuer(serial)
+        result = service.activate(issuer, serial, actor=os_actor())
+    console.print(f"activated {result.issuer}:{result.serial}", markup=False)
 
 
 @ca.command("export")

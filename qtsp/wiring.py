@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from cryptography import x509
 
+from ca.crl_ocsp.revocation import RevocationService
 from ca.issuance.hierarchy import create_hierarchy, load_issuers
 from ca.issuance.lint import PkilintGate
 from ca.issuance.service import Actor, IssuanceService, system_clock
@@ -97,6 +98,9 @@ class Runtime:
             gate=lint_gate(self.config, pkilint=pkilint),
             stale_after=dt.timedelta(seconds=self.config.issuance.stale_reservation_seconds),
         )
+
+    def revocation(self) -> RevocationService:
+        return RevocationService(db=self.db, clock=system_clock)
 
 
 @contextlib.contextmanager

@@ -32,6 +32,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
+from ca.asn1.crl_entry import crl_entry_der
 from ca.audit.chain import JSONValue
 from ca.findings import Finding, Severity, errors_in
 from ca.issuance.builder import IssuerView, build_end_entity, semantics_identifier, validity_window
@@ -43,6 +44,7 @@ from ca.issuance.throwaway import throwaway_key
 from ca.profiles.profile import Profile
 from ca.profiles.subject import SubjectInput, legal_person_rules, natural_person_rules
 from ca.store import repository as repo
+from ca.store import status as status_repo
 from ca.store.db import Database
 from hsm import HSMError, HSMUnavailable, KeyAlgorithm, SigningKey
 
@@ -150,8 +152,16 @@ class IssuanceService:
         actor: Actor,
         validity_days: int | None = None,
         evidence_ref: str | None = None,
+        on_hold: bool = False,
+        activate_after: dt.datetime | None = None,
     ) -> IssuedCertificate:
         """Run the whole pipeline for one certificate.
+
+        :param on_hold: issue it *not activated* (a card's certificate before the holder confirms
+            receipt, DESIGN.md step 6): status "on hold" (certificateHold) until
+            :meth:`ca.crl_ocsp.revocation.RevocationService.activate` releases it.
+        :param activate_after: for ``on_hold``, when the scheduler releases the hold by itself
+            (None: only an explicit activation, or a time set later by the RA at shipping).
 
         :raises IssuanceError: with a one-line detail; :class:`LintFailed` when a rule refused it.
         """
@@ -191,6 +201,8 @@ class IssuanceService:
                 days,
                 evidence_ref,
                 subject_findings,
+                on_hold,
+                activate_after,
             )
         except BaseException as exc:
             # The database may be what failed: then the reservation stays open, recovery settles it
@@ -231,6 +243,8 @@ class IssuanceService:
         days: int,
         evidence_ref: str | None,
         subject_findings: list[Finding],
+        on_hold: bool = False,
+        activate_after: dt.datetime | None = None,
     ) -> IssuedCertificate:
         self._step("lint")
         not_before, not_after = validity_window(now, days, issuer.view.certificate.not_valid_after_utc)
@@ -307,11 +321,13 @@ class IssuanceService:
             "journal_id": journal_id,
             "evidence_ref": evidence_ref,
             "lint": [f.code for f in findings],
+            "activation": "on-hold" if on_hold else "immediate",
         }
         at = self.clock()
+        hold_entry = crl_entry_der(serial, at, "certificateHold") if on_hold else b""
         with self.db.write() as s:
             repo.settle_issued(s, reservation_id=reservation_id, journal_id=journal_id, at=at)
-            repo.add_certificate(
+            certificate_id = repo.add_certificate(
                 s,
                 issuer_id=issuer.id,
                 serial=shex,
@@ -319,13 +335,40 @@ class IssuanceService:
                 subject=subject_text,
                 not_before=not_before_utc,
                 not_after=not_after_utc,
-                status="good",
+                status="on-hold" if on_hold else "good",
                 der=der,
                 fingerprint_sha256=fingerprint,
                 spki_sha256=spki,
                 journal_id=journal_id,
                 at=at,
+                activate_after=activate_after if on_hold else None,
             )
+            if on_hold:
+                # Not activated: listed as certificateHold until activation (eIDAS Art. 28(4) forbids
+                # reverting only *after* activation).  crl_state before the audit head (lock order).
+                status_repo.add_status_entry(
+                    s,
+                    cert=status_repo.CertificateStatusRow(
+                        certificate_id=certificate_id,
+                        issuer_id=issuer.id,
+                        issuer_name=issuer.name,
+                        serial=shex,
+                        profile=profile.name,
+                        subject=subject_text,
+                        status="on-hold",
+                        not_after=not_after_utc,
+                        activate_after=activate_after,
+                    ),
+                    reason="certificateHold",
+                    revoked_at=at.replace(microsecond=0),
+                    invalidity_date=None,
+                    received_at=at,
+                    requested_by=actor.name,
+                    decided_by=actor.name,
+                    crl_entry_der=hold_entry,
+                    at=at,
+                )
+                status_repo.mark_crl_pending(s, issuer.id, at)
             repo.append_audit(
                 s,
                 at=at,

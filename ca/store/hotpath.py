@@ -40,8 +40,9 @@ _SQL: Final = {
     "WHERE id = :id AND state = 'reserved'",
     "settle_journal": "UPDATE issuance_journal SET state = 'stored', settled_at = :at WHERE id = :id",
     "certificate": "INSERT INTO certificate (issuer_id, serial, profile, subject, not_before, not_after, status, "
-    "der, fingerprint_sha256, spki_sha256, journal_id, created_at) VALUES (:issuer_id, :serial, :profile, "
-    ":subject, :not_before, :not_after, :status, :der, :fingerprint_sha256, :spki_sha256, :journal_id, :at) "
+    "der, fingerprint_sha256, spki_sha256, journal_id, created_at, activate_after) VALUES (:issuer_id, :serial, "
+    ":profile, :subject, :not_before, :not_after, :status, :der, :fingerprint_sha256, :spki_sha256, :journal_id, "
+    ":at, :activate_after) "
     "RETURNING id",
     "head": "UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash",
     "event": "INSERT INTO audit_event (seq, at, actor, role, action, object_type, object_id, details, prev_hash, "

@@ -13,6 +13,7 @@ import datetime as dt
 from typing import Any, ClassVar
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     DateTime,
     ForeignKey,
@@ -32,12 +33,17 @@ __all__ = [
     "AuditEvent",
     "AuditHead",
     "Base",
+    "CRLRecord",
+    "CRLState",
     "CertificateAuthority",
     "CertificateRecord",
     "IssuanceJournal",
+    "JobLease",
     "KeyReference",
     "OCSPResponder",
+    "PresignedOCSPResponse",
     "SerialReservation",
+    "StatusEntry",
     "UTCDateTime",
 ]
 
@@ -185,12 +191,16 @@ class CertificateRecord(Base):
     spki_sha256: Mapped[str] = mapped_column(String(64))
     journal_id: Mapped[int | None] = mapped_column(ForeignKey("issuance_journal.id"), unique=True)
     created_at: Mapped[dt.datetime]
+    activate_after: Mapped[dt.datetime | None]
+    """For a certificate issued *not activated* (on hold): when the hold is released automatically."""
+    activated_at: Mapped[dt.datetime | None]
 
     __table_args__ = (
         UniqueConstraint("issuer_id", "serial"),
         CheckConstraint("status IN ('good', 'on-hold', 'revoked')", name="status"),
         Index(None, "profile"),
         Index(None, "spki_sha256"),
+        Index(None, "status", "activate_after"),
     )
 
 
@@ -244,3 +254,109 @@ class AuditEvent(Base):
         Index(None, "object_type", "object_id"),
         Index(None, "at"),
     )
+
+
+class StatusEntry(Base):
+    """The single source of CRL and OCSP status (STANDARDS.md §2.6 item 1; EN 319 411-1 CSS-6.3.10-08).
+
+    One row per certificate that is not "good": a hold of a not-yet-activated certificate
+    (``reason = 'certificateHold'``, deleted when the certificate is activated) or a revocation,
+    which is final (EN 319 411-1 REV-6.3.9-04; eIDAS Art. 28(4)).  ``crl_entry_der`` is the
+    entry's revokedCertificates encoding, made once at revocation time so that a CRL of a million
+    entries is a concatenation, not a re-encoding.
+    """
+
+    __tablename__ = "status_entry"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issuer_id: Mapped[int] = mapped_column(ForeignKey("certificate_authority.id"))
+    serial: Mapped[str] = mapped_column(String(40))
+    certificate_id: Mapped[int | None] = mapped_column(ForeignKey("certificate.id"), unique=True)
+    reason: Mapped[str] = mapped_column(String(32))
+    revoked_at: Mapped[dt.datetime]
+    invalidity_date: Mapped[dt.datetime | None]
+    not_after: Mapped[dt.datetime]
+    received_at: Mapped[dt.datetime]
+    requested_by: Mapped[str] = mapped_column(String(255))
+    decided_by: Mapped[str] = mapped_column(String(255))
+    crl_entry_der: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime]
+
+    __table_args__ = (
+        UniqueConstraint("issuer_id", "serial"),
+        CheckConstraint(
+            "reason IN ('unspecified', 'keyCompromise', 'cACompromise', 'affiliationChanged', 'superseded', "
+            "'cessationOfOperation', 'certificateHold', 'privilegeWithdrawn', 'aACompromise')",
+            name="reason",
+        ),
+    )
+
+
+class CRLState(Base):
+    """Per CA: the last CRL number and whether a status change awaits publication.
+
+    Publishers lock this row for the whole build, so CRL numbers strictly increase in publication
+    order even when two publishers race (RFC 5280 §5.2.3).
+    """
+
+    __tablename__ = "crl_state"
+
+    issuer_id: Mapped[int] = mapped_column(ForeignKey("certificate_authority.id"), primary_key=True)
+    last_number: Mapped[int] = mapped_column(BigInteger)
+    pending_since: Mapped[dt.datetime | None]
+    last_published_at: Mapped[dt.datetime | None]
+
+
+class CRLRecord(Base):
+    """Every CRL ever published (history kept; the newest per CA is served)."""
+
+    __tablename__ = "crl"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issuer_id: Mapped[int] = mapped_column(ForeignKey("certificate_authority.id"))
+    crl_number: Mapped[int] = mapped_column(BigInteger)
+    this_update: Mapped[dt.datetime]
+    next_update: Mapped[dt.datetime]
+    entries: Mapped[int] = mapped_column(Integer)
+    der: Mapped[bytes] = mapped_column(LargeBinary)
+    sha256: Mapped[str] = mapped_column(String(64))
+    lint_report: Mapped[str] = mapped_column(Text)
+    published_by: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime]
+
+    __table_args__ = (UniqueConstraint("issuer_id", "crl_number"),)
+
+
+class PresignedOCSPResponse(Base):
+    """A pre-produced OCSP response (RFC 5019 §2.1.1) for one certificate; refreshed by the scheduler."""
+
+    __tablename__ = "ocsp_response"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issuer_id: Mapped[int] = mapped_column(ForeignKey("certificate_authority.id"))
+    serial: Mapped[str] = mapped_column(String(40))
+    cert_status: Mapped[str] = mapped_column(String(16))
+    der: Mapped[bytes] = mapped_column(LargeBinary)
+    this_update: Mapped[dt.datetime]
+    next_update: Mapped[dt.datetime]
+    responder_id: Mapped[int] = mapped_column(ForeignKey("ocsp_responder.id"))
+    created_at: Mapped[dt.datetime]
+
+    __table_args__ = (
+        UniqueConstraint("issuer_id", "serial"),
+        Index(None, "next_update"),
+    )
+
+
+class JobLease(Base):
+    """A database lease per scheduled job: two instances never run the same job at once."""
+
+    __tablename__ = "job_lease"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(255))
+    expires_at: Mapped[dt.datetime | None]
+    last_started_at: Mapped[dt.datetime | None]
+    last_finished_at: Mapped[dt.datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    runs: Mapped[int] = mapped_column(Integer)

@@ -20,6 +20,7 @@ from ca.store.models import (
     AuditEvent,
     CertificateAuthority,
     CertificateRecord,
+    CRLState,
     IssuanceJournal,
     KeyReference,
     OCSPResponder,
@@ -240,6 +241,9 @@ def add_ca(
     )
     session.add(row)
     session.flush()
+    # Every CA starts with CRL number 0; the first CRL it publishes is number 1 (RFC 5280 §5.2.3).
+    session.add(CRLState(issuer_id=row.id, last_number=0))
+    session.flush()
     return row.id
 
 
@@ -347,6 +351,7 @@ def add_certificate(
     spki_sha256: str,
     journal_id: int | None,
     at: dt.datetime,
+    activate_after: dt.datetime | None = None,
 ) -> int:
     (new_id,) = driver(session).fetch_one(
         "certificate",
@@ -363,6 +368,7 @@ def add_certificate(
             "spki_sha256": spki_sha256,
             "journal_id": journal_id,
             "at": at,
+            "activate_after": activate_after,
         },
     )
     return int(new_id)
