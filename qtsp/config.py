@@ -113,6 +113,32 @@ class ServeConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class StatusConfig:
+    """``[status]``: CRL and OCSP timings (STANDARDS.md §2.3–2.4; EN 319 411-1 CSS-6.3.9-05/-06)."""
+
+    crl_interval_seconds: int
+    """Publish every issuing CA's CRL at least this often (default 1 h; EN 319 411-1 requires ≤ 24 h)."""
+    crl_after_change_seconds: int
+    """Publish within this many seconds after a revocation or activation (default 60)."""
+    crl_next_update_days: int
+    """nextUpdate = thisUpdate + this (default 7 days)."""
+    carl_next_update_days: int
+    """The root's CA revocation list: nextUpdate ≤ 1 year (CSS-6.3.9-12); default 30 days."""
+    publish_dir: Path
+    """CRLs and CA certificates are also written here for static hosting (default ``<home>/publish``)."""
+    ocsp_validity_hours: int
+    """Pre-signed and live OCSP responses: nextUpdate = thisUpdate + this (default 24 h)."""
+    ocsp_max_age_seconds: int
+    """Upper bound of HTTP ``max-age`` on OCSP answers (RFC 5019 §6.2), default 60 s."""
+    ocsp_max_request_bytes: int
+    """Larger requests are refused as malformedRequest before parsing (default 4096)."""
+    responder_renew_days: int
+    """Issue a new delegated responder certificate this many days before the current one expires."""
+    scheduler: bool
+    """Run the scheduler inside ``qtsp serve`` (default true; false when a separate ``qtsp worker`` runs)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     home: Path
     database: DatabaseConfig
@@ -121,6 +147,7 @@ class Config:
     """The validated CA settings, as the hierarchy ceremony and the issuers take them."""
     issuance: IssuanceConfig
     serve: ServeConfig
+    status: StatusConfig
     source: Path | None = field(default=None)
     """The TOML file read, or None when defaults were used."""
 
@@ -259,7 +286,7 @@ def load_config(home: str | os.PathLike[str] | None = None, *, base_url: str | N
             raise ConfigurationError(str(source), f"not valid TOML: {exc}") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigurationError(str(source), f"cannot be read: {exc}") from None
-    known_sections = ("database", "keys", "ca", "issuance", "serve")
+    known_sections = ("database", "keys", "ca", "issuance", "serve", "status")
     for name in raw:
         if name not in known_sections:
             raise ConfigurationError(name, "unknown section")
@@ -364,6 +391,25 @@ def load_config(home: str | os.PathLike[str] | None = None, *, base_url: str | N
     )
     sv.finish()
 
+    st = _Section("status", raw.get("status"))
+    status = StatusConfig(
+        crl_interval_seconds=st.integer("crl_interval_seconds", 3600, 60, 86400),
+        crl_after_change_seconds=st.integer("crl_after_change_seconds", 60, 1, 3600),
+        crl_next_update_days=st.integer("crl_next_update_days", 7, 1, 10),
+        carl_next_update_days=st.integer("carl_next_update_days", 30, 1, 365),
+        publish_dir=st.path("publish_dir", home_path) or home_path / "publish",
+        ocsp_validity_hours=st.integer("ocsp_validity_hours", 24, 1, 24 * 7),
+        ocsp_max_age_seconds=st.integer("ocsp_max_age_seconds", 60, 0, 86400),
+        ocsp_max_request_bytes=st.integer("ocsp_max_request_bytes", 4096, 256, 65536),
+        responder_renew_days=st.integer("responder_renew_days", 7, 1, 180),
+        scheduler=st.boolean("scheduler", True),
+    )
+    st.finish()
+    if status.responder_renew_days >= ca.ocsp_validity_days:
+        raise ConfigurationError(
+            "status.responder_renew_days", f"must be below ca.ocsp_validity_days ({ca.ocsp_validity_days})"
+        )
+
     return Config(
         home=home_path,
         database=database,
@@ -371,6 +417,7 @@ def load_config(home: str | os.PathLike[str] | None = None, *, base_url: str | N
         ca=ca,
         issuance=issuance,
         serve=serve,
+        status=status,
         source=source if source.exists() else None,
     )
 
@@ -429,4 +476,14 @@ pkilint = {str(config.issuance.pkilint).lower()}
 [serve]
 host = "{config.serve.host}"
 port = {config.serve.port}
+
+[status]
+crl_interval_seconds = {config.status.crl_interval_seconds}
+crl_after_change_seconds = {config.status.crl_after_change_seconds}
+crl_next_update_days = {config.status.crl_next_update_days}
+carl_next_update_days = {config.status.carl_next_update_days}
+ocsp_validity_hours = {config.status.ocsp_validity_hours}
+ocsp_max_age_seconds = {config.status.ocsp_max_age_seconds}
+responder_renew_days = {config.status.responder_renew_days}
+scheduler = {str(config.status.scheduler).lower()}
 """
