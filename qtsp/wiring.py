@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from cryptography import x509
 
+from ca.crl_ocsp.responders import ResponderRenewal
 from ca.crl_ocsp.revocation import RevocationService
 from ca.issuance.hierarchy import create_hierarchy, load_issuers
 from ca.issuance.lint import PkilintGate
@@ -101,6 +102,9 @@ class Runtime:
 
     def revocation(self) -> RevocationService:
         return RevocationService(db=self.db, clock=system_clock)
+
+    def responder_renewal(self) -> ResponderRenewal:
+        return ResponderRenewal(db=self.db, backend=self.backend, settings=self.config.ca, clock=system_clock)
 
 
 @contextlib.contextmanager

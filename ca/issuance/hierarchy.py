@@ -33,9 +33,12 @@ __all__ = [
     "HierarchyExists",
     "HierarchyMismatch",
     "HierarchySettings",
+    "ca_key_ref",
     "create_hierarchy",
+    "issue_responder",
     "load_issuers",
     "responder_key_ref",
+    "store_responder",
 ]
 
 ISSUING_CAS: Final = {
@@ -355,6 +358,10 @@ def _key_ref(snapshot: repo.KeySnapshot) -> KeyRef:
         algorithm=KeyAlgorithm(snapshot.algorithm),
         token=snapshot.token,
     )
+
+
+def ca_key_ref(ca: repo.CASnapshot) -> KeyRef:
+    return _key_ref(ca.key)
 
 
 def responder_key_ref(ca: repo.CASnapshot) -> KeyRef | None:

@@ -1,0 +1,84 @@
+"""The status jobs on APScheduler, each under a database lease (issue 3 point 5).
+
+``qtsp serve`` runs them in a background thread (``[status] scheduler = true``); ``qtsp worker``
+runs them in the foreground for deployments where the web instances run none.  Whatever the
+number of instances, the leases (:class:`ca.crl_ocsp.jobs.LeasedRunner`) make each job run in at
+most one place at a time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+
+from ca.crl_ocsp.jobs import JobOutcome, LeasedRunner
+from ca.issuance.service import Actor
+from qtsp.wiring import Runtime
+
+__all__ = ["StatusJob", "build_scheduler", "status_jobs"]
+
+log = logging.getLogger(__name__)
+
+SCHEDULER_ACTOR = Actor(name="system:scheduler", role="system")
+
+
+@dataclass(frozen=True, slots=True)
+class StatusJob:
+    name: str
+    interval: dt.timedelta
+    run: Callable[[], object]
+
+
+def status_jobs(rt: Runtime) -> list[StatusJob]:
+    """The jobs and their intervals, from ``[status]``."""
+    st = rt.config.status
+    jobs = [
+        StatusJob(
+            "hold-release",
+            dt.timedelta(seconds=30),
+            lambda: len(rt.revocation().release_due_holds(actor=SCHEDULER_ACTOR)),
+        ),
+        StatusJob(
+            "responder-renewal",
+            dt.timedelta(hours=1),
+            lambda: len(
+                rt.responder_renewal().renew_due(dt.timedelta(days=st.responder_renew_days), actor=SCHEDULER_ACTOR)
+            ),
+        ),
+    ]
+    return jobs
+
+
+def run_once(rt: Runtime, runner: LeasedRunner) -> list[JobOutcome]:
+    """Every job once, in order (``qtsp worker --once``; tests)."""
+    return [runner.run(job.name, job.run) for job in status_jobs(rt)]
+
+
+def build_scheduler(rt: Runtime, *, blocking: bool = False, runner: LeasedRunner | None = None) -> BaseScheduler:
+    runner = runner or LeasedRunner(rt.db)
+    scheduler: BaseScheduler = BlockingScheduler(timezone="UTC") if blocking else BackgroundScheduler(timezone="UTC")
+    for job in status_jobs(rt):
+
+        def tick(job: StatusJob = job) -> None:
+            outcome = runner.run(job.name, job.run)
+            if outcome.state == "failed":
+                log.error("job %s failed: %s", job.name, outcome.detail)
+            else:
+                log.debug("job %s: %s %s", job.name, outcome.state, outcome.detail)
+
+        scheduler.add_job(
+            tick,
+            "interval",
+            seconds=job.interval.total_seconds(),
+            id=job.name,
+            max_instances=1,
+            coalesce=True,
+            next_run_time=dt.datetime.now(dt.UTC),
+        )
+    return scheduler
