@@ -6,6 +6,7 @@ traceback (set ``QTSP_DEBUG=1`` to see one).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import json
@@ -371,6 +372,61 @@ def ca_recover(ctx: click.Context) -> None:
     with runtime(config) as rt:
         settled = rt.issuance(pkilint=False).recover(os_actor())
     console.print(f"settled {len(settled)} stale reservations as failed", markup=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# serving and the scheduler
+
+
+@cli.command()
+@click.option("--host", default=None, help="Listen address (default [serve] host, 127.0.0.1).")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port (default [serve] port, 8080).")
+@click.option("--scheduler/--no-scheduler", default=None, help="Run the status jobs here (default [status] scheduler).")
+@click.pass_context
+@_map_errors
+def serve(ctx: click.Context, host: str | None, port: int | None, scheduler: bool | None) -> None:
+    """Serve OCSP, CRLs, CA certificates and the RA API (development server; see README for gunicorn)."""
+    from qtsp.app import create_app
+    from qtsp.scheduler import build_scheduler
+    from qtsp.wiring import open_runtime
+
+    config = _config(ctx)
+    app = create_app(config=config)
+    jobs = None
+    job_runtime = None
+    if config.status.scheduler if scheduler is None else scheduler:
+        job_runtime = open_runtime(config)
+        jobs = build_scheduler(job_runtime)
+        jobs.start()
+    listen_host, listen_port = host or config.serve.host, port or config.serve.port
+    err_console.print(f"serving {config.ca.base_url} on http://{listen_host}:{listen_port}", markup=False)
+    try:
+        app.run(host=listen_host, port=listen_port, threaded=True, use_reloader=False)
+    finally:
+        if jobs is not None:
+            jobs.shutdown(wait=True)
+        if job_runtime is not None:
+            job_runtime.close()
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="Run every job once and exit (prints each outcome).")
+@click.pass_context
+@_map_errors
+def worker(ctx: click.Context, once: bool) -> None:
+    """Run the status jobs (CRL publishing, OCSP pre-signing, responder renewal, hold release)."""
+    from ca.crl_ocsp.jobs import LeasedRunner
+    from qtsp.scheduler import build_scheduler, run_once
+
+    config = _config(ctx)
+    with runtime(config) as rt:
+        if once:
+            for outcome in run_once(rt, LeasedRunner(rt.db)):
+                console.print(f"{outcome.name}: {outcome.state} {outcome.detail}".rstrip(), markup=False)
+            return
+        err_console.print("status jobs running; Ctrl-C stops", markup=False)
+        with contextlib.suppress(KeyboardInterrupt, SystemExit):
+            build_scheduler(rt, blocking=True).start()
 
 
 # ---------------------------------------------------------------------------------------------

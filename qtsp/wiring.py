@@ -29,6 +29,7 @@ __all__ = [
     "ensure_soft_passphrase",
     "initialise",
     "open_backend",
+    "open_runtime",
     "os_actor",
     "runtime",
 ]
@@ -100,6 +101,10 @@ class Runtime:
             stale_after=dt.timedelta(seconds=self.config.issuance.stale_reservation_seconds),
         )
 
+    def close(self) -> None:
+        self.backend.close()
+        self.db.dispose()
+
     def revocation(self) -> RevocationService:
         return RevocationService(db=self.db, clock=system_clock)
 
@@ -107,15 +112,24 @@ class Runtime:
         return ResponderRenewal(db=self.db, backend=self.backend, settings=self.config.ca, clock=system_clock)
 
 
+def open_runtime(config: Config) -> Runtime:
+    """A runtime the caller closes (long-lived processes: web workers, the scheduler)."""
+    db = Database(config.database.url)
+    try:
+        backend = open_backend(config)
+    except BaseException:
+        db.dispose()
+        raise
+    return Runtime(config=config, db=db, backend=backend, profiles=load_builtin_profiles())
+
+
 @contextlib.contextmanager
 def runtime(config: Config) -> Iterator[Runtime]:
-    db = Database(config.database.url)
-    backend = open_backend(config)
+    rt = open_runtime(config)
     try:
-        yield Runtime(config=config, db=db, backend=backend, profiles=load_builtin_profiles())
+        yield rt
     finally:
-        backend.close()
-        db.dispose()
+        rt.close()
 
 
 def initialise(config: Config, actor: Actor) -> dict[str, x509.Certificate]:

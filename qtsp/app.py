@@ -1,0 +1,61 @@
+"""The WSGI application factory: the status services (OCSP, CRLs, CA certificates) and the RA API.
+
+Development: ``qtsp serve`` (Flask's server plus the scheduler).  Production::
+
+    QTSP_HOME=/srv/qtsp gunicorn --workers 4 --bind 127.0.0.1:8080 'qtsp.app:create_app()'
+
+with ``[status] scheduler = false`` on the web instances and one ``qtsp worker`` (or keep the
+scheduler on everywhere: database leases let only one instance run each job at a time).
+
+Each gunicorn worker opens its own database pool and key backend lazily, on its first request
+and never before the fork (FIELD-NOTES: never fork after the PKCS#11 library is initialised).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+
+from flask import Flask
+
+from qtsp.config import Config, load_config
+from qtsp.wiring import Runtime, open_runtime
+
+__all__ = ["ProcessRuntime", "create_app"]
+
+
+@dataclass
+class ProcessRuntime:
+    """One :class:`Runtime` per process, opened on first use (after any fork)."""
+
+    config: Config
+    _runtime: Runtime | None = None
+    _pid: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def get(self) -> Runtime:
+        rt = self._runtime
+        if rt is not None and self._pid == os.getpid():
+            return rt
+        with self._lock:
+            if self._runtime is None or self._pid != os.getpid():
+                self._runtime = open_runtime(self.config)
+                self._pid = os.getpid()
+            return self._runtime
+
+    def close(self) -> None:
+        with self._lock:
+            if self._runtime is not None and self._pid == os.getpid():
+                self._runtime.close()
+            self._runtime = None
+
+
+def create_app(home: str | None = None, *, config: Config | None = None) -> Flask:
+    """Build the application for ``home`` (default: ``QTSP_HOME`` or ``./var``)."""
+    config = config or load_config(home)
+    app = Flask("qtsp")
+    app.config["QTSP_CONFIG"] = config
+    runtimes = ProcessRuntime(config)
+    app.extensions["qtsp_runtime"] = runtimes
+    return app
