@@ -22,6 +22,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from rich.console import Console
 from rich.table import Table
 
+from ca.audit.service import ExportError
+from ca.audit.verify import VerifyReport
 from ca.crl_ocsp.revocation import REVOCATION_REASONS, RevocationError
 from ca.issuance.errors import IssuanceError
 from ca.issuance.hierarchy import HierarchyExists, HierarchyMismatch
@@ -66,6 +68,7 @@ def _map_errors(fn: F) -> F:
             HierarchyExists,
             HierarchyMismatch,
             RevocationError,
+            ExportError,
         ) as exc:
             raise CLIError(str(exc)) from None
         except HSMError as exc:
@@ -372,6 +375,81 @@ def ca_recover(ctx: click.Context) -> None:
     with runtime(config) as rt:
         settled = rt.issuance(pkilint=False).recover(os_actor())
     console.print(f"settled {len(settled)} stale reservations as failed", markup=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# audit
+
+
+@cli.group()
+def audit() -> None:
+    """Verify, checkpoint and export the hash-chained audit log."""
+
+
+def _print_report(report: VerifyReport) -> None:
+    for note in report.notes:
+        err_console.print(f"note: {note}", markup=False)
+    if report.problem is not None:
+        raise CLIError(f"audit log NOT intact: {report.problem.message}")
+    span = f"entries {report.first_seq}..{report.last_seq}" if report.entries else "no entries"
+    console.print(
+        f"audit log intact: {report.entries} {span}, {report.checkpoints_verified} signed checkpoints verified, "
+        f"head {report.head_hash}",
+        markup=False,
+    )
+
+
+@audit.command("verify")
+@click.pass_context
+@_map_errors
+def audit_verify(ctx: click.Context) -> None:
+    """Recompute the chain and every checkpoint; name the first bad entry (exit 1)."""
+    config = _config(ctx)
+    with runtime(config) as rt:
+        _print_report(rt.audit().verify())
+
+
+@audit.command("checkpoint")
+@click.pass_context
+@_map_errors
+def audit_checkpoint(ctx: click.Context) -> None:
+    """Sign the current chain head with the audit key (in the key backend)."""
+    config = _config(ctx)
+    with runtime(config) as rt:
+        cp = rt.audit().checkpoint(config.ca, os_actor("auditor"))
+    console.print(f"checkpoint: entry {cp.seq}, head {cp.head_hash}, audit key {cp.key_sha256}", markup=False)
+
+
+@audit.command("export")
+@click.option("--since", default=None, help="ISO 8601 time of the first entry to export.")
+@click.option("--until", default=None, help="ISO 8601 time of the last entry to export.")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False))
+@click.pass_context
+@_map_errors
+def audit_export(ctx: click.Context, since: str | None, until: str | None, out_path: str) -> None:
+    """Write entries, checkpoints and audit certificates as JSON Lines for offline verification."""
+    config = _config(ctx)
+    with runtime(config) as rt:
+        summary = rt.audit().export(
+            Path(out_path), since=_parse_time(since, "--since"), until=_parse_time(until, "--until")
+        )
+    console.print(
+        f"exported {summary.entries} entries ({summary.first_seq}..{summary.last_seq}) and "
+        f"{summary.checkpoints} checkpoints to {summary.path}",
+        markup=False,
+    )
+
+
+@audit.command("verify-export")
+@click.argument("path", type=click.Path(dir_okay=False, exists=True))
+@click.option("--root", "root_path", default=None, type=click.Path(dir_okay=False, exists=True), help="Root CA (PEM).")
+@_map_errors
+def audit_verify_export(path: str, root_path: str | None) -> None:
+    """Verify an export with no database (optionally anchoring the audit key to the root CA)."""
+    from ca.audit.service import verify_export
+
+    root = x509.load_pem_x509_certificate(Path(root_path).read_bytes()) if root_path else None
+    _print_report(verify_export(Path(path), trusted_root=root))
 
 
 # ---------------------------------------------------------------------------------------------

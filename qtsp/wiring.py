@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from cryptography import x509
 
+from ca.audit.service import AuditService
 from ca.crl_ocsp.responders import ResponderRenewal
 from ca.crl_ocsp.revocation import RevocationService
 from ca.issuance.hierarchy import create_hierarchy, load_issuers
@@ -108,6 +109,9 @@ class Runtime:
     def revocation(self) -> RevocationService:
         return RevocationService(db=self.db, clock=system_clock)
 
+    def audit(self) -> AuditService:
+        return AuditService(db=self.db, backend=self.backend, clock=system_clock)
+
     def responder_renewal(self) -> ResponderRenewal:
         return ResponderRenewal(db=self.db, backend=self.backend, settings=self.config.ca, clock=system_clock)
 
@@ -147,4 +151,6 @@ def initialise(config: Config, actor: Actor) -> dict[str, x509.Certificate]:
     ensure_soft_passphrase(config)
     upgrade(config.database.url)
     with runtime(config) as rt:
-        return create_hierarchy(rt.db, rt.backend, config.ca, actor, system_clock)
+        certs = create_hierarchy(rt.db, rt.backend, config.ca, actor, system_clock)
+        rt.audit().ensure_signer(config.ca, actor)
+        return certs

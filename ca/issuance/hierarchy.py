@@ -37,6 +37,7 @@ __all__ = [
     "create_hierarchy",
     "issue_responder",
     "load_issuers",
+    "record_key",
     "responder_key_ref",
     "store_responder",
 ]
@@ -103,7 +104,7 @@ def _ca_key_usage() -> x509.KeyUsage:
     )
 
 
-def _record(
+def record_key(
     session: UnitOfWork,
     *,
     ref: KeyRef,
@@ -217,7 +218,7 @@ def create_hierarchy(
         ids: dict[str, int] = {}
         inventory: list[dict[str, str | None]] = []
         for ca_name, ref, cert, parent in records:
-            key_ref_id = _record(s, ref=ref, purpose="ca", cert=cert, at=now)
+            key_ref_id = record_key(s, ref=ref, purpose="ca", cert=cert, at=now)
             ids[ca_name] = repo.add_ca(
                 s,
                 name=ca_name,
@@ -323,7 +324,7 @@ def issue_responder(
 
 
 def store_responder(session: UnitOfWork, issuer_id: int, ref: KeyRef, cert: x509.Certificate, at: dt.datetime) -> int:
-    key_ref_id = _record(session, ref=ref, purpose="ocsp", cert=cert, at=at)
+    key_ref_id = record_key(session, ref=ref, purpose="ocsp", cert=cert, at=at)
     der = cert.public_bytes(serialization.Encoding.DER)
     cert_id = repo.add_certificate(
         session,

@@ -30,8 +30,10 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
+    "AuditCheckpoint",
     "AuditEvent",
     "AuditHead",
+    "AuditSigner",
     "Base",
     "CRLRecord",
     "CRLState",
@@ -360,3 +362,32 @@ class JobLease(Base):
     last_finished_at: Mapped[dt.datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     runs: Mapped[int] = mapped_column(Integer)
+
+
+class AuditSigner(Base):
+    """The audit key (in the key backend) and its certificate, issued by the root CA."""
+
+    __tablename__ = "audit_signer"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key_ref_id: Mapped[int] = mapped_column(ForeignKey("key_reference.id"), unique=True)
+    certificate_der: Mapped[bytes] = mapped_column(LargeBinary)
+    key_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    not_after: Mapped[dt.datetime]
+    created_at: Mapped[dt.datetime]
+
+
+class AuditCheckpoint(Base):
+    """A signed chain head (:func:`ca.audit.verify.checkpoint_message`); append-only like the log."""
+
+    __tablename__ = "audit_checkpoint"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    head_hash: Mapped[str] = mapped_column(String(64))
+    at: Mapped[dt.datetime]
+    signer_id: Mapped[int] = mapped_column(ForeignKey("audit_signer.id"))
+    signature: Mapped[bytes] = mapped_column(LargeBinary)
+    created_by: Mapped[str] = mapped_column(String(255))
+
+    __table_args__ = (Index(None, "seq"),)
