@@ -139,6 +139,14 @@ class StatusConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class AuditConfig:
+    """``[audit]``: signed checkpoints of the audit chain (issue 5)."""
+
+    checkpoint_interval_seconds: int
+    """Sign the chain head this often (default 1 h); ``qtsp audit checkpoint`` signs on demand."""
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     home: Path
     database: DatabaseConfig
@@ -148,6 +156,7 @@ class Config:
     issuance: IssuanceConfig
     serve: ServeConfig
     status: StatusConfig
+    audit: AuditConfig
     source: Path | None = field(default=None)
     """The TOML file read, or None when defaults were used."""
 
@@ -286,7 +295,7 @@ def load_config(home: str | os.PathLike[str] | None = None, *, base_url: str | N
             raise ConfigurationError(str(source), f"not valid TOML: {exc}") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigurationError(str(source), f"cannot be read: {exc}") from None
-    known_sections = ("database", "keys", "ca", "issuance", "serve", "status")
+    known_sections = ("database", "keys", "ca", "issuance", "serve", "status", "audit")
     for name in raw:
         if name not in known_sections:
             raise ConfigurationError(name, "unknown section")
@@ -410,6 +419,10 @@ def load_config(home: str | os.PathLike[str] | None = None, *, base_url: str | N
             "status.responder_renew_days", f"must be below ca.ocsp_validity_days ({ca.ocsp_validity_days})"
         )
 
+    au = _Section("audit", raw.get("audit"))
+    audit = AuditConfig(checkpoint_interval_seconds=au.integer("checkpoint_interval_seconds", 3600, 60, 7 * 86400))
+    au.finish()
+
     return Config(
         home=home_path,
         database=database,
@@ -418,6 +431,7 @@ def load_config(home: str | os.PathLike[str] | None = None, *, base_url: str | N
         issuance=issuance,
         serve=serve,
         status=status,
+        audit=audit,
         source=source if source.exists() else None,
     )
 
@@ -486,4 +500,7 @@ ocsp_validity_hours = {config.status.ocsp_validity_hours}
 ocsp_max_age_seconds = {config.status.ocsp_max_age_seconds}
 responder_renew_days = {config.status.responder_renew_days}
 scheduler = {str(config.status.scheduler).lower()}
+
+[audit]
+checkpoint_interval_seconds = {config.audit.checkpoint_interval_seconds}
 """

@@ -1,4 +1,4 @@
-"""The status jobs on APScheduler, each under a database lease (issue 3 point 5).
+"""The status jobs (and the audit checkpoint) on APScheduler, each under a database lease (issue 3 point 5).
 
 ``qtsp serve`` runs them in a background thread (``[status] scheduler = true``); ``qtsp worker``
 runs them in the foreground for deployments where the web instances run none.  Whatever the
@@ -50,6 +50,11 @@ def status_jobs(rt: Runtime) -> list[StatusJob]:
             lambda: len(
                 rt.responder_renewal().renew_due(dt.timedelta(days=st.responder_renew_days), actor=SCHEDULER_ACTOR)
             ),
+        ),
+        StatusJob(
+            "audit-checkpoint",
+            dt.timedelta(seconds=rt.config.audit.checkpoint_interval_seconds),
+            lambda: rt.audit().checkpoint(rt.config.ca, SCHEDULER_ACTOR).seq,
         ),
     ]
     return jobs

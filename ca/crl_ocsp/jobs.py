@@ -24,7 +24,7 @@ __all__ = ["JOB_NAMES", "JobOutcome", "LeasedRunner", "instance_id"]
 
 log = logging.getLogger(__name__)
 
-JOB_NAMES: Final = ("crl-publish", "ocsp-presign", "responder-renewal", "hold-release")
+JOB_NAMES: Final = ("crl-publish", "ocsp-presign", "responder-renewal", "hold-release", "audit-checkpoint")
 
 
 def instance_id() -> str:
