@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from flask import Flask
 
 from qtsp.config import Config, load_config
+from qtsp.observability import observability_blueprint
 from qtsp.wiring import Runtime, open_runtime
 
 __all__ = ["ProcessRuntime", "create_app"]
@@ -40,7 +41,11 @@ class ProcessRuntime:
             return rt
         with self._lock:
             if self._runtime is None or self._pid != os.getpid():
-                self._runtime = open_runtime(self.config)
+                rt = open_runtime(self.config)
+                from qtsp.observability import record_issuance
+
+                rt.issuance_observer = record_issuance
+                self._runtime = rt
                 self._pid = os.getpid()
             return self._runtime
 
@@ -58,4 +63,5 @@ def create_app(home: str | None = None, *, config: Config | None = None) -> Flas
     app.config["QTSP_CONFIG"] = config
     runtimes = ProcessRuntime(config)
     app.extensions["qtsp_runtime"] = runtimes
+    app.register_blueprint(observability_blueprint(runtimes.get))
     return app

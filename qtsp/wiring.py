@@ -7,7 +7,7 @@ import getpass
 import os
 import secrets
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -87,6 +87,8 @@ class Runtime:
     db: Database
     backend: KeyBackend
     profiles: dict[str, Profile]
+    issuance_observer: Callable[[str, str, float], None] | None = None
+    """Metrics hook for the issuance service (set by the web application)."""
 
     def issuance(self, *, pkilint: bool | None = None) -> IssuanceService:
         import datetime as dt
@@ -100,6 +102,7 @@ class Runtime:
             issuers=issuers,
             gate=lint_gate(self.config, pkilint=pkilint),
             stale_after=dt.timedelta(seconds=self.config.issuance.stale_reservation_seconds),
+            observer=self.issuance_observer,
         )
 
     def close(self) -> None:

@@ -23,6 +23,7 @@ import datetime as dt
 import hashlib
 import json
 import secrets
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -116,6 +117,8 @@ class IssuanceService:
     stale_after: dt.timedelta = dt.timedelta(minutes=5)
     faults: Callable[[str], None] | None = None
     random_bytes: Callable[[int], bytes] = secrets.token_bytes
+    observer: Callable[[str, str, float], None] | None = None
+    """Called with (profile, ``issued``/``refused``/``failed``/``hsm-error``, seconds) after each attempt."""
 
     # ------------------------------------------------------------------------------------------
 
@@ -144,6 +147,55 @@ class IssuanceService:
         return findings
 
     def issue(
+        self,
+        *,
+        profile_name: str,
+        csr: bytes | ParsedCSR,
+        subject: SubjectInput,
+        actor: Actor,
+        validity_days: int | None = None,
+        evidence_ref: str | None = None,
+        on_hold: bool = False,
+        activate_after: dt.datetime | None = None,
+    ) -> IssuedCertificate:
+        """Run the whole pipeline for one certificate (see :meth:`_issue`); report the outcome to
+        :attr:`observer` (metrics) when one is set."""
+        if self.observer is None:
+            return self._issue(
+                profile_name=profile_name,
+                csr=csr,
+                subject=subject,
+                actor=actor,
+                validity_days=validity_days,
+                evidence_ref=evidence_ref,
+                on_hold=on_hold,
+                activate_after=activate_after,
+            )
+        started = time.perf_counter()
+        result = "failed"
+        try:
+            issued = self._issue(
+                profile_name=profile_name,
+                csr=csr,
+                subject=subject,
+                actor=actor,
+                validity_days=validity_days,
+                evidence_ref=evidence_ref,
+                on_hold=on_hold,
+                activate_after=activate_after,
+            )
+            result = "issued"
+            return issued
+        except LintFailed:
+            result = "refused"
+            raise
+        except IssuanceError as exc:
+            result = "hsm-error" if exc.kind is ErrorKind.HSM_UNAVAILABLE else "failed"
+            raise
+        finally:
+            self.observer(profile_name, result, time.perf_counter() - started)
+
+    def _issue(
         self,
         *,
         profile_name: str,
