@@ -156,4 +156,7 @@ def ocsp_blueprint(
 
     # Base64 may contain "//": never merge slashes (Werkzeug would redirect).
     bp.add_url_rule("/ocsp/<path:encoded>", view_func=ocsp_get, methods=["GET"], merge_slashes=False)
+    # An empty GET request is answered as malformed too, not with 404.
+    bp.add_url_rule("/ocsp/", view_func=ocsp_get, methods=["GET"], defaults={"encoded": ""}, endpoint="ocsp_get_empty")
+    bp.add_url_rule("/ocsp", view_func=ocsp_get, methods=["GET"], defaults={"encoded": ""}, endpoint="ocsp_get_bare")
     return bp
