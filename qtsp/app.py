@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 
 from flask import Flask
 
+from ca.crl_ocsp.ocsp_http import ocsp_blueprint
 from qtsp.config import Config, load_config
-from qtsp.observability import observability_blueprint
+from qtsp.observability import OCSP_ANSWERS, observability_blueprint
 from qtsp.wiring import Runtime, open_runtime
 
 __all__ = ["ProcessRuntime", "create_app"]
@@ -64,4 +65,11 @@ def create_app(home: str | None = None, *, config: Config | None = None) -> Flas
     runtimes = ProcessRuntime(config)
     app.extensions["qtsp_runtime"] = runtimes
     app.register_blueprint(observability_blueprint(runtimes.get))
+    app.register_blueprint(
+        ocsp_blueprint(
+            lambda: runtimes.get().ocsp_responder(),
+            max_age_seconds=config.status.ocsp_max_age_seconds,
+            on_answer=lambda outcome: OCSP_ANSWERS.labels(outcome).inc(),
+        )
+    )
     return app

@@ -44,6 +44,7 @@ def status_jobs(rt: Runtime) -> list[StatusJob]:
             dt.timedelta(seconds=30),
             lambda: len(rt.revocation().release_due_holds(actor=SCHEDULER_ACTOR)),
         ),
+        StatusJob("ocsp-presign", dt.timedelta(seconds=60), lambda: presign_all(rt)),
         StatusJob(
             "responder-renewal",
             dt.timedelta(hours=1),
@@ -58,6 +59,19 @@ def status_jobs(rt: Runtime) -> list[StatusJob]:
         ),
     ]
     return jobs
+
+
+def presign_all(rt: Runtime, batch: int = 500, max_batches: int = 40) -> int:
+    """Re-sign pre-signed OCSP responses that are missing or past half their validity, batch by
+    batch (bounded per run, so the lease is released well before it expires)."""
+    presigner = rt.ocsp_presigner()
+    total = 0
+    for _ in range(max_batches):
+        done = presigner.refresh_due(batch=batch)
+        total += done
+        if done < batch:
+            break
+    return total
 
 
 def run_once(rt: Runtime, runner: LeasedRunner) -> list[JobOutcome]:

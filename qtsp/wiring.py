@@ -8,13 +8,15 @@ import os
 import secrets
 import socket
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from cryptography import x509
 
 from ca.audit.service import AuditService
+from ca.crl_ocsp.ocsp import OCSPResponder
+from ca.crl_ocsp.presign import OCSPPresigner
 from ca.crl_ocsp.responders import ResponderRenewal
 from ca.crl_ocsp.revocation import RevocationService
 from ca.issuance.hierarchy import create_hierarchy, load_issuers
@@ -89,6 +91,7 @@ class Runtime:
     profiles: dict[str, Profile]
     issuance_observer: Callable[[str, str, float], None] | None = None
     """Metrics hook for the issuance service (set by the web application)."""
+    _ocsp: OCSPResponder | None = field(default=None, init=False, repr=False)
 
     def issuance(self, *, pkilint: bool | None = None) -> IssuanceService:
         import datetime as dt
@@ -109,8 +112,27 @@ class Runtime:
         self.backend.close()
         self.db.dispose()
 
+    def ocsp_responder(self) -> OCSPResponder:
+        """This process's OCSP responder (created once; it caches issuer hashes and responder keys)."""
+        if self._ocsp is None:
+            import datetime as dt
+
+            status = self.config.status
+            self._ocsp = OCSPResponder(
+                self.db,
+                self.backend,
+                validity=dt.timedelta(hours=status.ocsp_validity_hours),
+                max_request_bytes=status.ocsp_max_request_bytes,
+                clock=system_clock,
+            )
+        return self._ocsp
+
+    def ocsp_presigner(self) -> OCSPPresigner:
+        return OCSPPresigner(self.ocsp_responder())
+
     def revocation(self) -> RevocationService:
-        return RevocationService(db=self.db, clock=system_clock)
+        """Revocation and activation; each committed change re-signs the certificate's OCSP response."""
+        return RevocationService(db=self.db, clock=system_clock, on_change=self.ocsp_presigner().on_change)
 
     def audit(self) -> AuditService:
         return AuditService(db=self.db, backend=self.backend, clock=system_clock)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -56,6 +57,9 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+_FORK_GUARD = threading.Lock()
+
+
 class Database:
     """Engines plus session factories for reading and for writing."""
 
@@ -75,6 +79,7 @@ class Database:
         )
         self._lock_fd: int | None = None
         self._lock_pid = 0
+        self._thread_lock = threading.Lock()
         self._reader = sessionmaker(bind=self.engine, expire_on_commit=False)
         self._writer = sessionmaker(bind=write_engine, expire_on_commit=False)
 
@@ -94,14 +99,27 @@ class Database:
         if self._lock_path is None:
             yield
             return
-        if self._lock_fd is None or self._lock_pid != os.getpid():
-            self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-            self._lock_pid = os.getpid()
-        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        # Threads of one process share the lock file's descriptor, and flock() does not exclude
+        # holders of the same open file description: a thread lock serialises them first.
+        with self._process_lock():
+            if self._lock_fd is None:
+                self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            fd = self._lock_fd
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _process_lock(self) -> threading.Lock:
+        """This process's writer lock (a child after fork gets fresh ones and its own descriptor)."""
+        if self._lock_pid != os.getpid():
+            with _FORK_GUARD:
+                if self._lock_pid != os.getpid():
+                    self._thread_lock = threading.Lock()
+                    self._lock_fd = None
+                    self._lock_pid = os.getpid()
+        return self._thread_lock
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Session]:

@@ -77,3 +77,51 @@ def test_tampering_breaks_the_chain(tmp_path: Path) -> None:
     edited = AuditEntry(1, at, "a", "r", "x", None, None, '{"k":2}', GENESIS_HASH)
     assert entry_hash(first) != entry_hash(edited)
     assert entry_hash(first) == entry_hash(AuditEntry(1, at, "a", "r", "x", None, None, '{"k":1}', GENESIS_HASH))
+
+
+def test_threads_of_one_process_append_without_deadlock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression: scheduler threads share one Database; the SQLite writer lock must serialise them
+    (a lazily opened lock descriptor raced: two threads opened two descriptors and one flock was
+    never released, so every later writer waited forever)."""
+    import os
+    import threading
+    import time
+
+    url = f"sqlite:///{tmp_path / 'threads.db'}"
+    upgrade(url)
+    real_open = os.open
+
+    def slow_open(path: str, flags: int, mode: int = 0o777) -> int:
+        if str(path).endswith(".writelock"):
+            time.sleep(0.05)  # widen the window in which a second thread finds no descriptor yet
+        return real_open(path, flags, mode)
+
+    monkeypatch.setattr("ca.store.db.os.open", slow_open)
+    total = 0
+    for _round in range(3):
+        db = Database(url)  # a fresh lock descriptor each round: the race is at first use
+        barrier = threading.Barrier(6)
+        errors: list[BaseException] = []
+
+        def work(db: Database = db, barrier: threading.Barrier = barrier, errors: list[BaseException] = errors) -> None:
+            try:
+                barrier.wait()
+                for _ in range(3):
+                    with db.write() as s:
+                        repo.append_audit(s, at=dt.datetime.now(dt.UTC), actor="t", role="system", action="test.thread")
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, daemon=True) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(5)
+        assert not any(t.is_alive() for t in threads), "writer threads deadlocked"
+        assert errors == []
+        total += 18
+        db.dispose()
+    db = Database(url)
+    with db.read() as s:
+        assert repo.audit_count(s) == total
+    db.dispose()
