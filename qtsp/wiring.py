@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from cryptography import x509
 
+from ca.crl_ocsp.crl import CRLPublisher, CRLSettings
 from ca.crl_ocsp.revocation import RevocationService
 from ca.issuance.hierarchy import create_hierarchy, load_issuers
 from ca.issuance.lint import PkilintGate
@@ -102,6 +103,16 @@ class Runtime:
     def revocation(self) -> RevocationService:
         return RevocationService(db=self.db, clock=system_clock)
 
+    def crl(self) -> CRLPublisher:
+        st = self.config.status
+        settings = CRLSettings(
+            next_update_days=st.crl_next_update_days,
+            carl_next_update_days=st.carl_next_update_days,
+            interval_seconds=st.crl_interval_seconds,
+            publish_dir=st.publish_dir,
+        )
+        return CRLPublisher(db=self.db, backend=self.backend, settings=settings, clock=system_clock)
+
 
 @contextlib.contextmanager
 def runtime(config: Config) -> Iterator[Runtime]:
@@ -116,7 +127,8 @@ def runtime(config: Config) -> Iterator[Runtime]:
 
 def initialise(config: Config, actor: Actor) -> dict[str, x509.Certificate]:
     """What ``qtsp init`` does: data directory (0700), ``qtsp.toml`` if absent (no secrets), the soft
-    keystore passphrase file if needed, ``alembic upgrade head``, then the hierarchy ceremony.
+    keystore passphrase file if needed, ``alembic upgrade head``, the hierarchy ceremony, then the
+    first CRL (CARL for the root) of every CA.
 
     :raises HierarchyExists: when the database already holds a hierarchy.
     """
@@ -129,4 +141,7 @@ def initialise(config: Config, actor: Actor) -> dict[str, x509.Certificate]:
     ensure_soft_passphrase(config)
     upgrade(config.database.url)
     with runtime(config) as rt:
-        return create_hierarchy(rt.db, rt.backend, config.ca, actor, system_clock)
+        certs = create_hierarchy(rt.db, rt.backend, config.ca, actor, system_clock)
+        # The first CRL of every CA right after the ceremony, so the CDP URLs resolve from the start.
+        rt.crl().publish_all(actor, force=True)
+        return certs
