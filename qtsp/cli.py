@@ -517,6 +517,29 @@ def bench_issue(
     )
 
 
+@bench.command("crl")
+@click.option(
+    "--sizes",
+    default="10000,100000,1000000",
+    show_default=True,
+    help="Comma-separated entry counts (at most three; one issuing CA each).",
+)
+@click.option("--openssl/--no-openssl", default=True, show_default=True, help="Baseline: openssl ca -gencrl.")
+@click.option("--builder/--no-builder", default=True, show_default=True, help="Baseline: cryptography's builder.")
+@_map_errors
+def bench_crl(sizes: str, openssl: bool, builder: bool) -> None:
+    """CRL build + sign time, peak memory and size for large CRLs, against the baselines in the same run."""
+    from qtsp.bench import run_crl_bench
+
+    try:
+        counts = [int(x) for x in sizes.split(",") if x.strip()]
+    except ValueError:
+        raise CLIError(f"--sizes: {sizes!r} is not a comma-separated list of integers") from None
+    if not counts or len(counts) > 3 or any(c < 1 for c in counts):
+        raise CLIError("--sizes: one to three positive counts")
+    run_crl_bench(sizes=counts, openssl=openssl, builder=builder, console=console)
+
+
 def main() -> None:
     cli(prog_name="qtsp")
 

@@ -9,6 +9,7 @@ against cryptography's CRL parser).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Final
 
 from asn1crypto import core, crl, x509
@@ -18,11 +19,12 @@ from ca.asn1.errors import Asn1EncodeError
 __all__ = [
     "CRL_REASONS",
     "assemble_signed",
+    "assemble_signed_parts",
     "crl_entry_der",
     "generalized_time_der",
     "signature_algorithm_der",
     "splice_entries",
-    "splice_entry_block",
+    "tbs_parts",
     "tbs_span",
 ]
 
@@ -123,22 +125,23 @@ def _tlv(data: bytes | memoryview, offset: int) -> tuple[int, int, int]:
 _TIME_TAGS: Final = (0x17, 0x18)  # UTCTime, GeneralizedTime
 
 
-def splice_entries(tbs_certlist: bytes, entries: list[bytes]) -> bytes:
+def splice_entries(tbs_certlist: bytes, entries: Sequence[bytes]) -> bytes:
     """Insert ``revokedCertificates`` (the stored entry encodings, in order) into a TBSCertList built
     without entries, after thisUpdate/nextUpdate (RFC 5280 §5.1).  An empty list changes nothing."""
-    if not entries:
-        return tbs_certlist
-    return splice_entry_block(tbs_certlist, b"".join(entries))
+    return b"".join(tbs_parts(tbs_certlist, entries))
 
 
-def splice_entry_block(tbs_certlist: bytes, block: bytes | bytearray | memoryview) -> bytes:
-    """Like :func:`splice_entries`, with the entries already concatenated into one buffer.
+def tbs_parts(tbs_certlist: bytes, entries: Sequence[bytes]) -> list[bytes | memoryview]:
+    """The TBSCertList of :func:`splice_entries` as a list of parts that are never concatenated here.
 
-    The result is made in one allocation (a million-entry CRL is about 53 MB: every extra copy
-    counts against the publisher's memory bound).  An empty block changes nothing.
+    ``entries`` may also be chunks of several concatenated entry encodings.  A caller hashes the
+    parts for the signature and joins them once, with the signature, in
+    :func:`assemble_signed_parts`: a million-entry CRL (about 50 MB) then exists once as chunks and
+    once as the final DER, never as a separate TBS copy.
     """
-    if not len(block):
-        return tbs_certlist
+    entries_len = sum(len(e) for e in entries)
+    if not entries_len:
+        return [tbs_certlist]
     tag, start, end = _tlv(tbs_certlist, 0)
     if tag != 0x30 or end != len(tbs_certlist):
         raise Asn1EncodeError("not a DER TBSCertList")
@@ -155,18 +158,16 @@ def splice_entry_block(tbs_certlist: bytes, block: bytes | bytearray | memoryvie
         pos = eend
     if insert_at is None:
         raise Asn1EncodeError("TBSCertList without thisUpdate")
-    revoked_header = b"\x30" + _length_octets(len(block))
-    inner_len = (insert_at - start) + len(revoked_header) + len(block) + (end - insert_at)
+    revoked_header = b"\x30" + _length_octets(entries_len)
+    inner_len = (insert_at - start) + len(revoked_header) + entries_len + (end - insert_at)
     view = memoryview(tbs_certlist)
-    return b"".join(
-        (
-            b"\x30" + _length_octets(inner_len),
-            view[start:insert_at],
-            revoked_header,
-            block,
-            view[insert_at:end],
-        )
-    )
+    return [
+        b"\x30" + _length_octets(inner_len),
+        view[start:insert_at],
+        revoked_header,
+        *entries,
+        view[insert_at:end],
+    ]
 
 
 def tbs_span(crl_der: bytes) -> tuple[int, int]:
@@ -188,6 +189,13 @@ def signature_algorithm_der(crl_der: bytes) -> bytes:
     _, _, tbs_end = _tlv(crl_der, start)
     _, _, alg_end = _tlv(crl_der, tbs_end)
     return crl_der[tbs_end:alg_end]
+
+
+def assemble_signed_parts(tbs_parts: Sequence[bytes | memoryview], algorithm_der: bytes, signature: bytes) -> bytes:
+    """:func:`assemble_signed` over the parts of :func:`tbs_parts`, joined in one allocation."""
+    bit_string = b"\x03" + _length_octets(len(signature) + 1) + b"\x00" + signature
+    body_len = sum(len(p) for p in tbs_parts) + len(algorithm_der) + len(bit_string)
+    return b"".join([b"\x30" + _length_octets(body_len), *tbs_parts, algorithm_der, bit_string])
 
 
 def assemble_signed(tbs_certlist: bytes, algorithm_der: bytes, signature: bytes) -> bytes:

@@ -57,16 +57,19 @@ from pathlib import Path
 from typing import Final
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from ca.asn1.crl_entry import (
     assemble_signed,
+    assemble_signed_parts,
     generalized_time_der,
     signature_algorithm_der,
     splice_entries,
-    splice_entry_block,
+    tbs_parts,
+    tbs_span,
 )
 from ca.audit.chain import JSONValue
 from ca.findings import Finding, Severity, errors_in, format_findings
@@ -245,10 +248,17 @@ def _sign_digest(key: SigningKey, digest: bytes, algorithm: hashes.HashAlgorithm
     return key.sign(digest, padding.PKCS1v15(), Prehashed(algorithm))
 
 
-def _signature_valid(crl: x509.CertificateRevocationList, public: object) -> bool:
-    if not isinstance(public, ec.EllipticCurvePublicKey | rsa.RSAPublicKey):
+def _signature_valid(public: object, signature: bytes, digest: bytes, algorithm: hashes.HashAlgorithm) -> bool:
+    try:
+        if isinstance(public, ec.EllipticCurvePublicKey):
+            public.verify(signature, digest, ec.ECDSA(Prehashed(algorithm)))
+        elif isinstance(public, rsa.RSAPublicKey):
+            public.verify(signature, digest, padding.PKCS1v15(), Prehashed(algorithm))
+        else:
+            return False
+    except InvalidSignature:
         return False
-    return crl.is_signature_valid(public)
+    return True
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -406,25 +416,26 @@ class CRLPublisher:
             self._step("read")
             total = crl_repo.count_entries(s, ca.id)
             batch = max(MIN_BATCH, math.ceil(total / LINT_SAMPLE_SPREAD))
-            block = bytearray()
+            chunks: list[bytes] = []
             sample: list[bytes] = []
             count = 0
             for rows in crl_repo.entry_batches(s, ca.id, batch):
-                block += b"".join(rows)
+                chunks.append(b"".join(rows))
                 # The lint sample: the first LINT_SAMPLE_HEAD entries, then the first of each batch.
                 sample.extend(rows[: LINT_SAMPLE_HEAD - count] if count < LINT_SAMPLE_HEAD else rows[:1])
                 count += len(rows)
-            tbs = splice_entry_block(shell_tbs, block)
-            del block
+            parts = tbs_parts(shell_tbs, chunks)
 
             self._step("sign")
-            digest = hashlib.new(hash_alg.name, tbs).digest()
-            signature = _sign_digest(ca.key, digest, hash_alg)
-            der = assemble_signed(tbs, algorithm_der, signature)
-            del tbs
+            hasher = hashlib.new(hash_alg.name)
+            for part in parts:
+                hasher.update(part)
+            signature = _sign_digest(ca.key, hasher.digest(), hash_alg)
+            der = assemble_signed_parts(parts, algorithm_der, signature)
+            del parts, chunks
 
             self._step("verify")
-            self._verify(ca, der, number, this_update)
+            self._verify(ca, der, number, this_update, hash_alg)
 
             self._step("lint")
             if count <= LINT_FULL_MAX:
@@ -502,13 +513,23 @@ class CRLPublisher:
         return published, der
 
     @staticmethod
-    def _verify(ca: _Authority, der: bytes, number: int, this_update: dt.datetime) -> None:
-        """Parse what will be published and check the backend's signature with the CA certificate."""
+    def _verify(
+        ca: _Authority, der: bytes, number: int, this_update: dt.datetime, hash_alg: hashes.HashAlgorithm
+    ) -> None:
+        """Parse what will be published and check the backend's signature with the CA certificate.
+
+        The signature is checked over the tbsCertList bytes *inside the DER* (not over
+        ``tbs_certlist_bytes``, which cryptography re-encodes: a second copy and a second of work
+        for a million entries), so what is verified is exactly what is published.
+        """
         try:
             crl = x509.load_der_x509_crl(der)
         except ValueError as exc:
             raise CRLError(CRLErrorKind.INTERNAL, f"CRL {ca.name} #{number} does not parse: {exc}") from None
-        if not _signature_valid(crl, ca.certificate.public_key()):
+        start, end = tbs_span(der)
+        with memoryview(der) as view:
+            digest = hashlib.new(hash_alg.name, view[start:end]).digest()
+        if not _signature_valid(ca.certificate.public_key(), crl.signature, digest, hash_alg):
             raise CRLError(
                 CRLErrorKind.INTERNAL, f"CRL {ca.name} #{number}: the signature does not verify with the CA certificate"
             )
