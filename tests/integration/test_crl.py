@@ -12,6 +12,7 @@ import json
 import multiprocessing as mp
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -226,6 +227,16 @@ def test_openssl_verify_crl_check(tmp_path: Path, soft_home: Home) -> None:
             check=False,
         )
         assert check.returncode == 0 and "verify OK" in check.stdout + check.stderr, check.stderr
+    # pkilint's own command line (issue 3 point 7): zero findings for the CRL and the CARL.
+    for name, kind in (("qes", "CRL"), ("root", "ARL")):
+        path = str(publish / "crl" / f"{name}.crl")
+        lint = subprocess.run(
+            [sys.executable, "-m", "pkilint.bin.lint_crl", "lint", "-t", kind, "-p", "PKIX", path],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert lint.returncode == 0 and lint.stdout.strip() == "", lint.stdout + lint.stderr
 
 
 def _race(home: str, env: dict[str, str], n: int, barrier: object, out: object) -> None:
