@@ -44,8 +44,13 @@ typecheck: test-deps
 test: test-deps lint typecheck
 	CI=$${CI:-true} $(VENV)/bin/pytest -q
 
-bench: venv
+# Benchmarks print figures (docs/benchmarks.md); they are not part of the test suite.
+bench: venv system-deps
+	@command -v ab >/dev/null 2>&1 || { if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get install -y -qq apache2-utils >/dev/null; }
 	$(QTSP) bench issue --count 2000 --workers 2
+	$(QTSP) bench crl
+	$(QTSP) bench ocsp
 
 clean:
 	rm -rf $(VENV) $(HOME_DIR) .mypy_cache .ruff_cache .pytest_cache

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from flask import Flask
 
+from ca.crl_ocsp.crl_http import crl_blueprint
 from ca.crl_ocsp.ocsp_http import ocsp_blueprint
 from qtsp.config import Config, load_config
 from qtsp.observability import OCSP_ANSWERS, observability_blueprint
@@ -65,6 +66,9 @@ def create_app(home: str | None = None, *, config: Config | None = None) -> Flas
     runtimes = ProcessRuntime(config)
     app.extensions["qtsp_runtime"] = runtimes
     app.register_blueprint(observability_blueprint(runtimes.get))
+    app.register_blueprint(
+        crl_blueprint(lambda: runtimes.get().db, after_change_seconds=config.status.crl_after_change_seconds)
+    )
     app.register_blueprint(
         ocsp_blueprint(
             lambda: runtimes.get().ocsp_responder(),

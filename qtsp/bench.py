@@ -11,6 +11,7 @@ the last finish.  Benchmarks print figures; they are not part of the test suite.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import multiprocessing as mp
 import os
 import platform
@@ -22,11 +23,12 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["run_issue_bench"]
+__all__ = ["run_crl_bench", "run_issue_bench"]
 
 SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 
@@ -208,4 +210,333 @@ def run_issue_bench(
         )
     console.print(table)
     console.print("ratio = pipeline certificates/s divided by raw signatures/s of the same issuer key, same run.")
+    return rows
+
+
+# ==============================================================================================
+# qtsp bench crl
+
+
+CRL_BENCH_CAS: Final = ("qes", "seal", "auth")
+"""One home holds every size: the issuing CAs get 10k, 100k and 1M entries (one size each)."""
+
+_REASONS: Final = ("keyCompromise", "superseded", "cessationOfOperation", "affiliationChanged")
+
+
+@dataclass(frozen=True)
+class CRLRow:
+    size: int
+    seconds: float
+    peak_mb: float
+    base_mb: float
+    bytes: int
+    builder_seconds: float | None
+    builder_peak_mb: float | None
+    openssl_seconds: float | None
+    openssl_peak_mb: float | None
+
+
+def _synthetic_serial(i: int, rnd: int) -> int:
+    """127-bit serials (16 content octets, so every entry has one length), unique by ``i``."""
+    return (1 << 126) | (i << 40) | (rnd & ((1 << 40) - 1))
+
+
+def _entry_templates(at: dt.datetime) -> list[tuple[bytes, bytes]]:
+    """(prefix, suffix) around the 16 serial octets, one per reason: entries without re-encoding."""
+    from ca.asn1.crl_entry import crl_entry_der
+
+    probe = _synthetic_serial(0x1234, 0x5678)
+    octets = probe.to_bytes(16, "big")
+    out = []
+    for reason in _REASONS:
+        der = crl_entry_der(probe, at, reason)
+        assert der.count(octets) == 1
+        prefix, suffix = der.split(octets)
+        out.append((prefix, suffix))
+    return out
+
+
+def _serials(size: int, seed: int) -> list[int]:
+    import random
+
+    rng = random.Random(seed)  # noqa: S311 - benchmark data, not key material
+    return [_synthetic_serial(i, rng.getrandbits(40)) for i in range(size)]
+
+
+def _fill(home: Path, ca_name: str, size: int, at: dt.datetime) -> None:
+    """Insert ``size`` revoked status entries for ``ca_name`` in batches (pre-encoded entries)."""
+    from ca.store import crl_repo
+    from ca.store import repository as repo
+    from qtsp.config import load_config
+    from qtsp.wiring import runtime
+
+    templates = _entry_templates(at)
+    not_after = at + dt.timedelta(days=365)
+    with runtime(load_config(home)) as rt:
+        with rt.db.read() as s:
+            issuer_id = next(c.id for c in repo.list_cas(s) if c.name == ca_name)
+        serials = _serials(size, size)
+        for start in range(0, size, 50_000):
+            rows = []
+            for i in range(start, min(size, start + 50_000)):
+                serial = serials[i]
+                prefix, suffix = templates[i % len(templates)]
+                rows.append(
+                    {
+                        "issuer_id": issuer_id,
+                        "serial": format(serial, "x"),
+                        "certificate_id": None,
+                        "reason": _REASONS[i % len(_REASONS)],
+                        "revoked_at": at,
+                        "invalidity_date": None,
+                        "not_after": not_after,
+                        "received_at": at,
+                        "requested_by": "bench",
+                        "decided_by": "bench",
+                        "crl_entry_der": prefix + serial.to_bytes(16, "big") + suffix,
+                        "created_at": at,
+                    }
+                )
+            with rt.db.write() as s:
+                crl_repo.bulk_add_status_entries(s, rows)
+
+
+def _hwm_mb(pid: int | str = "self") -> float:
+    """Peak resident set size (``VmHWM``) of a process since its last exec, in MiB.
+
+    Not ``ru_maxrss``: on Linux that also counts the image a child had before exec (a copy of a
+    large parent), which made every child look as large as the benchmark's parent.
+    """
+    with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _child_ours(home: str, ca_name: str) -> dict[str, float]:
+    """In a fresh process: warm up (imports, pkilint validators, throwaway key) on an empty CRL,
+    then time one publication of ``ca_name``'s CRL (DB read + build + HSM sign + verify + lint + store)."""
+    from qtsp.config import load_config
+    from qtsp.wiring import os_actor, runtime
+
+    with runtime(load_config(home)) as rt:
+        publisher = rt.crl()
+        actor = os_actor("benchmark")
+        publisher.publish("root", actor, force=True)  # warm-up; the root's CARL is empty here
+        base = _hwm_mb()
+        start = time.perf_counter()
+        done = publisher.publish(ca_name, actor, force=True)
+        seconds = time.perf_counter() - start
+        assert done is not None
+        return {"seconds": seconds, "peak_mb": _hwm_mb(), "base_mb": base, "bytes": float(done.size)}
+
+
+def _child_builder(size: int, at_iso: str) -> dict[str, float]:
+    """Baseline: cryptography's CRL builder fed every entry at once (FIELD-NOTES), same serials,
+    reasons and dates, signed with an in-memory P-256 key; entries built from values in memory
+    (no database read, which favours the baseline)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    at = dt.datetime.fromisoformat(at_iso)
+    key = ec.generate_private_key(ec.SECP256R1())
+    flags = {
+        "keyCompromise": x509.ReasonFlags.key_compromise,
+        "superseded": x509.ReasonFlags.superseded,
+        "cessationOfOperation": x509.ReasonFlags.cessation_of_operation,
+        "affiliationChanged": x509.ReasonFlags.affiliation_changed,
+    }
+    reasons = [x509.CRLReason(flags[r]) for r in _REASONS]
+    serials = _serials(size, size)
+    base = _hwm_mb()
+    start = time.perf_counter()
+    revoked = [
+        x509.RevokedCertificateBuilder()
+        .serial_number(serial)
+        .revocation_date(at)
+        .add_extension(reasons[i % len(reasons)], critical=False)
+        .build()
+        for i, serial in enumerate(serials)
+    ]
+    name = x509.Name.from_rfc4514_string("CN=Bench CA,O=Bench,C=DE")
+    crl = x509.CertificateRevocationListBuilder(
+        issuer_name=name, last_update=at, next_update=at + dt.timedelta(days=7), revoked_certificates=revoked
+    ).sign(key, hashes.SHA256())
+    der = crl.public_bytes(serialization.Encoding.DER)
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "peak_mb": _hwm_mb(), "base_mb": base, "bytes": float(len(der))}
+
+
+def _child_main(argv: Sequence[str]) -> None:
+    import json
+    import sys
+
+    kind = argv[0]
+    result = _child_ours(argv[1], argv[2]) if kind == "ours" else _child_builder(int(argv[1]), argv[2])
+    sys.stdout.write(json.dumps(result) + "\n")
+
+
+def _run_child(*args: str) -> dict[str, float]:
+    import json
+    import sys
+
+    proc = subprocess.run(  # noqa: S603 - our own interpreter and module, fixed arguments
+        [sys.executable, "-c", "import sys, qtsp.bench as b; b._child_main(sys.argv[1:])", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"benchmark child {args[0]} failed: {proc.stderr.strip().splitlines()[-1:]}")
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def _openssl_gencrl(work: Path, size: int, at: dt.datetime) -> dict[str, float] | None:
+    """Baseline: ``openssl ca -gencrl`` over an index of ``size`` revoked entries (P-256, SHA-256).
+
+    Time and peak memory (``VmHWM`` of the openssl process, polled every 10 ms) of the command alone.
+    """
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        return None
+    work.mkdir(parents=True, exist_ok=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name.from_rfc4514_string("CN=Bench CA,O=Bench,C=DE")
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(at - dt.timedelta(days=1))
+        .not_valid_after(at + dt.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    (work / "ca.key").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    (work / "ca.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    revoked = at.strftime("%y%m%d%H%M%SZ")
+    expiry = (at + dt.timedelta(days=365)).strftime("%y%m%d%H%M%SZ")
+    with (work / "index.txt").open("w") as fh:
+        for i, serial in enumerate(_serials(size, size)):
+            fh.write(f"R\t{expiry}\t{revoked},{_REASONS[i % len(_REASONS)]}\t{serial:032X}\tunknown\t/CN=c{i}\n")
+    (work / "crlnumber").write_text("01\n")
+    (work / "openssl.cnf").write_text(
+        f"[ca]\ndefault_ca = bench\n[bench]\ndir = {work}\ndatabase = $dir/index.txt\n"
+        "crlnumber = $dir/crlnumber\ncertificate = $dir/ca.crt\nprivate_key = $dir/ca.key\n"
+        "default_md = sha256\ndefault_crl_days = 7\ncrl_extensions = crl_ext\n"
+        "[crl_ext]\nauthorityKeyIdentifier = keyid:always\n"
+    )
+    start = time.perf_counter()
+    proc = subprocess.Popen(  # noqa: S603 - fixed arguments
+        [openssl, "ca", "-gencrl", "-config", str(work / "openssl.cnf"), "-out", str(work / "crl.pem")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    peak = 0.0
+    while proc.poll() is None:  # VmHWM only grows: the last reading before exit is the peak (±10 ms)
+        with contextlib.suppress(OSError, ValueError):
+            peak = max(peak, _hwm_mb(proc.pid))
+        time.sleep(0.01)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"openssl ca -gencrl failed with exit code {proc.returncode}")
+    size_der = len(x509.load_pem_x509_crl((work / "crl.pem").read_bytes()).public_bytes(serialization.Encoding.DER))
+    return {"seconds": seconds, "peak_mb": peak, "bytes": float(size_der)}
+
+
+def run_crl_bench(*, sizes: Sequence[int], openssl: bool, builder: bool, console: Console) -> list[CRLRow]:
+    """Fill one throwaway home (SQLite, soft keys) with ``sizes`` entries on separate CAs, then
+    measure each publication in a fresh process, with the baselines in the same run."""
+    if len(sizes) > len(CRL_BENCH_CAS):
+        raise ValueError(f"at most {len(CRL_BENCH_CAS)} sizes per run")
+    tmp = Path(tempfile.mkdtemp(prefix="qtsp-crlbench-"))
+    rows: list[CRLRow] = []
+    at = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    try:
+        home = tmp / "home"
+        with _environment({"QTSP_KEY_BACKEND": "soft", "QTSP_CA_ALGORITHM": "ec-p256"}):
+            _init(home)
+            for ca_name, size in zip(CRL_BENCH_CAS, sizes, strict=False):
+                fill_start = time.perf_counter()
+                _fill(home, ca_name, size, at)
+                console.print(
+                    f"{size:>9,} entries inserted for CA {ca_name} in {time.perf_counter() - fill_start:.1f} s"
+                )
+            for ca_name, size in zip(CRL_BENCH_CAS, sizes, strict=False):
+                ours = _run_child("ours", str(home), ca_name)
+                base = _run_child("builder", str(size), at.isoformat()) if builder else None
+                ossl = _openssl_gencrl(tmp / f"openssl-{size}", size, at) if openssl else None
+                row = CRLRow(
+                    size=size,
+                    seconds=ours["seconds"],
+                    peak_mb=ours["peak_mb"],
+                    base_mb=ours["base_mb"],
+                    bytes=int(ours["bytes"]),
+                    builder_seconds=base["seconds"] if base else None,
+                    builder_peak_mb=base["peak_mb"] if base else None,
+                    openssl_seconds=ossl["seconds"] if ossl else None,
+                    openssl_peak_mb=ossl["peak_mb"] if ossl else None,
+                )
+                rows.append(row)
+                console.print(
+                    f"{size:>9,}: ours {row.seconds:.2f} s {row.peak_mb:.0f} MB"
+                    + (f" | builder {row.builder_seconds:.2f} s {row.builder_peak_mb:.0f} MB" if base else "")
+                    + (f" | openssl {row.openssl_seconds:.2f} s {row.openssl_peak_mb:.0f} MB" if ossl else "")
+                )
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    load = os.getloadavg()
+    table = Table(
+        title=f"qtsp bench crl: SQLite, soft P-256 key, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+    )
+    for col in (
+        "entries",
+        "publish s",
+        "peak RSS MB",
+        "RSS before MB",
+        "CRL bytes",
+        "builder s",
+        "builder MB",
+        "openssl s",
+        "openssl MB",
+        "time vs builder",
+        "time vs openssl",
+    ):
+        table.add_column(col, justify="right")
+
+    def fmt(value: float | None, spec: str) -> str:
+        return "-" if value is None else format(value, spec)
+
+    for r in rows:
+        table.add_row(
+            f"{r.size:,}",
+            f"{r.seconds:.2f}",
+            f"{r.peak_mb:.0f}",
+            f"{r.base_mb:.0f}",
+            f"{r.bytes:,}",
+            fmt(r.builder_seconds, ".2f"),
+            fmt(r.builder_peak_mb, ".0f"),
+            fmt(r.openssl_seconds, ".2f"),
+            fmt(r.openssl_peak_mb, ".0f"),
+            fmt(r.builder_seconds / r.seconds if r.builder_seconds else None, ".1f") + "x",
+            fmt(r.openssl_seconds / r.seconds if r.openssl_seconds else None, ".1f") + "x",
+        )
+    console.print(table)
+    console.print(
+        "publish = one `publish(force)` of a CA's full CRL in a fresh process after a warm-up publication: "
+        "locked DB read of the stored entries, header build, signature, parse + verify, pkilint (sample), "
+        "history row + audit, commit, publish-directory file. Peak = VmHWM of that process (imports "
+        "included); 'RSS before' = VmHWM after the warm-up. Ratios > 1 mean ours is faster."
+    )
     return rows

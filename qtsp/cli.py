@@ -24,6 +24,7 @@ from rich.table import Table
 
 from ca.audit.service import ExportError
 from ca.audit.verify import VerifyReport
+from ca.crl_ocsp.crl import CRLError
 from ca.crl_ocsp.revocation import REVOCATION_REASONS, RevocationError
 from ca.issuance.errors import IssuanceError
 from ca.issuance.hierarchy import HierarchyExists, HierarchyMismatch
@@ -69,6 +70,7 @@ def _map_errors(fn: F) -> F:
             HierarchyMismatch,
             RevocationError,
             ExportError,
+            CRLError,
         ) as exc:
             raise CLIError(str(exc)) from None
         except HSMError as exc:
@@ -507,6 +509,103 @@ def worker(ctx: click.Context, once: bool) -> None:
             build_scheduler(rt, blocking=True).start()
 
 
+# crl
+
+
+@cli.group()
+def crl() -> None:
+    """Certificate revocation lists (CRLs of the issuing CAs, the root's CARL)."""
+
+
+@crl.command("publish")
+@click.option("--issuer", "issuer_name", default=None, help="CA name (default: every CA, the root's CARL last).")
+@click.option("--force", is_flag=True, help="Publish even when nothing is due (no change, interval not passed).")
+@click.pass_context
+@_map_errors
+def crl_publish(ctx: click.Context, issuer_name: str | None, force: bool) -> None:
+    """Publish the CRLs that are due (a pending status change, or the interval passed); --force: now."""
+    config = _config(ctx)
+    with runtime(config) as rt:
+        publisher = rt.crl()
+        names = [issuer_name] if issuer_name else publisher.ca_names()
+        for name in names:
+            done = publisher.publish(name, os_actor(), force=force)
+            if done is None:
+                latest = publisher.latest(name)
+                last = f"CRL #{latest.number} of {latest.this_update.isoformat()}" if latest else "no CRL"
+                console.print(f"{name}: up to date ({last}); --force publishes anyway", markup=False)
+                continue
+            console.print(
+                f"{name}: published CRL #{done.number}, {done.entries} entries, {done.size} bytes, "
+                f"thisUpdate {done.this_update.isoformat()}, nextUpdate {done.next_update.isoformat()}, "
+                f"sha256 {done.sha256}",
+                markup=False,
+            )
+            if done.file_error:
+                err_console.print(f"warning: {name}: publish directory not written: {done.file_error}", markup=False)
+
+
+@crl.command("show")
+@click.option("--issuer", "issuer_name", default=None, help="CA name (default: every CA).")
+@click.option("--number", type=click.IntRange(min=1), default=None, help="CRL number (default: the newest).")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None, help="Write the DER here.")
+@click.option("--limit", type=click.IntRange(min=0), default=1000, show_default=True, help="Entries listed (0: all).")
+@click.pass_context
+@_map_errors
+def crl_show(ctx: click.Context, issuer_name: str | None, number: int | None, out_path: str | None, limit: int) -> None:
+    """Show a stored CRL: number, thisUpdate/nextUpdate, entries (serial, date, reason), size, SHA-256."""
+    if (number is not None or out_path is not None) and issuer_name is None:
+        raise CLIError("--number and --out need --issuer")
+    config = _config(ctx)
+    with runtime(config) as rt:
+        publisher = rt.crl()
+        names = [issuer_name] if issuer_name else publisher.ca_names()
+        stored = [(name, publisher.latest(name, number)) for name in names]
+    for name, found in stored:
+        if found is None:
+            what = f"CRL #{number}" if number is not None else "CRL"
+            raise CLIError(f"CA {name} has no stored {what}")
+        parsed = x509.load_der_x509_crl(found.der)
+        console.print(f"{name}: CRL #{found.number}", markup=False)
+        console.print(f"  thisUpdate  {found.this_update.isoformat()}", markup=False)
+        console.print(f"  nextUpdate  {found.next_update.isoformat()}", markup=False)
+        console.print(f"  size        {len(found.der)} bytes", markup=False)
+        console.print(f"  sha256      {found.sha256}", markup=False)
+        console.print(f"  entries     {found.entries}", markup=False)
+        for i, entry in enumerate(parsed):
+            if limit and i >= limit:
+                console.print(f"  ... {found.entries - limit} more (--limit 0 lists all)", markup=False)
+                break
+            console.print(f"    {_entry_line(entry)}", markup=False)
+        if out_path:
+            Path(out_path).write_bytes(found.der)
+            err_console.print(f"wrote {out_path}", markup=False)
+
+
+def _entry_line(entry: x509.RevokedCertificate) -> str:
+    reason = "unspecified"
+    invalidity = ""
+    for ext in entry.extensions:
+        if isinstance(ext.value, x509.CRLReason):
+            reason = _REASON_NAMES.get(ext.value.reason, ext.value.reason.value)
+        elif isinstance(ext.value, x509.InvalidityDate):
+            invalidity = f"  invalidity {ext.value.invalidity_date_utc.isoformat()}"
+    return f"{entry.serial_number:x}  {entry.revocation_date_utc.isoformat()}  {reason}{invalidity}"
+
+
+_REASON_NAMES = {
+    x509.ReasonFlags.key_compromise: "keyCompromise",
+    x509.ReasonFlags.ca_compromise: "cACompromise",
+    x509.ReasonFlags.affiliation_changed: "affiliationChanged",
+    x509.ReasonFlags.superseded: "superseded",
+    x509.ReasonFlags.cessation_of_operation: "cessationOfOperation",
+    x509.ReasonFlags.certificate_hold: "certificateHold",
+    x509.ReasonFlags.privilege_withdrawn: "privilegeWithdrawn",
+    x509.ReasonFlags.aa_compromise: "aACompromise",
+    x509.ReasonFlags.remove_from_crl: "removeFromCRL",
+}
+
+
 # ---------------------------------------------------------------------------------------------
 # demo and bench
 
@@ -549,6 +648,42 @@ def bench_issue(
         database_url=database_url,
         console=console,
     )
+
+
+@bench.command("crl")
+@click.option(
+    "--sizes",
+    default="10000,100000,1000000",
+    show_default=True,
+    help="Comma-separated entry counts (at most three; one issuing CA each).",
+)
+@click.option("--openssl/--no-openssl", default=True, show_default=True, help="Baseline: openssl ca -gencrl.")
+@click.option("--builder/--no-builder", default=True, show_default=True, help="Baseline: cryptography's builder.")
+@_map_errors
+def bench_crl(sizes: str, openssl: bool, builder: bool) -> None:
+    """CRL build + sign time, peak memory and size for large CRLs, against the baselines in the same run."""
+    from qtsp.bench import run_crl_bench
+
+    try:
+        counts = [int(x) for x in sizes.split(",") if x.strip()]
+    except ValueError:
+        raise CLIError(f"--sizes: {sizes!r} is not a comma-separated list of integers") from None
+    if not counts or len(counts) > 3 or any(c < 1 for c in counts):
+        raise CLIError("--sizes: one to three positive counts")
+    run_crl_bench(sizes=counts, openssl=openssl, builder=builder, console=console)
+
+
+@bench.command("ocsp")
+@click.option("--requests", "requests_", default=20000, show_default=True, help="Requests per configuration.")
+@click.option("--concurrency", default=8, show_default=True, help="Concurrent connections of the load generator.")
+@_map_errors
+def bench_ocsp(requests_: int, concurrency: int) -> None:
+    """OCSP answers/s (pre-signed, live SoftHSM2) under gunicorn vs fixed bytes and openssl ocsp."""
+    from qtsp.bench_ocsp import run_ocsp_bench
+
+    if requests_ < 100 or concurrency < 1:
+        raise CLIError("--requests must be at least 100 and --concurrency at least 1")
+    run_ocsp_bench(requests=requests_, concurrency=concurrency, console=console)
 
 
 def main() -> None:

@@ -39,6 +39,12 @@ def status_jobs(rt: Runtime) -> list[StatusJob]:
     """The jobs and their intervals, from ``[status]``."""
     st = rt.config.status
     jobs = [
+        # A status change reaches the CRL within [status] crl_after_change_seconds (default 60 s).
+        StatusJob(
+            "crl-publish",
+            dt.timedelta(seconds=max(1, min(30, st.crl_after_change_seconds // 2))),
+            lambda: len(rt.crl().publish_due(SCHEDULER_ACTOR)),
+        ),
         StatusJob(
             "hold-release",
             dt.timedelta(seconds=30),

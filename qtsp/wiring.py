@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from cryptography import x509
 
 from ca.audit.service import AuditService
+from ca.crl_ocsp.crl import CRLPublisher, CRLSettings
 from ca.crl_ocsp.ocsp import OCSPResponder
 from ca.crl_ocsp.presign import OCSPPresigner
 from ca.crl_ocsp.responders import ResponderRenewal
@@ -140,6 +141,16 @@ class Runtime:
     def responder_renewal(self) -> ResponderRenewal:
         return ResponderRenewal(db=self.db, backend=self.backend, settings=self.config.ca, clock=system_clock)
 
+    def crl(self) -> CRLPublisher:
+        st = self.config.status
+        settings = CRLSettings(
+            next_update_days=st.crl_next_update_days,
+            carl_next_update_days=st.carl_next_update_days,
+            interval_seconds=st.crl_interval_seconds,
+            publish_dir=st.publish_dir,
+        )
+        return CRLPublisher(db=self.db, backend=self.backend, settings=settings, clock=system_clock)
+
 
 def open_runtime(config: Config) -> Runtime:
     """A runtime the caller closes (long-lived processes: web workers, the scheduler)."""
@@ -163,7 +174,8 @@ def runtime(config: Config) -> Iterator[Runtime]:
 
 def initialise(config: Config, actor: Actor) -> dict[str, x509.Certificate]:
     """What ``qtsp init`` does: data directory (0700), ``qtsp.toml`` if absent (no secrets), the soft
-    keystore passphrase file if needed, ``alembic upgrade head``, then the hierarchy ceremony.
+    keystore passphrase file if needed, ``alembic upgrade head``, the hierarchy ceremony, then the
+    first CRL (CARL for the root) of every CA.
 
     :raises HierarchyExists: when the database already holds a hierarchy.
     """
@@ -178,4 +190,6 @@ def initialise(config: Config, actor: Actor) -> dict[str, x509.Certificate]:
     with runtime(config) as rt:
         certs = create_hierarchy(rt.db, rt.backend, config.ca, actor, system_clock)
         rt.audit().ensure_signer(config.ca, actor)
+        # The first CRL of every CA right after the ceremony, so the CDP URLs resolve from the start.
+        rt.crl().publish_all(actor, force=True)
         return certs

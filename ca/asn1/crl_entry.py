@@ -9,13 +9,24 @@ against cryptography's CRL parser).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Final
 
-from asn1crypto import crl, x509
+from asn1crypto import core, crl, x509
 
 from ca.asn1.errors import Asn1EncodeError
 
-__all__ = ["CRL_REASONS", "assemble_signed", "crl_entry_der", "signature_algorithm_der", "splice_entries"]
+__all__ = [
+    "CRL_REASONS",
+    "assemble_signed",
+    "assemble_signed_parts",
+    "crl_entry_der",
+    "generalized_time_der",
+    "signature_algorithm_der",
+    "splice_entries",
+    "tbs_parts",
+    "tbs_span",
+]
 
 #: RFC 5280 §5.3.1 CRLReason names usable in an entry.  ``removeFromCRL`` (delta CRLs only) is absent;
 #: ``unspecified`` is encoded by leaving the extension out (RFC 5280 §5.3.1: SHOULD be absent).
@@ -114,11 +125,23 @@ def _tlv(data: bytes | memoryview, offset: int) -> tuple[int, int, int]:
 _TIME_TAGS: Final = (0x17, 0x18)  # UTCTime, GeneralizedTime
 
 
-def splice_entries(tbs_certlist: bytes, entries: list[bytes]) -> bytes:
+def splice_entries(tbs_certlist: bytes, entries: Sequence[bytes]) -> bytes:
     """Insert ``revokedCertificates`` (the stored entry encodings, in order) into a TBSCertList built
     without entries, after thisUpdate/nextUpdate (RFC 5280 §5.1).  An empty list changes nothing."""
-    if not entries:
-        return tbs_certlist
+    return b"".join(tbs_parts(tbs_certlist, entries))
+
+
+def tbs_parts(tbs_certlist: bytes, entries: Sequence[bytes]) -> list[bytes | memoryview]:
+    """The TBSCertList of :func:`splice_entries` as a list of parts that are never concatenated here.
+
+    ``entries`` may also be chunks of several concatenated entry encodings.  A caller hashes the
+    parts for the signature and joins them once, with the signature, in
+    :func:`assemble_signed_parts`: a million-entry CRL (about 50 MB) then exists once as chunks and
+    once as the final DER, never as a separate TBS copy.
+    """
+    entries_len = sum(len(e) for e in entries)
+    if not entries_len:
+        return [tbs_certlist]
     tag, start, end = _tlv(tbs_certlist, 0)
     if tag != 0x30 or end != len(tbs_certlist):
         raise Asn1EncodeError("not a DER TBSCertList")
@@ -135,15 +158,29 @@ def splice_entries(tbs_certlist: bytes, entries: list[bytes]) -> bytes:
         pos = eend
     if insert_at is None:
         raise Asn1EncodeError("TBSCertList without thisUpdate")
-    content_len = sum(len(e) for e in entries)
-    revoked_header = b"\x30" + _length_octets(content_len)
-    inner = bytearray()
-    inner += tbs_certlist[start:insert_at]
-    inner += revoked_header
-    for e in entries:
-        inner += e
-    inner += tbs_certlist[insert_at:end]
-    return b"\x30" + _length_octets(len(inner)) + bytes(inner)
+    revoked_header = b"\x30" + _length_octets(entries_len)
+    inner_len = (insert_at - start) + len(revoked_header) + entries_len + (end - insert_at)
+    view = memoryview(tbs_certlist)
+    return [
+        b"\x30" + _length_octets(inner_len),
+        view[start:insert_at],
+        revoked_header,
+        *entries,
+        view[insert_at:end],
+    ]
+
+
+def tbs_span(crl_der: bytes) -> tuple[int, int]:
+    """(start, end) of the ``tbsCertList`` element inside a DER CertificateList."""
+    _, start, _ = _tlv(crl_der, 0)
+    _, _, tbs_end = _tlv(crl_der, start)
+    return start, tbs_end
+
+
+def generalized_time_der(value: dt.datetime) -> bytes:
+    """DER ``GeneralizedTime`` (whole seconds, Z), e.g. the value of ExpiredCertsOnCRL (X.509 §9.3.21:
+    ``expiredCertsOnCRL EXTENSION ::= { SYNTAX ExpiredCertsOnCRL ... }``, ``ExpiredCertsOnCRL ::= GeneralizedTime``)."""
+    return bytes(core.GeneralizedTime(_utc(value)).dump(force=True))
 
 
 def signature_algorithm_der(crl_der: bytes) -> bytes:
@@ -152,6 +189,13 @@ def signature_algorithm_der(crl_der: bytes) -> bytes:
     _, _, tbs_end = _tlv(crl_der, start)
     _, _, alg_end = _tlv(crl_der, tbs_end)
     return crl_der[tbs_end:alg_end]
+
+
+def assemble_signed_parts(tbs_parts: Sequence[bytes | memoryview], algorithm_der: bytes, signature: bytes) -> bytes:
+    """:func:`assemble_signed` over the parts of :func:`tbs_parts`, joined in one allocation."""
+    bit_string = b"\x03" + _length_octets(len(signature) + 1) + b"\x00" + signature
+    body_len = sum(len(p) for p in tbs_parts) + len(algorithm_der) + len(bit_string)
+    return b"".join([b"\x30" + _length_octets(body_len), *tbs_parts, algorithm_der, bit_string])
 
 
 def assemble_signed(tbs_certlist: bytes, algorithm_der: bytes, signature: bytes) -> bytes:

@@ -34,6 +34,7 @@ __all__ = [
     "HierarchyMismatch",
     "HierarchySettings",
     "ca_key_ref",
+    "ca_signing_key",
     "create_hierarchy",
     "issue_responder",
     "load_issuers",
@@ -367,6 +368,17 @@ def ca_key_ref(ca: repo.CASnapshot) -> KeyRef:
 
 def responder_key_ref(ca: repo.CASnapshot) -> KeyRef | None:
     return _key_ref(ca.responder_key) if ca.responder_key else None
+
+
+def ca_signing_key(backend: KeyBackend, ca: repo.CASnapshot) -> tuple[KeyAlgorithm, SigningKey]:
+    """The signing key of any CA of the hierarchy, the root included (its CA revocation list)."""
+    ref = _key_ref(ca.key)
+    if ref.backend != backend.name:
+        raise HierarchyMismatch(
+            f"keys.backend: CA {ca.name}'s key is in the {ref.backend} backend, "
+            f"but the configured backend is {backend.name}"
+        )
+    return ref.algorithm, backend.signing_key(ref)
 
 
 def load_issuers(

@@ -38,7 +38,7 @@ def home(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Mon
                 subject=SubjectInput.from_json_obj(DEMO_SUBJECTS["upc-auth"]),
                 actor=os_actor(),
             )
-        rt.audit().checkpoint(rt.config.ca, os_actor("auditor"))  # covers 1..6
+        rt.audit().checkpoint(rt.config.ca, os_actor("auditor"))  # covers init (6 events) and 3 issuances: 1..9
         for _ in range(2):
             service.issue(
                 profile_name="upc-auth",
@@ -79,7 +79,7 @@ def _row(db: Database, seq: int) -> dict[str, object]:
 def test_intact_log_verifies_with_its_checkpoint(home: Home) -> None:
     code, out = _verify(home)
     assert code == 0, out
-    assert "audit log intact: 8 entries 1..8, 1 signed checkpoints verified" in out
+    assert "audit log intact: 12 entries 1..12, 1 signed checkpoints verified" in out
 
 
 @pytest.mark.parametrize(
@@ -127,7 +127,7 @@ def test_inserted_entry_is_named(home: Home) -> None:
     db = _db(home)
     _unprotect(db)
     prev = _row(db, 3)
-    last = 8
+    last = 12
     with db.engine.begin() as c:
         for seq in range(last, 3, -1):
             c.execute(text("UPDATE audit_event SET seq = seq + 1 WHERE seq = :s"), {"s": seq})
@@ -174,16 +174,16 @@ def test_reordered_entries_are_named(home: Home) -> None:
 
 
 def test_truncated_tail_is_caught_by_the_checkpoint(home: Home) -> None:
-    """Remove entries 5..8 and repair the head: only the signed checkpoint (at 6) can tell."""
+    """Remove entries 8..12 and repair the head: only the signed checkpoint (at 9) can tell."""
     db = _db(home)
     _unprotect(db)
-    four = _row(db, 4)
+    seven = _row(db, 7)
     with db.engine.begin() as c:
-        c.execute(text("DELETE FROM audit_event WHERE seq >= 5"))
-        c.execute(text("UPDATE audit_head SET seq = 4, hash = :h"), {"h": four["hash"]})
+        c.execute(text("DELETE FROM audit_event WHERE seq >= 8"))
+        c.execute(text("UPDATE audit_head SET seq = 7, hash = :h"), {"h": seven["hash"]})
     db.dispose()
     code, out = _verify(home)
-    assert code == 1 and "truncated tail" in out and "ends at entry 4" in out
+    assert code == 1 and "truncated tail" in out and "ends at entry 7" in out
 
 
 def test_rewritten_chain_is_caught_by_the_checkpoint(home: Home) -> None:
@@ -222,9 +222,10 @@ def test_export_verifies_offline_and_catches_a_tampered_file(home: Home, tmp_pat
     ok = runner.invoke(cli, ["audit", "verify-export", str(out), "--root", root])
     assert ok.exit_code == 0 and "1 signed checkpoints verified" in ok.output, ok.output
     lines = out.read_text().splitlines()
-    record = json.loads(lines[3])
+    index = next(i for i, line in enumerate(lines) if "upc-auth" in line)
+    record = json.loads(lines[index])
     record["details"] = record["details"].replace("upc-auth", "qes-natural")
-    lines[3] = json.dumps(record)
+    lines[index] = json.dumps(record)
     bad = tmp_path / "bad.jsonl"
     bad.write_text("\n".join(lines) + "\n")
     caught = runner.invoke(cli, ["audit", "verify-export", str(bad), "--root", root])
