@@ -77,8 +77,13 @@ def _ab_binary() -> str:
     return path
 
 
-def run_ab(label: str, url: str, body: bytes | None, *, requests: int, concurrency: int, tmp: Path) -> AbResult:
-    """Run ``ab`` once; POST ``body`` as application/ocsp-request, or GET when None."""
+def run_ab(
+    label: str, url: str, body: bytes | None, *, requests: int, concurrency: int, tmp: Path, warmup: bool = True
+) -> AbResult:
+    """Run ``ab``; POST ``body`` as application/ocsp-request, or GET when None.  A discarded warm-up
+    run first lets every worker open its database, key backend and caches."""
+    if warmup:
+        run_ab(label, url, body, requests=max(200, requests // 10), concurrency=concurrency, tmp=tmp, warmup=False)
     args = [_ab_binary(), "-q", "-n", str(requests), "-c", str(concurrency), "-s", "30"]
     if body is not None:
         path = tmp / "ab-body.der"

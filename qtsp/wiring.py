@@ -125,6 +125,7 @@ class Runtime:
                 validity=dt.timedelta(hours=status.ocsp_validity_hours),
                 max_request_bytes=status.ocsp_max_request_bytes,
                 clock=system_clock,
+                cache_seconds=status.ocsp_cache_ms / 1000,
             )
         return self._ocsp
 

@@ -439,7 +439,14 @@ class OCSPResponder:
     :param validity: thisUpdate → nextUpdate of every response (``[status] ocsp_validity_hours``;
         STANDARDS.md §2.4: ≤ 24 h recommended).
     :param max_request_bytes: larger requests get ``malformedRequest`` before any parsing.
+    :param cache_seconds: how long this process may answer a byte-identical request (no nonce) with
+        the answer it gave before, without reading the database.  It bounds how late a status change
+        becomes visible here, so it must stay well under the one-second visibility promise
+        (``[status] ocsp_cache_ms``, default 0.5 s; 0 turns the cache off).  Answers with a nonce
+        are never cached (their request bytes differ anyway).
     """
+
+    CACHE_ENTRIES: Final = 20_000
 
     def __init__(
         self,
@@ -450,7 +457,12 @@ class OCSPResponder:
         max_request_bytes: int = 4096,
         clock: Clock = system_clock,
         directory: ResponderDirectory | None = None,
+        cache_seconds: float = 0.0,
     ) -> None:
+        if not 0.0 <= cache_seconds < 1.0:
+            raise ValueError("cache_seconds must lie in [0, 1): a revocation is visible within one second")
+        self.cache_seconds = cache_seconds
+        self._cache: dict[bytes, tuple[float, OCSPAnswer]] = {}
         self.db = db
         self.backend = backend
         self.validity = validity
@@ -461,6 +473,25 @@ class OCSPResponder:
 
     def respond(self, request_der: bytes) -> OCSPAnswer:
         """Answer one OCSP request; never raises."""
+        if self.cache_seconds:
+            key = bytes(request_der)
+            hit = self._cache.get(key)
+            now = time.monotonic()
+            if hit is not None and hit[0] > now:
+                return hit[1]
+            answer = self._respond_safely(key)
+            if answer.successful and not answer.nonce:
+                if len(self._cache) >= self.CACHE_ENTRIES:
+                    self._cache.clear()  # bounded memory; refilled within cache_seconds
+                self._cache[key] = (now + self.cache_seconds, answer)
+            return answer
+        return self._respond_safely(request_der)
+
+    def forget_cached_answers(self) -> None:
+        """Drop this process's cached answers (called after a status change committed here)."""
+        self._cache.clear()
+
+    def _respond_safely(self, request_der: bytes) -> OCSPAnswer:
         try:
             return self._respond(request_der)
         except (OCSPStoreUnavailable, StoreError) as exc:

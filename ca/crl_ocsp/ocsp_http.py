@@ -91,21 +91,33 @@ def ocsp_blueprint(
     def now() -> dt.datetime:
         return clock() if clock is not None else dt.datetime.now(dt.UTC)
 
+    # Header values of cacheable answers, formatted once per answer (the hot path of pre-signed
+    # answers is otherwise dominated by date formatting and header validation).
+    formatted: dict[tuple[dt.datetime, dt.datetime, str | None], tuple[str, str]] = {}
+
     def reply(answer: OCSPAnswer) -> Response:
         if on_answer is not None:
             on_answer(answer.outcome)
-        response = Response(answer.der, status=200, mimetype=OCSP_RESPONSE_TYPE)
-        if answer.this_update is not None and answer.next_update is not None and not answer.nonce:
-            remaining = int((answer.next_update - now()).total_seconds())
-            max_age = max(0, min(remaining, max_age_seconds))
-            response.headers["Last-Modified"] = _http_date(answer.this_update)
-            response.headers["Expires"] = _http_date(answer.next_update)
-            if answer.etag:
-                response.headers["ETag"] = answer.etag
-            response.headers["Cache-Control"] = f"max-age={max_age}, public, no-transform, must-revalidate"
-        else:
-            response.headers["Cache-Control"] = _NOT_CACHEABLE
-        return response
+        if answer.this_update is None or answer.next_update is None or answer.nonce:
+            return Response(
+                answer.der, status=200, mimetype=OCSP_RESPONSE_TYPE, headers=[("Cache-Control", _NOT_CACHEABLE)]
+            )
+        key = (answer.this_update, answer.next_update, answer.etag)
+        dates = formatted.get(key)
+        if dates is None:
+            if len(formatted) > 50_000:
+                formatted.clear()
+            dates = formatted[key] = (_http_date(answer.this_update), _http_date(answer.next_update))
+        remaining = int((answer.next_update - now()).total_seconds())
+        max_age = max(0, min(remaining, max_age_seconds))
+        headers = [
+            ("Last-Modified", dates[0]),
+            ("Expires", dates[1]),
+            ("Cache-Control", f"max-age={max_age}, public, no-transform, must-revalidate"),
+        ]
+        if answer.etag:
+            headers.append(("ETag", answer.etag))
+        return Response(answer.der, status=200, mimetype=OCSP_RESPONSE_TYPE, headers=headers)
 
     def fixed(der: bytes, outcome: str) -> Response:
         return reply(OCSPAnswer(der, outcome))
@@ -133,8 +145,12 @@ def ocsp_blueprint(
     def ocsp_post() -> Response:
         try:
             maximum = limit()
-            if request.content_length is not None and request.content_length > maximum:
-                return fixed(MALFORMED, "malformed")
+            length = request.content_length
+            if length is not None:
+                if length > maximum:  # refused before reading or parsing
+                    return fixed(MALFORMED, "malformed")
+                return answer(request.stream.read(length))
+            # No Content-Length (chunked): read at most maximum + 1 bytes before deciding.
             chunks: list[bytes] = []
             size = 0
             stream = request.stream

@@ -107,7 +107,11 @@ class OCSPPresigner:
         return self._sign_and_store(issuer, [serial], self.responder.clock()) == 1
 
     def on_change(self, issuer_name: str, serial: str) -> None:
-        """The RevocationService hook: :meth:`presign`, logging failures (the scheduler retries)."""
+        """The RevocationService hook: :meth:`presign`, logging failures (the scheduler retries).
+
+        This process's answer cache is emptied first; other processes' caches expire within
+        ``cache_seconds`` (under one second)."""
+        self.responder.forget_cached_answers()
         try:
             self.presign(issuer_name, serial)
         except Exception:
