@@ -113,6 +113,14 @@ class ServeConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class RAConfig:
+    activation_hours: int
+    """Cards are activated automatically this long after shipping unless the holder confirms receipt first."""
+    data_key_file: Path
+    """The RA's data key (evidence copies and TOTP secrets at rest): a secret file, never in this file's values."""
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     home: Path
     database: DatabaseConfig
@@ -123,6 +131,8 @@ class Config:
     serve: ServeConfig
     source: Path | None = field(default=None)
     """The TOML file read, or None when defaults were used."""
+    ra: RAConfig | None = field(default=None)
+    """The registration authority's settings (None only for configurations built by hand)."""
 
     @property
     def development_base_url(self) -> bool:
@@ -259,7 +269,7 @@ def load_config(home: str | os.PathLike[str] | None = None, *, base_url: str | N
             raise ConfigurationError(str(source), f"not valid TOML: {exc}") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigurationError(str(source), f"cannot be read: {exc}") from None
-    known_sections = ("database", "keys", "ca", "issuance", "serve")
+    known_sections = ("database", "keys", "ca", "issuance", "serve", "ra")
     for name in raw:
         if name not in known_sections:
             raise ConfigurationError(name, "unknown section")
@@ -364,6 +374,14 @@ def load_config(home: str | os.PathLike[str] | None = None, *, base_url: str | N
     )
     sv.finish()
 
+    rs = _Section("ra", raw.get("ra"))
+    ra = RAConfig(
+        activation_hours=rs.integer("activation_hours", 24, 1, 24 * 30),
+        data_key_file=rs.path("data_key_file", home_path, env="QTSP_RA_DATA_KEY_FILE")
+        or home_path / "secrets" / "ra-data.key",
+    )
+    rs.finish()
+
     return Config(
         home=home_path,
         database=database,
@@ -372,6 +390,7 @@ def load_config(home: str | os.PathLike[str] | None = None, *, base_url: str | N
         issuance=issuance,
         serve=serve,
         source=source if source.exists() else None,
+        ra=ra,
     )
 
 
@@ -429,4 +448,7 @@ pkilint = {str(config.issuance.pkilint).lower()}
 [serve]
 host = "{config.serve.host}"
 port = {config.serve.port}
+
+[ra]
+activation_hours = {config.ra.activation_hours if config.ra else 24}
 """
