@@ -53,6 +53,14 @@ def require(condition: bool, what: str) -> None:
     pytest.skip(f"{what} not available")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``awaits_ca`` are strict xfails: they fail the build once the CA features they
+    wait for land, so the marker is removed and they run for real."""
+    for item in items:
+        if item.get_closest_marker("awaits_ca"):
+            item.add_marker(pytest.mark.xfail(strict=True, reason="waits for the CA's on_hold / RevocationService"))
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     shutil.rmtree(_SESSION_DIR, ignore_errors=True)
 
