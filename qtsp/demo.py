@@ -97,6 +97,9 @@ def run_demo(config: Config, out: Path, console: Console) -> None:
             "pkilint's internal-host finding is downgraded for it only (README, 'Development base URLs').",
             markup=False,
         )
+    from qtsp.ra_demo import run_ra_demo
+
+    run_ra_demo(config, console)
     n = export_all(config, out)
     console.print(f"exported {n} certificates (PEM) to {out}")
     if config.keys.backend == "soft":

@@ -83,7 +83,7 @@ def test_every_endpoint_checks_every_role(env: RAEnv) -> None:
     }
     assert set(rules) == set(EXPECTED), "an endpoint was added or removed without updating EXPECTED"
     failures = []
-    for (method, rule_text), rule in sorted(rules.items()):
+    for method, rule_text in sorted(rules):
         url = rule_text
         for name, value in values.items():
             url = url.replace(f"<int:{name}>", str(value)).replace(f"<{name}>", str(value))
