@@ -97,10 +97,10 @@ def run_demo(config: Config, out: Path, console: Console) -> None:
             "pkilint's internal-host finding is downgraded for it only (README, 'Development base URLs').",
             markup=False,
         )
+    n = export_all(config, out)
+    console.print(f"exported {n} certificates (PEM) to {out}")
     from qtsp.ra_demo import run_ra_demo
 
     run_ra_demo(config, console)
-    n = export_all(config, out)
-    console.print(f"exported {n} certificates (PEM) to {out}")
     if config.keys.backend == "soft":
         console.print("[yellow]Software keys: development and demonstration only, not qualified.[/yellow]")
