@@ -8,6 +8,7 @@ from alembic import context
 
 from ca.store.db import Database
 from ca.store.models import Base, UTCDateTime
+from ra.store import models as _ra_models  # noqa: F401  (the RA's tables share Base's metadata)
 
 target_metadata = Base.metadata
 

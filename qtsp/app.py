@@ -17,13 +17,16 @@ import os
 import threading
 from dataclasses import dataclass, field
 
+from apiflask import APIFlask
 from flask import Flask
 
 from ca.crl_ocsp.crl_http import crl_blueprint
 from ca.crl_ocsp.ocsp_http import ocsp_blueprint
 from qtsp.config import Config, load_config
 from qtsp.observability import OCSP_ANSWERS, observability_blueprint
-from qtsp.wiring import Runtime, open_runtime
+from qtsp.wiring import Runtime, open_runtime, ra_service
+from ra.api import init_app as init_ra_api
+from ra.service import RAService
 
 __all__ = ["ProcessRuntime", "create_app"]
 
@@ -36,6 +39,8 @@ class ProcessRuntime:
     _runtime: Runtime | None = None
     _pid: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _ra: RAService | None = None
+    _ra_pid: int = 0
 
     def get(self) -> Runtime:
         rt = self._runtime
@@ -51,6 +56,15 @@ class ProcessRuntime:
                 self._pid = os.getpid()
             return self._runtime
 
+    def ra_service(self) -> RAService:
+        """This process's RA service (on the same runtime)."""
+        rt = self.get()
+        service = self._ra
+        if service is None or self._ra_pid != os.getpid():
+            service = self._ra = ra_service(rt)
+            self._ra_pid = os.getpid()
+        return service
+
     def close(self) -> None:
         with self._lock:
             if self._runtime is not None and self._pid == os.getpid():
@@ -61,7 +75,14 @@ class ProcessRuntime:
 def create_app(home: str | None = None, *, config: Config | None = None) -> Flask:
     """Build the application for ``home`` (default: ``QTSP_HOME`` or ``./var``)."""
     config = config or load_config(home)
-    app = Flask("qtsp")
+    # APIFlask generates the RA API's OpenAPI document (/api/openapi.json) from its schemas.
+    app = APIFlask(
+        "qtsp",
+        title="QTSP engine",
+        version="0.1.0",
+        spec_path="/api/openapi.json",
+        docs_path="/api/docs",
+    )
     app.config["QTSP_CONFIG"] = config
     runtimes = ProcessRuntime(config)
     app.extensions["qtsp_runtime"] = runtimes
@@ -76,4 +97,5 @@ def create_app(home: str | None = None, *, config: Config | None = None) -> Flas
             on_answer=lambda outcome: OCSP_ANSWERS.labels(outcome).inc(),
         )
     )
+    init_ra_api(app, runtimes.ra_service)
     return app

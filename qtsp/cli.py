@@ -607,6 +607,79 @@ _REASON_NAMES = {
 
 
 # ---------------------------------------------------------------------------------------------
+# registration authority (the OS user is the actor; the CA host's access control is the gate)
+
+
+@cli.group("ra")
+def ra_group() -> None:
+    """Registration authority: operator accounts, orders, scheduled card transitions."""
+
+
+def _ra_error(exc: Exception) -> CLIError:
+    return CLIError(str(exc))
+
+
+@ra_group.command("create-operator")
+@click.option("--email", required=True)
+@click.option("--role", "roles", multiple=True, required=True, help="ra-officer, revocation-officer, ca-operator, ...")
+@click.pass_context
+@_map_errors
+def ra_create_operator(ctx: click.Context, email: str, roles: tuple[str, ...]) -> None:
+    """Create an operator account; the password comes from $QTSP_OPERATOR_PASSWORD or a prompt,
+    and the TOTP secret is printed once."""
+    from qtsp.wiring import ra_service
+    from ra.errors import RAError
+    from ra.roles import Role
+    from ra.service import cli_principal
+
+    password = os.environ.get("QTSP_OPERATOR_PASSWORD") or click.prompt("password", hide_input=True)
+    with runtime(_config(ctx)) as rt:
+        try:
+            account_id, secret = ra_service(rt).create_operator(
+                cli_principal(os_actor().name, Role.SECURITY_OFFICER), email=email, password=password, roles=roles
+            )
+        except RAError as exc:
+            raise _ra_error(exc) from None
+    console.print(f"operator account {account_id} created; TOTP secret (shown once): {secret}")
+
+
+@ra_group.command("orders")
+@click.pass_context
+@_map_errors
+def ra_orders(ctx: click.Context) -> None:
+    """List every order with its state."""
+    from qtsp.wiring import ra_service
+    from ra.roles import Role
+    from ra.service import cli_principal
+
+    table = Table(title="orders")
+    for col in ("id", "product", "method", "state", "waiting", "card"):
+        table.add_column(col)
+    with runtime(_config(ctx)) as rt:
+        for view in ra_service(rt).list_orders(cli_principal(os_actor().name, Role.AUDITOR)):
+            o = view.order
+            table.add_row(str(o.id), o.product, o.method, o.state, o.waiting_reason or "", str(view.card_id or ""))
+    console.print(table)
+
+
+@ra_group.command("run-jobs")
+@click.pass_context
+@_map_errors
+def ra_run_jobs(ctx: click.Context) -> None:
+    """Activate cards shipped longer ago than ra.activation_hours and mark expired cards."""
+    from qtsp.wiring import ra_service
+    from ra.errors import RAError
+
+    with runtime(_config(ctx)) as rt:
+        service = ra_service(rt)
+        try:
+            activated, expired = service.activate_due(), service.expire_due()
+        except RAError as exc:
+            raise _ra_error(exc) from None
+    console.print(f"activated {len(activated)} cards, expired {len(expired)}")
+
+
+# ---------------------------------------------------------------------------------------------
 # demo and bench
 
 

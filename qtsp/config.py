@@ -131,10 +131,10 @@ class StatusConfig:
     ocsp_max_age_seconds: int
     """Upper bound of HTTP ``max-age`` on OCSP answers (RFC 5019 §6.2), default 60 s."""
     ocsp_max_request_bytes: int
+    """Larger requests are refused as malformedRequest before parsing (default 4096)."""
     ocsp_cache_ms: int
     """Each process may repeat its answer to a byte-identical request (no nonce) for this long
     without reading the database (default 500 ms; under 1 s, the revocation visibility promise)."""
-    """Larger requests are refused as malformedRequest before parsing (default 4096)."""
     responder_renew_days: int
     """Issue a new delegated responder certificate this many days before the current one expires."""
     scheduler: bool
@@ -150,6 +150,14 @@ class AuditConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class RAConfig:
+    activation_hours: int
+    """Cards are activated automatically this long after shipping unless the holder confirms receipt first."""
+    data_key_file: Path
+    """The RA's data key (evidence copies and TOTP secrets at rest): a secret file, never in this file's values."""
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     home: Path
     database: DatabaseConfig
@@ -162,6 +170,8 @@ class Config:
     audit: AuditConfig
     source: Path | None = field(default=None)
     """The TOML file read, or None when defaults were used."""
+    ra: RAConfig | None = field(default=None)
+    """The registration authority's settings (None only for configurations built by hand)."""
 
     @property
     def development_base_url(self) -> bool:
@@ -298,7 +308,7 @@ def load_config(home: str | os.PathLike[str] | None = None, *, base_url: str | N
             raise ConfigurationError(str(source), f"not valid TOML: {exc}") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigurationError(str(source), f"cannot be read: {exc}") from None
-    known_sections = ("database", "keys", "ca", "issuance", "serve", "status", "audit")
+    known_sections = ("database", "keys", "ca", "issuance", "serve", "status", "audit", "ra")
     for name in raw:
         if name not in known_sections:
             raise ConfigurationError(name, "unknown section")
@@ -427,6 +437,14 @@ def load_config(home: str | os.PathLike[str] | None = None, *, base_url: str | N
     audit = AuditConfig(checkpoint_interval_seconds=au.integer("checkpoint_interval_seconds", 3600, 60, 7 * 86400))
     au.finish()
 
+    rs = _Section("ra", raw.get("ra"))
+    ra = RAConfig(
+        activation_hours=rs.integer("activation_hours", 24, 1, 24 * 30),
+        data_key_file=rs.path("data_key_file", home_path, env="QTSP_RA_DATA_KEY_FILE")
+        or home_path / "secrets" / "ra-data.key",
+    )
+    rs.finish()
+
     return Config(
         home=home_path,
         database=database,
@@ -437,6 +455,7 @@ def load_config(home: str | os.PathLike[str] | None = None, *, base_url: str | N
         status=status,
         audit=audit,
         source=source if source.exists() else None,
+        ra=ra,
     )
 
 
@@ -508,4 +527,7 @@ scheduler = {str(config.status.scheduler).lower()}
 
 [audit]
 checkpoint_interval_seconds = {config.audit.checkpoint_interval_seconds}
+
+[ra]
+activation_hours = {config.ra.activation_hours if config.ra else 24}
 """

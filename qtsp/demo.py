@@ -6,16 +6,18 @@ from pathlib import Path
 from typing import Final
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509 import ocsp
 from cryptography.x509.oid import NameOID
 from rich.console import Console
 from rich.table import Table
 
 from ca.findings import Severity
+from ca.issuance.service import IssuedCertificate
 from ca.profiles.subject import SubjectInput
 from qtsp.config import Config
-from qtsp.wiring import os_actor, runtime
+from qtsp.wiring import Runtime, os_actor, runtime
 
 __all__ = ["DEMO_SUBJECTS", "READABLE_NAMES", "fresh_csr", "run_demo"]
 
@@ -69,6 +71,53 @@ def fresh_csr(curve: ec.EllipticCurve | None = None) -> bytes:
     return csr.public_bytes(serialization.Encoding.DER)
 
 
+def run_status_demo(rt: Runtime, issued: list[IssuedCertificate], console: Console) -> None:
+    """Revoke one of the demo certificates, publish the CRLs, and show what a relying party sees."""
+    good, revoked = issued[0], issued[-1]
+    result = rt.revocation().revoke(
+        revoked.issuer, revoked.serial_hex, "keyCompromise", actor=os_actor("revocation-officer")
+    )
+    console.print(
+        f"revoked {revoked.profile} {result.issuer}:{result.serial} (keyCompromise) "
+        f"at {result.effective_at.isoformat()}",
+        markup=False,
+    )
+    published = rt.crl().publish_all(os_actor(), force=False)
+    for crl in published:
+        console.print(
+            f"published CRL #{crl.number} of CA {crl.issuer}: {crl.entries} entries, next update "
+            f"{crl.next_update.isoformat()}",
+            markup=False,
+        )
+    rt.ocsp_presigner().refresh_due()  # what the scheduler's ocsp-presign job does every minute
+    table = Table(title="OCSP answers (delegated responder, as served at /ocsp)")
+    for col in ("certificate", "status", "revoked at / reason", "this update", "next update", "answer"):
+        table.add_column(col, overflow="fold")
+    issuers = rt.issuance(pkilint=False).issuers
+    for cert in (good, revoked):
+        issuer_cert = issuers[cert.issuer].view.certificate
+        request = (
+            ocsp.OCSPRequestBuilder()
+            .add_certificate(cert.certificate, issuer_cert, hashes.SHA256())
+            .build()
+            .public_bytes(serialization.Encoding.DER)
+        )
+        answer = rt.ocsp_responder().respond(request)
+        response = ocsp.load_der_ocsp_response(answer.der)
+        single = next(iter(response.responses))
+        reason = single.revocation_reason.name if single.revocation_reason else "-"
+        detail = f"{single.revocation_time_utc.isoformat()} / {reason}" if single.revocation_time_utc else "-"
+        table.add_row(
+            f"{cert.profile} {cert.serial_hex}",
+            single.certificate_status.name.lower(),
+            detail,
+            single.this_update_utc.isoformat(),
+            single.next_update_utc.isoformat() if single.next_update_utc else "-",
+            answer.outcome,
+        )
+    console.print(table)
+
+
 def run_demo(config: Config, out: Path, console: Console) -> None:
     from qtsp.cli import export_all
 
@@ -76,6 +125,7 @@ def run_demo(config: Config, out: Path, console: Console) -> None:
     for col in ("profile", "subject", "serial", "lint verdict"):
         table.add_column(col, overflow="fold")
     notices: set[str] = set()
+    issued_all: list[IssuedCertificate] = []
     with runtime(config) as rt:
         service = rt.issuance()
         for profile_name in sorted(rt.profiles):
@@ -90,6 +140,7 @@ def run_demo(config: Config, out: Path, console: Console) -> None:
             subject_text = issued.certificate.subject.rfc4514_string(READABLE_NAMES)
             table.add_row(profile_name, subject_text, issued.serial_hex, issued.lint_verdict)
             notices.update(f.code for f in issued.findings if f.severity >= Severity.NOTICE)
+            issued_all.append(issued)
     console.print(table)
     if notices:
         console.print(
@@ -99,5 +150,10 @@ def run_demo(config: Config, out: Path, console: Console) -> None:
         )
     n = export_all(config, out)
     console.print(f"exported {n} certificates (PEM) to {out}")
+    with runtime(config) as rt:
+        run_status_demo(rt, issued_all, console)
+    from qtsp.ra_demo import run_ra_demo
+
+    run_ra_demo(config, console)
     if config.keys.backend == "soft":
         console.print("[yellow]Software keys: development and demonstration only, not qualified.[/yellow]")

@@ -58,6 +58,7 @@ def status_jobs(rt: Runtime) -> list[StatusJob]:
                 rt.responder_renewal().renew_due(dt.timedelta(days=st.responder_renew_days), actor=SCHEDULER_ACTOR)
             ),
         ),
+        StatusJob("ra-cards", dt.timedelta(seconds=60), lambda: ra_card_jobs(rt)),
         StatusJob(
             "audit-checkpoint",
             dt.timedelta(seconds=rt.config.audit.checkpoint_interval_seconds),
@@ -65,6 +66,16 @@ def status_jobs(rt: Runtime) -> list[StatusJob]:
         ),
     ]
     return jobs
+
+
+def ra_card_jobs(rt: Runtime) -> str:
+    """Cards shipped longer ago than [ra] activation_hours are activated (their holds released in
+    the CA); cards past their certificates' expiry are marked expired."""
+    from qtsp.wiring import ra_service
+
+    service = ra_service(rt)
+    activated, expired = service.activate_due(), service.expire_due()
+    return f"activated {len(activated)}, expired {len(expired)}"
 
 
 def presign_all(rt: Runtime, batch: int = 500, max_batches: int = 40) -> int:

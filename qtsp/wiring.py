@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import getpass
 import os
 import secrets
@@ -25,8 +26,9 @@ from ca.issuance.lint import PkilintGate
 from ca.issuance.service import Actor, IssuanceService, system_clock
 from ca.profiles import Profile, load_builtin_profiles
 from ca.store.db import Database
-from hsm import KeyBackend
+from hsm import KeyAlgorithm, KeyBackend
 from qtsp.config import CONFIG_FILE_NAME, Config, render_config
+from ra.service import RAService
 
 __all__ = [
     "Runtime",
@@ -35,6 +37,7 @@ __all__ = [
     "open_backend",
     "open_runtime",
     "os_actor",
+    "ra_service",
     "runtime",
 ]
 
@@ -162,6 +165,43 @@ def open_runtime(config: Config) -> Runtime:
         db.dispose()
         raise
     return Runtime(config=config, db=db, backend=backend, profiles=load_builtin_profiles())
+
+
+def _remote_key_csr(backend: KeyBackend, algorithm: KeyAlgorithm) -> Callable[[str], bytes]:
+    """Remote seals: the key pair is generated inside the key backend and never leaves it; the
+    CSR is signed there (its proof of possession)."""
+
+    def make(label: str) -> bytes:
+        from cryptography.hazmat.primitives import serialization
+
+        ref = backend.generate(label, algorithm)
+        key = backend.signing_key(ref)
+        csr = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([])).sign(key, algorithm.default_hash())
+        return csr.public_bytes(serialization.Encoding.DER)
+
+    return make
+
+
+def ra_service(rt: Runtime, *, pkilint: bool | None = None) -> RAService:
+    """The registration authority on this runtime's database, with the CA behind its port."""
+    from ra.ca_port import CAAdapter
+    from ra.credentials import DataKey
+    from ra.products import load_products
+
+    ra_config = rt.config.ra
+    key_file = ra_config.data_key_file if ra_config else rt.config.home / "secrets" / "ra-data.key"
+    adapter = CAAdapter(
+        rt.issuance(pkilint=pkilint),
+        revocation=rt.revocation(),
+        remote_keys=_remote_key_csr(rt.backend, rt.config.ca.issuing_algorithm),
+    )
+    return RAService(
+        db=rt.db,
+        products=load_products({name: p.subject_kind for name, p in rt.profiles.items()}),
+        ca=adapter,
+        data_key=DataKey.from_file(key_file, create=True),
+        activation_delay=dt.timedelta(hours=ra_config.activation_hours if ra_config else 24),
+    )
 
 
 @contextlib.contextmanager

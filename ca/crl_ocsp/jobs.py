@@ -14,18 +14,14 @@ import socket
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Final
 
 from ca.issuance.service import Clock, system_clock
 from ca.store import lease
 from ca.store.db import Database, StoreError
 
-__all__ = ["JOB_NAMES", "JobOutcome", "LeasedRunner", "instance_id"]
+__all__ = ["JobOutcome", "LeasedRunner", "instance_id"]
 
 log = logging.getLogger(__name__)
-
-JOB_NAMES: Final = ("crl-publish", "ocsp-presign", "responder-renewal", "hold-release", "audit-checkpoint")
-
 
 def instance_id() -> str:
     """Who holds a lease: host, process and a random suffix (a restarted process is a new holder)."""

@@ -133,7 +133,8 @@ def test_export_writes_every_certificate(soft_home: Home, tmp_path: Path) -> Non
     assert sorted(p.name for p in (tmp_path / "out" / "ca").glob("*.pem")) == [
         "auth.pem", "chain.pem", "qes.pem", "root.pem", "seal.pem",
     ]  # fmt: skip
-    assert len(list((tmp_path / "out" / "certs").glob("*.pem"))) == 6  # 3 demo + 3 OCSP responders
+    # 3 demo + 3 OCSP responders + the RA demo's cards: signature, seal, UPC (signature + authentication)
+    assert len(list((tmp_path / "out" / "certs").glob("*.pem"))) == 10
 
 
 def test_soft_passphrase_file_is_private(soft_home: Home) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy import inspect, text
 from ca.store.db import Database
 from ca.store.models import Base
 from migrations import downgrade, upgrade
+from ra.store import models as _ra_models  # noqa: F401  (the RA's tables on the same metadata)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -1,0 +1,183 @@
+"""The RA's port to the CA: issue a certificate per slot, release a hold, revoke, generate a
+remote key.  The RA hands the CA exactly what approval froze (profile, subject, CSR, validity,
+evidence reference: DESIGN.md step 4) and nothing else.
+
+:class:`CAAdapter` implements the port against the real :class:`ca.issuance.service.IssuanceService`
+and the revocation service ``ca.crl_ocsp.revocation.RevocationService`` (``activate``/``revoke``).
+Card certificates are issued *not activated* (``on_hold``: certificateHold) and the card's
+activation releases the hold in the CA (eIDAS Art. 28(4)).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import Protocol
+
+from cryptography.hazmat.primitives import serialization
+
+from ca.audit.chain import JSONValue
+from ca.findings import Finding
+from ca.issuance.errors import IssuanceError
+from ca.issuance.service import Actor, IssuanceService
+from ca.profiles.subject import AdmissionInput, SubjectInput
+from ra.errors import RAError, RAErrorKind
+
+__all__ = ["CAAdapter", "CAPort", "IssuedRef", "ProfileOptions", "RevocationPort", "subject_to_json"]
+
+
+def subject_to_json(subject: SubjectInput) -> dict[str, JSONValue]:
+    """The subject as the JSON object :meth:`SubjectInput.from_json_obj` reads (absent keys omitted)."""
+    out: dict[str, JSONValue] = {}
+    for f in fields(subject):
+        value = getattr(subject, f.name)
+        if value is None:
+            continue
+        if isinstance(value, AdmissionInput):
+            out[f.name] = {k.name: getattr(value, k.name) for k in fields(value) if getattr(value, k.name) is not None}
+        else:
+            out[f.name] = value
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileOptions:
+    """What a CA profile lets a subject carry beyond the name."""
+
+    allow_organization: bool
+    allow_admission: bool
+    allow_email: bool
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedRef:
+    issuer: str
+    serial_hex: str
+    not_after: dt.datetime
+    certificate_der: bytes
+    on_hold: bool
+    """Whether the CA holds the certificate (status on-hold) until activation."""
+
+
+class CAPort(Protocol):
+    def profile_options(self, profile: str) -> ProfileOptions: ...
+
+    def subject_findings(self, profile: str, subject: SubjectInput) -> list[Finding]:
+        """The CA's subject rules for ``profile`` (run at approval, before anything is frozen)."""
+        ...
+
+    def issue(
+        self,
+        *,
+        profile: str,
+        csr: bytes,
+        subject: SubjectInput,
+        actor: Actor,
+        validity_days: int,
+        evidence_ref: str,
+        on_hold: bool,
+    ) -> IssuedRef: ...
+
+    def activate(self, issuer: str, serial_hex: str, *, actor: Actor) -> None: ...
+
+    def revoke(self, issuer: str, serial_hex: str, reason: str, *, actor: Actor, received_at: dt.datetime) -> None: ...
+
+    def remote_key_csr(self, label: str) -> bytes:
+        """Generate a key pair inside the HSM backend under ``label`` and return a CSR it signed (DER)."""
+        ...
+
+
+class RevocationPort(Protocol):
+    """The signatures of ``ca.crl_ocsp.revocation.RevocationService`` the RA uses."""
+
+    def activate(self, issuer_name: str, serial_hex: str, *, actor: Actor) -> object: ...
+
+    def revoke(
+        self,
+        issuer_name: str,
+        serial_hex: str,
+        reason: str,
+        *,
+        actor: Actor,
+        received_at: dt.datetime,
+        invalidity_date: dt.datetime | None = None,
+    ) -> object: ...
+
+
+class CAAdapter:
+    """:class:`CAPort` against the CA's services.
+
+    :param revocation: the CA's revocation service, or None where it does not exist yet.
+    :param remote_keys: generates a key in the key backend and returns a CSR (wired by ``qtsp``).
+    """
+
+    def __init__(
+        self,
+        issuance: IssuanceService,
+        revocation: RevocationPort | None = None,
+        remote_keys: Callable[[str], bytes] | None = None,
+    ) -> None:
+        self._issuance = issuance
+        self._revocation = revocation
+        self._remote_keys = remote_keys
+
+    def profile_options(self, profile: str) -> ProfileOptions:
+        p = self._issuance.profiles.get(profile)
+        if p is None:
+            raise RAError(RAErrorKind.CA_REFUSED, f"the CA has no profile {profile!r}")
+        return ProfileOptions(p.allow_organization, p.allow_admission, p.allow_email)
+
+    def subject_findings(self, profile: str, subject: SubjectInput) -> list[Finding]:
+        p = self._issuance.profiles.get(profile)
+        if p is None:
+            raise RAError(RAErrorKind.CA_REFUSED, f"the CA has no profile {profile!r}")
+        return self._issuance.subject_findings(p, subject)
+
+    def issue(
+        self,
+        *,
+        profile: str,
+        csr: bytes,
+        subject: SubjectInput,
+        actor: Actor,
+        validity_days: int,
+        evidence_ref: str,
+        on_hold: bool,
+    ) -> IssuedRef:
+        try:
+            issued = self._issuance.issue(
+                profile_name=profile,
+                csr=csr,
+                subject=subject,
+                actor=actor,
+                validity_days=validity_days,
+                evidence_ref=evidence_ref,
+                on_hold=on_hold,
+            )
+        except IssuanceError as exc:
+            raise RAError(RAErrorKind.CA_REFUSED, f"the CA refused: {exc.detail}", exc.findings) from None
+        cert = issued.certificate
+        return IssuedRef(
+            issuer=issued.issuer,
+            serial_hex=issued.serial_hex,
+            not_after=cert.not_valid_after_utc,
+            certificate_der=cert.public_bytes(serialization.Encoding.DER),
+            on_hold=on_hold,
+        )
+
+    def _service(self) -> RevocationPort:
+        if self._revocation is None:
+            raise RAError(RAErrorKind.CA_UNAVAILABLE, "the CA's revocation service is not available")
+        return self._revocation
+
+    def activate(self, issuer: str, serial_hex: str, *, actor: Actor) -> None:
+        self._service().activate(issuer, serial_hex, actor=actor)
+
+    def revoke(self, issuer: str, serial_hex: str, reason: str, *, actor: Actor, received_at: dt.datetime) -> None:
+        self._service().revoke(issuer, serial_hex, reason, actor=actor, received_at=received_at)
+
+    def remote_key_csr(self, label: str) -> bytes:
+        if self._remote_keys is None:
+            raise RAError(RAErrorKind.CA_UNAVAILABLE, "no key backend is wired for remote keys")
+        return self._remote_keys(label)

@@ -1,0 +1,114 @@
+"""Passwords (Argon2), TOTP second factors (pyotp) and encryption at rest (AES-256-GCM).
+
+The data key encrypts identity-document copies and TOTP secrets at rest.  It is 32 random bytes
+read from a secret file (``QTSP_EVIDENCE_KEY_FILE``, default ``<home>/secrets/evidence.key``,
+mode 0600), never from the configuration file; see README "Registration authority".  The key
+backend cannot hold it: both backends keep signing keys only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import secrets
+from dataclasses import dataclass
+from typing import Final
+
+import pyotp
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from ra.errors import RAError, RAErrorKind
+
+__all__ = [
+    "MIN_PASSWORD_LENGTH",
+    "DataKey",
+    "hash_password",
+    "new_totp_secret",
+    "totp_step",
+    "verify_password",
+]
+
+MIN_PASSWORD_LENGTH: Final = 12
+_HASHER: Final = PasswordHasher()
+_NONCE: Final = 12
+
+
+def hash_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise RAError(RAErrorKind.MALFORMED, f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+    return _HASHER.hash(password)
+
+
+def verify_password(stored: str, password: str) -> bool:
+    try:
+        return _HASHER.verify(stored, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def new_totp_secret() -> str:
+    return pyotp.random_base32()
+
+
+def totp_step(secret: str, code: str, at: dt.datetime) -> int | None:
+    """The time step ``code`` is valid for (RFC 6238, 30 s, one step of drift), or None.
+
+    The caller refuses a step not greater than the last one accepted (no replay).
+    """
+    if not code.isdigit() or len(code) != 6:
+        return None
+    totp = pyotp.TOTP(secret)
+    for drift in (0, -1, 1):
+        t = at + dt.timedelta(seconds=30 * drift)
+        if secrets.compare_digest(totp.at(t), code):
+            return int(totp.timecode(t))
+    return None
+
+
+@dataclass(frozen=True)
+class DataKey:
+    """AES-256-GCM with a 96-bit random nonce per message; ``key_id`` names the key in each record."""
+
+    key: bytes
+
+    def __post_init__(self) -> None:
+        if len(self.key) != 32:
+            raise ValueError("the data key must be 32 bytes")
+
+    def __repr__(self) -> str:
+        return f"DataKey(key_id={self.key_id})"
+
+    @property
+    def key_id(self) -> str:
+        return hashlib.sha256(b"qtsp-ra-data-key" + self.key).hexdigest()[:16]
+
+    def encrypt(self, plaintext: bytes, aad: bytes) -> bytes:
+        nonce = os.urandom(_NONCE)
+        return nonce + AESGCM(self.key).encrypt(nonce, plaintext, aad)
+
+    def decrypt(self, blob: bytes, aad: bytes) -> bytes:
+        try:
+            return AESGCM(self.key).decrypt(blob[:_NONCE], blob[_NONCE:], aad)
+        except InvalidTag:
+            raise RAError(RAErrorKind.CONFLICT, "stored ciphertext does not authenticate with the data key") from None
+
+    @classmethod
+    def from_file(cls, path: os.PathLike[str] | str, *, create: bool) -> DataKey:
+        """Read the key (64 hex digits) from ``path``; create it (0600) when absent and ``create``."""
+        from pathlib import Path
+
+        p = Path(path)
+        if not p.exists() and create:
+            p.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32) + "\n")
+        try:
+            text = p.read_text(encoding="ascii").strip()
+            return cls(bytes.fromhex(text))
+        except (OSError, ValueError, UnicodeDecodeError) as exc:
+            raise RAError(RAErrorKind.MALFORMED, f"data key file {p}: unusable ({type(exc).__name__})") from None

@@ -1,0 +1,1464 @@
+"""The registration authority's service: accounts, organisations, orders and their evidence,
+approval (four eyes), hand-over to the CA per certificate slot, and the card life cycle.
+
+Every operation checks the caller's role, runs in one transaction (the order or card row locked
+first, so concurrent transitions serialise) and appends its audit event in that same
+transaction through :func:`ca.store.repository.append_audit`.  Calls to the CA happen between
+transactions: the CA commits and audits its own steps, and the RA records the result afterwards.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+import secrets
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Final
+
+from ca.audit.chain import JSONValue
+from ca.findings import Finding, Severity, errors_in, format_findings
+from ca.issuance.service import system_clock
+from ca.profiles.subject import AdmissionInput, SubjectError, SubjectInput
+from ca.store import repository as ca_repo
+from ca.store.db import Database, UnitOfWork
+from ra.ca_port import CAPort, IssuedRef, subject_to_json
+from ra.credentials import DataKey, hash_password, new_totp_secret, totp_step, verify_password
+from ra.errors import RAError, RAErrorKind
+from ra.evidence import (
+    DocumentType,
+    IdentityEvidence,
+    PersonData,
+    check_copy,
+    identity_findings,
+    same_person,
+)
+from ra.organisation import (
+    ChamberConfirmation,
+    OrganisationData,
+    OzbData,
+    SignatoryData,
+    admission_from,
+    organisation_identifier,
+    ozb_findings,
+    signatory_matching,
+)
+from ra.products import IdentMethod, OrderKind, Product, check_method
+from ra.records import AccountRec, CardRec, OrderRec, OrganisationRec, SignatoryRec, SlotRec
+from ra.roles import OPERATOR_ROLES, Principal, Role
+from ra.store import repository as repo
+from ra.workflow import (
+    CardEvent,
+    CardState,
+    OrderEvent,
+    OrderState,
+    WaitingReason,
+    card_transition,
+    order_transition,
+)
+
+__all__ = ["ANONYMOUS", "SYSTEM", "ApprovalResult", "OrderView", "RAService", "cli_principal"]
+
+_EMAIL_RE: Final = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+\Z")
+_REVOCATION_REASONS: Final = frozenset(
+    {"unspecified", "keyCompromise", "affiliationChanged", "superseded", "cessationOfOperation"}
+)
+
+ANONYMOUS: Final = Principal(name="anonymous", roles=frozenset())
+SYSTEM: Final = Principal(name="system:scheduler", roles=frozenset({Role.SYSTEM}), second_factor=True)
+
+
+def cli_principal(name: str, *roles: Role) -> Principal:
+    """A CLI command on the CA host: the OS user, with the roles the command needs (the host's own
+    access control is the gate there, so it counts as strongly authenticated)."""
+    return Principal(name=name, roles=frozenset(roles), second_factor=True)
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalResult:
+    state: str
+    approvals: tuple[str, ...]
+    needed: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderView:
+    """An order as the portal shows it, with its evidence summary, approvals, slots and card."""
+
+    order: OrderRec
+    product_title: str
+    evidence: dict[str, JSONValue]
+    approvals: tuple[str, ...]
+    slots: tuple[SlotRec, ...]
+    card_id: int | None
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _signatory(sig: SignatoryRec | None) -> SignatoryData | None:
+    return None if sig is None else SignatoryData(sig.given_names, sig.surname, sig.date_of_birth, sig.role)
+
+
+def _json_list(values: Iterable[str]) -> list[JSONValue]:
+    return list(values)
+
+
+@dataclass
+class RAService:
+    db: Database
+    products: Mapping[str, Product]
+    ca: CAPort
+    data_key: DataKey
+    clock: Callable[[], dt.datetime] = system_clock
+    activation_delay: dt.timedelta = dt.timedelta(hours=24)
+    session_lifetime: dt.timedelta = dt.timedelta(hours=8)
+    _dummy_hash: str = field(default="", init=False, repr=False)
+
+    # ------------------------------------------------------------------------------------------
+    # helpers
+
+    def _audit(
+        self,
+        s: UnitOfWork,
+        principal: Principal,
+        role: Role | str,
+        action: str,
+        object_type: str,
+        object_id: int | str,
+        details: Mapping[str, JSONValue] | None = None,
+        at: dt.datetime | None = None,
+    ) -> None:
+        ca_repo.append_audit(
+            s,
+            at=at or self.clock(),
+            actor=principal.name,
+            role=str(role),
+            action=action,
+            object_type=object_type,
+            object_id=str(object_id),
+            details=details or {},
+        )
+
+    def _product(self, name: str) -> Product:
+        product = self.products.get(name)
+        if product is None:
+            raise RAError(RAErrorKind.NOT_FOUND, f"unknown product {name!r}")
+        return product
+
+    @staticmethod
+    def _order(s: UnitOfWork, order_id: int, principal: Principal, *, lock: bool = False) -> OrderRec:
+        """The order, if the caller may see it (applicants: their own only; else NOT_FOUND)."""
+        order = repo.order_get(s, order_id, lock=lock)
+        if order is None or (
+            not (principal.roles & OPERATOR_ROLES or Role.SYSTEM in principal.roles)
+            and order.applicant_account_id != principal.account_id
+        ):
+            raise RAError(RAErrorKind.NOT_FOUND, f"no order {order_id}")
+        return order
+
+    @staticmethod
+    def _card(s: UnitOfWork, card_id: int, principal: Principal, *, lock: bool = False) -> CardRec:
+        card = repo.card_get(s, card_id, lock=lock)
+        if card is None or (
+            not (principal.roles & OPERATOR_ROLES or Role.SYSTEM in principal.roles)
+            and card.holder_account_id != principal.account_id
+        ):
+            raise RAError(RAErrorKind.NOT_FOUND, f"no card {card_id}")
+        return card
+
+    def _transition(
+        self,
+        s: UnitOfWork,
+        order: OrderRec,
+        event: OrderEvent,
+        role: Role,
+        principal: Principal,
+        details: Mapping[str, JSONValue] | None = None,
+        **values: object,
+    ) -> OrderState:
+        target = order_transition(OrderState(order.state), event, role)
+        now = self.clock()
+        repo.order_update(s, order.id, state=target.value, updated_at=now, **values)
+        self._audit(
+            s,
+            principal,
+            role,
+            f"order.{event.value}",
+            "order",
+            order.id,
+            {"from": order.state, "to": target.value, **(details or {})},
+            at=now,
+        )
+        return target
+
+    @staticmethod
+    def _own_or(principal: Principal, owner_account_id: int, *roles: Role, second_factor: bool = False) -> Role:
+        """The applicant acting on their own object, or one of ``roles``."""
+        if Role.APPLICANT in principal.roles and principal.account_id == owner_account_id:
+            return Role.APPLICANT
+        return principal.require(*roles, second_factor=second_factor)
+
+    # ------------------------------------------------------------------------------------------
+    # Accounts
+
+    def register_applicant(
+        self, *, email: str, password: str, given_names: str, surname: str, date_of_birth: dt.date
+    ) -> int:
+        """Open an applicant account: one per person (names and date of birth), one per email."""
+        email = email.strip().lower()
+        if not _EMAIL_RE.match(email) or len(email) > 254:
+            raise RAError(RAErrorKind.MALFORMED, "email: not a valid address")
+        for key, value in (("given_names", given_names), ("surname", surname)):
+            if not value.strip() or len(value) > 128 or value != value.strip():
+                raise RAError(RAErrorKind.MALFORMED, f"{key}: 1-128 characters without outer blanks")
+        if date_of_birth >= self.clock().date():
+            raise RAError(RAErrorKind.MALFORMED, "date_of_birth: must lie in the past")
+        pw_hash = hash_password(password)
+        now = self.clock()
+        with self.db.write() as s:
+            if repo.account_by_email(s, email) is not None:
+                raise RAError(RAErrorKind.CONFLICT, "an account with this email exists")
+            person = repo.person_get_or_create(s, given_names, surname, date_of_birth, now)
+            if repo.account_of_person(s, "applicant", person.id) is not None:
+                raise RAError(RAErrorKind.CONFLICT, "this person already has an applicant account (one per person)")
+            account_id = repo.account_add(
+                s,
+                email=email,
+                kind="applicant",
+                password_hash=pw_hash,
+                person_id=person.id,
+                totp_secret=None,
+                roles=[Role.APPLICANT.value],
+                at=now,
+                created_by=f"self:{email}",
+            )
+            self._audit(
+                s,
+                Principal(name=f"account:{account_id}:{email}", roles=frozenset()),
+                Role.APPLICANT,
+                "account.registered",
+                "account",
+                account_id,
+                {"email": email, "person_id": person.id},
+                at=now,
+            )
+        return account_id
+
+    def create_operator(
+        self,
+        principal: Principal,
+        *,
+        email: str,
+        password: str,
+        roles: Iterable[str],
+        person: PersonData | None = None,
+    ) -> tuple[int, str]:
+        """Create an operator account; returns its id and the TOTP secret (shown once, stored encrypted)."""
+        acting = principal.require(Role.SECURITY_OFFICER, second_factor=True)
+        email = email.strip().lower()
+        if not _EMAIL_RE.match(email):
+            raise RAError(RAErrorKind.MALFORMED, "email: not a valid address")
+        wanted = self._operator_roles(roles)
+        pw_hash = hash_password(password)
+        secret = new_totp_secret()
+        now = self.clock()
+        with self.db.write() as s:
+            if repo.account_by_email(s, email) is not None:
+                raise RAError(RAErrorKind.CONFLICT, "an account with this email exists")
+            person_id = None
+            if person is not None:
+                person_id = repo.person_get_or_create(
+                    s, person.given_names, person.surname, person.date_of_birth, now
+                ).id
+                if repo.account_of_person(s, "operator", person_id) is not None:
+                    raise RAError(RAErrorKind.CONFLICT, "this person already has an operator account")
+            account_id = repo.account_add(
+                s,
+                email=email,
+                kind="operator",
+                password_hash=pw_hash,
+                person_id=person_id,
+                totp_secret=None,
+                roles=[r.value for r in wanted],
+                at=now,
+                created_by=principal.name,
+            )
+            repo.account_update(
+                s, account_id, totp_secret=self.data_key.encrypt(secret.encode(), self._totp_aad(account_id))
+            )
+            self._audit(
+                s,
+                principal,
+                acting,
+                "account.operator_created",
+                "account",
+                account_id,
+                {"email": email, "roles": [r.value for r in sorted(wanted)], "person_id": person_id},
+                at=now,
+            )
+        return account_id, secret
+
+    @staticmethod
+    def _operator_roles(roles: Iterable[str]) -> frozenset[Role]:
+        out: set[Role] = set()
+        for r in roles:
+            try:
+                role = Role(r)
+            except ValueError:
+                role = Role.SYSTEM
+            if role not in OPERATOR_ROLES:
+                allowed = ", ".join(sorted(x.value for x in OPERATOR_ROLES))
+                raise RAError(RAErrorKind.MALFORMED, f"role {r!r} is not an operator role ({allowed})")
+            out.add(role)
+        if not out:
+            raise RAError(RAErrorKind.MALFORMED, "an operator needs at least one role")
+        return frozenset(out)
+
+    def set_roles(self, principal: Principal, account_id: int, roles: Iterable[str]) -> None:
+        """Change an operator's roles (a security event, audited with before and after)."""
+        acting = principal.require(Role.SECURITY_OFFICER, second_factor=True)
+        wanted = self._operator_roles(roles)
+        if principal.account_id == account_id:
+            raise RAError(RAErrorKind.FORBIDDEN, "nobody changes their own roles")
+        with self.db.write() as s:
+            account = repo.account_get(s, account_id)
+            if account is None or account.kind != "operator":
+                raise RAError(RAErrorKind.NOT_FOUND, f"no operator account {account_id}")
+            repo.account_set_roles(s, account_id, [r.value for r in wanted])
+            self._audit(
+                s,
+                principal,
+                acting,
+                "account.roles_changed",
+                "account",
+                account_id,
+                {"before": _json_list(account.roles), "after": _json_list(sorted(r.value for r in wanted))},
+            )
+
+    def list_accounts(self, principal: Principal) -> list[AccountRec]:
+        principal.require(Role.SECURITY_OFFICER, Role.AUDITOR)
+        with self.db.read() as s:
+            return repo.accounts_list(s)
+
+    @staticmethod
+    def _totp_aad(account_id: int) -> bytes:
+        return f"qtsp-ra-totp:{account_id}".encode()
+
+    def totp_secret(self, account: AccountRec) -> str:
+        if account.totp_secret is None:
+            raise RAError(RAErrorKind.CONFLICT, "the account has no second factor")
+        return self.data_key.decrypt(account.totp_secret, self._totp_aad(account.id)).decode()
+
+    def login(self, email: str, password: str, totp: str | None = None) -> tuple[str, bool]:
+        """Check the password (and the TOTP code, if given); return a bearer token and whether a
+        second factor was presented.  Every attempt is audited (EN 319 411-1 OVR-6.4.5-02)."""
+        email = email.strip().lower()
+        now = self.clock()
+        failure: str | None = None
+        step: int | None = None
+        with self.db.read() as s:
+            account = repo.account_by_email(s, email)
+        if account is None:
+            # Spend the same time as a real check, so timing does not reveal which emails exist.
+            if not self._dummy_hash:
+                self._dummy_hash = hash_password("x" * 16)
+            verify_password(self._dummy_hash, password)
+            failure = "unknown account or wrong password"
+        elif account.disabled or not verify_password(account.password_hash, password):
+            failure = "unknown account or wrong password"
+        elif totp is not None:
+            if account.totp_secret is None:
+                failure = "the account has no second factor"
+            else:
+                step = totp_step(self.totp_secret(account), totp, now)
+                if step is None or (account.totp_last_step is not None and step <= account.totp_last_step):
+                    failure = "wrong or already used TOTP code"
+        token = secrets.token_urlsafe(32)
+        with self.db.write() as s:
+            if failure is not None or account is None:
+                ca_repo.append_audit(
+                    s,
+                    at=now,
+                    actor=f"unauthenticated:{email[:200]}",
+                    role="none",
+                    action="account.login_failed",
+                    object_type="account",
+                    object_id=str(account.id) if account else None,
+                    details={"reason": failure},
+                )
+            else:
+                if step is not None:
+                    repo.account_update(s, account.id, totp_last_step=step)
+                repo.session_add(
+                    s,
+                    token_sha256=_sha(token),
+                    account_id=account.id,
+                    second_factor=step is not None,
+                    at=now,
+                    expires_at=now + self.session_lifetime,
+                )
+                ca_repo.append_audit(
+                    s,
+                    at=now,
+                    actor=f"account:{account.id}:{account.email}",
+                    role=",".join(account.roles),
+                    action="account.login",
+                    object_type="account",
+                    object_id=str(account.id),
+                    details={"second_factor": step is not None},
+                )
+        if failure is not None:
+            raise RAError(RAErrorKind.UNAUTHENTICATED, failure)
+        return token, step is not None
+
+    def authenticate(self, token: str) -> Principal:
+        """The caller behind a bearer token.
+
+        :raises RAError: UNAUTHENTICATED for an unknown, expired or disabled session.
+        """
+        with self.db.read() as s:
+            found = repo.session_get(s, _sha(token))
+            if found is None:
+                raise RAError(RAErrorKind.UNAUTHENTICATED, "unknown or expired session")
+            account_id, second_factor, expires_at = found
+            account = repo.account_get(s, account_id)
+        if account is None or account.disabled or expires_at <= self.clock():
+            raise RAError(RAErrorKind.UNAUTHENTICATED, "unknown or expired session")
+        return Principal(
+            name=f"account:{account.id}:{account.email}",
+            roles=frozenset(Role(r) for r in account.roles),
+            account_id=account.id,
+            person_id=account.person_id,
+            second_factor=second_factor,
+        )
+
+    # ------------------------------------------------------------------------------------------
+    # Organisations
+
+    def create_organisation(
+        self,
+        principal: Principal,
+        org: OrganisationData,
+        signatories: Iterable[SignatoryData],
+    ) -> int:
+        acting = principal.require(Role.RA_OFFICER)
+        identifier = organisation_identifier(org)
+        sigs = list(signatories)
+        if not sigs:
+            raise RAError(RAErrorKind.MALFORMED, "an organisation needs at least one authorised signatory")
+        now = self.clock()
+        with self.db.write() as s:
+            if repo.org_by_identifier(s, identifier) is not None:
+                raise RAError(RAErrorKind.CONFLICT, f"organisation {identifier} exists")
+            org_id = repo.org_add(
+                s,
+                name=org.name,
+                legal_form=org.legal_form,
+                country=org.country,
+                register_court=org.register_court,
+                register_number=org.register_number,
+                vat_number=org.vat_number,
+                identifier=identifier,
+                signatories=[(x.given_names, x.surname, x.date_of_birth, x.role) for x in sigs],
+                at=now,
+                created_by=principal.name,
+            )
+            self._audit(
+                s,
+                principal,
+                acting,
+                "organisation.created",
+                "organisation",
+                org_id,
+                {"name": org.name, "identifier": identifier, "signatories": len(sigs)},
+                at=now,
+            )
+        return org_id
+
+    def get_organisation(self, principal: Principal, org_id: int) -> OrganisationRec:
+        principal.require(Role.RA_OFFICER, Role.AUDITOR)
+        with self.db.read() as s:
+            org = repo.org_get(s, org_id)
+        if org is None:
+            raise RAError(RAErrorKind.NOT_FOUND, f"no organisation {org_id}")
+        return org
+
+    # ------------------------------------------------------------------------------------------
+    # Orders
+
+    def create_order(
+        self,
+        principal: Principal,
+        *,
+        product: str,
+        method: str,
+        country: str,
+        email: str | None = None,
+        organisation_id: int | None = None,
+        common_name: str | None = None,
+        validity_days: int | None = None,
+    ) -> int:
+        """An applicant orders a product for themself (natural) or their organisation (seal)."""
+        principal.require(Role.APPLICANT)
+        assert principal.account_id is not None and principal.person_id is not None
+        prod = self._product(product)
+        try:
+            ident = IdentMethod(method)
+        except ValueError:
+            raise RAError(RAErrorKind.MALFORMED, f"unknown identification method {method!r}") from None
+        check_method(prod, ident, OrderKind.NEW)
+        from iso3166 import countries_by_alpha2
+
+        if country not in countries_by_alpha2:
+            raise RAError(RAErrorKind.MALFORMED, f"country {country[:10]!r} is not ISO 3166-1 alpha-2")
+        days = prod.validity_days if validity_days is None else validity_days
+        if not 1 <= days <= prod.validity_days:
+            raise RAError(RAErrorKind.POLICY_VIOLATION, f"{prod.title}: validity is 1..{prod.validity_days} days")
+        if prod.email:
+            if email is None or not _EMAIL_RE.match(email):
+                raise RAError(RAErrorKind.MALFORMED, f"{prod.title}: a valid email is required")
+        elif email is not None:
+            raise RAError(RAErrorKind.MALFORMED, f"{prod.title}: carries no email address")
+        if prod.organisation == "none" and organisation_id is not None:
+            raise RAError(RAErrorKind.POLICY_VIOLATION, f"{prod.title}: names no organisation")
+        if prod.organisation == "required" and organisation_id is None:
+            raise RAError(RAErrorKind.POLICY_VIOLATION, f"{prod.title}: an organisation is required")
+        if prod.subject_kind == "legal":
+            if not common_name or len(common_name) > 64:
+                raise RAError(RAErrorKind.MALFORMED, f"{prod.title}: common_name (1-64 characters) is required")
+        elif common_name is not None:
+            raise RAError(RAErrorKind.MALFORMED, "common_name is set from the names for natural persons")
+        now = self.clock()
+        with self.db.write() as s:
+            if organisation_id is not None:
+                org = repo.org_get(s, organisation_id)
+                if org is None:
+                    raise RAError(RAErrorKind.NOT_FOUND, f"no organisation {organisation_id}")
+                if prod.subject_kind == "legal":
+                    self._require_signatory(s, principal.person_id, org, prod)
+            order_id = repo.order_add(
+                s,
+                product=prod.name,
+                kind=OrderKind.NEW.value,
+                state=OrderState.OPEN.value,
+                waiting_reason=None,
+                note=None,
+                applicant_account_id=principal.account_id,
+                person_id=principal.person_id,
+                organisation_id=organisation_id,
+                method=ident.value,
+                country=country,
+                email=email,
+                common_name=common_name,
+                validity_days=days,
+                parent_card_id=None,
+                submitted_at=now,
+                updated_at=now,
+            )
+            self._audit(
+                s,
+                principal,
+                Role.APPLICANT,
+                "order.created",
+                "order",
+                order_id,
+                {"product": prod.name, "method": ident.value, "organisation_id": organisation_id, "kind": "new"},
+                at=now,
+            )
+        return order_id
+
+    @staticmethod
+    def _require_signatory(s: UnitOfWork, person_id: int, org: OrganisationRec, prod: Product) -> SignatoryData:
+        person = repo.person_get(s, person_id)
+        sigs = tuple(SignatoryData(x.given_names, x.surname, x.date_of_birth, x.role) for x in org.signatories)
+        match = signatory_matching(PersonData(person.given_names, person.surname, person.date_of_birth), sigs)
+        if match is None:
+            raise RAError(
+                RAErrorKind.POLICY_VIOLATION,
+                f"{prod.title}: only an authorised signatory of {org.name} may apply (BIN-8.4.5-03)",
+            )
+        return match
+
+    def get_order(self, principal: Principal, order_id: int) -> OrderView:
+        with self.db.read() as s:
+            order = self._order(s, order_id, principal)
+            if Role.APPLICANT not in principal.roles or order.applicant_account_id != principal.account_id:
+                principal.require(Role.RA_OFFICER, Role.CA_OPERATOR, Role.AUDITOR)
+            return self._view(s, order)
+
+    def list_orders(self, principal: Principal) -> list[OrderView]:
+        with self.db.read() as s:
+            if principal.roles & {Role.RA_OFFICER, Role.CA_OPERATOR, Role.AUDITOR}:
+                orders = repo.orders_list(s)
+            else:
+                principal.require(Role.APPLICANT)
+                orders = repo.orders_list(s, account_id=principal.account_id)
+            return [self._view(s, o) for o in orders]
+
+    def _view(self, s: UnitOfWork, order: OrderRec) -> OrderView:
+        identity = repo.identity_get(s, order.id)
+        copy = repo.copy_get(s, order.id)
+        ozb = repo.ozb_get(s, order.id)
+        chamber = repo.chamber_get(s, order.id)
+        card = repo.card_by_order(s, order.id)
+        evidence: dict[str, JSONValue] = {
+            "identity": None
+            if identity is None
+            else {
+                "document_type": identity.document_type,
+                "issuing_state": identity.issuing_state,
+                "expires_on": identity.expires_on.isoformat(),
+                "verified_by": identity.verified_by,
+                "verified_place": identity.verified_place,
+                "verified_at": identity.verified_at.isoformat(),
+            },
+            "copy": None
+            if copy is None
+            else {
+                "media_type": copy[0].media_type,
+                "size": copy[0].size,
+                "sha256": copy[0].sha256,
+                "redacted": copy[0].redacted,
+                "redacted_fields": _json_list(x for x in copy[0].redacted_fields.split(",") if x),
+            },
+            "ozb": None
+            if ozb is None
+            else {"signed_by": ozb.signed_by, "signed_on": ozb.signed_on.isoformat(), "sha256": ozb.document_sha256},
+            "chamber": None if chamber is None else {"chamber": chamber.chamber, "profession": chamber.profession},
+        }
+        product = self.products.get(order.product)
+        return OrderView(
+            order=order,
+            product_title=product.title if product else order.product,
+            evidence=evidence,
+            approvals=tuple(repo.approvals(s, order.id)),
+            slots=tuple(repo.slots(s, order.id)),
+            card_id=card.id if card else None,
+        )
+
+    def _editable(self, s: UnitOfWork, order_id: int, principal: Principal) -> OrderRec:
+        order = self._order(s, order_id, principal, lock=True)
+        if order.state not in (OrderState.OPEN, OrderState.WAITING):
+            raise RAError(RAErrorKind.ILLEGAL_TRANSITION, f"evidence cannot change on an order in state {order.state}")
+        return order
+
+    def _invalidate_approvals(self, s: UnitOfWork, order: OrderRec, principal: Principal, role: Role) -> None:
+        """Changed evidence voids earlier approvals: both officers must see what they approve."""
+        if repo.approvals_clear(s, order.id):
+            self._audit(s, principal, role, "order.approvals_voided", "order", order.id, {"why": "evidence changed"})
+
+    def record_identity(self, principal: Principal, order_id: int, evidence: IdentityEvidence) -> None:
+        """Record the identity document as verified; refused (nothing stored) when a rule fails."""
+        acting = principal.require(Role.RA_OFFICER)
+        with self.db.write() as s:
+            order = self._editable(s, order_id, principal)
+            person = repo.person_get(s, order.person_id)
+            findings = identity_findings(
+                evidence,
+                PersonData(person.given_names, person.surname, person.date_of_birth),
+                method=IdentMethod(order.method),
+                submitted_at=order.submitted_at,
+                now=self.clock(),
+            )
+            if errors_in(findings):
+                raise RAError(RAErrorKind.POLICY_VIOLATION, format_findings(findings), tuple(findings))
+            now = self.clock()
+            repo.identity_put(
+                s,
+                order.id,
+                document_type=evidence.document_type.value,
+                document_number=evidence.document_number,
+                issuing_state=evidence.issuing_state,
+                expires_on=evidence.expires_on,
+                given_names=evidence.given_names,
+                surname=evidence.surname,
+                date_of_birth=evidence.date_of_birth,
+                verified_by=evidence.verified_by,
+                verified_place=evidence.verified_place,
+                verified_at=evidence.verified_at,
+                security_features=json.dumps(list(evidence.security_features)),
+                recorded_by=principal.name,
+                recorded_at=now,
+            )
+            self._invalidate_approvals(s, order, principal, acting)
+            self._audit(
+                s,
+                principal,
+                acting,
+                "order.identity_recorded",
+                "order",
+                order.id,
+                {
+                    "method": order.method,
+                    "document_type": evidence.document_type.value,
+                    "issuing_state": evidence.issuing_state,
+                    "document_number_sha256": _sha(evidence.document_number),
+                    "expires_on": evidence.expires_on.isoformat(),
+                    "verified_by": evidence.verified_by,
+                    "verified_place": evidence.verified_place,
+                    "verified_at": evidence.verified_at.isoformat(),
+                    "security_features": _json_list(evidence.security_features),
+                },
+                at=now,
+            )
+
+    @staticmethod
+    def _copy_aad(order_id: int, sha256: str) -> bytes:
+        return f"qtsp-ra-copy:{order_id}:{sha256}".encode()
+
+    def upload_copy(self, principal: Principal, order_id: int, data: bytes, redacted_fields: Iterable[str] = ()) -> str:
+        """Store a copy of the identity document encrypted at rest; returns its SHA-256."""
+        checked = check_copy(data, tuple(redacted_fields))
+        with self.db.write() as s:
+            order = self._editable(s, order_id, principal)
+            acting = self._own_or(principal, order.applicant_account_id, Role.RA_OFFICER)
+            now = self.clock()
+            repo.copy_put(
+                s,
+                order.id,
+                media_type=checked.media_type,
+                size=checked.size,
+                sha256=checked.sha256,
+                redacted=checked.redacted,
+                redacted_fields=",".join(checked.redacted_fields),
+                key_id=self.data_key.key_id,
+                ciphertext=self.data_key.encrypt(data, self._copy_aad(order.id, checked.sha256)),
+                uploaded_by=principal.name,
+                uploaded_at=now,
+            )
+            self._audit(
+                s,
+                principal,
+                acting,
+                "order.copy_uploaded",
+                "order",
+                order.id,
+                {
+                    "media_type": checked.media_type,
+                    "size": checked.size,
+                    "sha256": checked.sha256,
+                    "redacted": checked.redacted,
+                    "redacted_fields": _json_list(checked.redacted_fields),
+                },
+                at=now,
+            )
+        return checked.sha256
+
+    def read_copy(self, principal: Principal, order_id: int) -> tuple[str, bytes]:
+        """Decrypt the stored copy (media type, bytes); every read is audited."""
+        acting = principal.require(Role.RA_OFFICER, Role.AUDITOR)
+        with self.db.write() as s:
+            order = self._order(s, order_id, principal)
+            found = repo.copy_get(s, order.id)
+            if found is None:
+                raise RAError(RAErrorKind.NOT_FOUND, f"order {order_id} has no copy")
+            rec, blob = found
+            data = self.data_key.decrypt(blob, self._copy_aad(order.id, rec.sha256))
+            if hashlib.sha256(data).hexdigest() != rec.sha256:
+                raise RAError(RAErrorKind.CONFLICT, "the stored copy does not match its digest")
+            self._audit(s, principal, acting, "order.copy_read", "order", order.id, {"sha256": rec.sha256})
+        return rec.media_type, data
+
+    def record_ozb(
+        self,
+        principal: Principal,
+        order_id: int,
+        *,
+        signatory_id: int | None,
+        signed_by: str,
+        signed_on: dt.date,
+        document_sha256: str,
+        organisation_agrees: bool,
+        person_agrees: bool,
+    ) -> None:
+        """Record the organisation affiliation confirmation; refused unless an authorised signatory
+        signed it and both the organisation and the person agree."""
+        acting = principal.require(Role.RA_OFFICER)
+        with self.db.write() as s:
+            order = self._editable(s, order_id, principal)
+            if order.organisation_id is None:
+                raise RAError(RAErrorKind.POLICY_VIOLATION, "the order names no organisation: no OZB applies")
+            org = repo.org_get(s, order.organisation_id)
+            assert org is not None
+            sig = next((x for x in org.signatories if x.id == signatory_id), None)
+            data = OzbData(
+                signatory=None
+                if sig is None
+                else SignatoryData(sig.given_names, sig.surname, sig.date_of_birth, sig.role),
+                signed_by=signed_by,
+                signed_on=signed_on,
+                document_sha256=document_sha256,
+                organisation_agrees=organisation_agrees,
+                person_agrees=person_agrees,
+            )
+            findings = ozb_findings(data, now=self.clock())
+            if errors_in(findings):
+                raise RAError(RAErrorKind.POLICY_VIOLATION, format_findings(findings), tuple(findings))
+            now = self.clock()
+            repo.ozb_put(
+                s,
+                order.id,
+                organisation_id=org.id,
+                signatory_id=signatory_id,
+                signed_by=signed_by,
+                signed_on=signed_on,
+                document_sha256=document_sha256,
+                organisation_agrees=organisation_agrees,
+                person_agrees=person_agrees,
+                recorded_by=principal.name,
+                recorded_at=now,
+            )
+            self._invalidate_approvals(s, order, principal, acting)
+            self._audit(
+                s,
+                principal,
+                acting,
+                "order.ozb_recorded",
+                "order",
+                order.id,
+                {
+                    "organisation": org.identifier,
+                    "signatory_id": signatory_id,
+                    "signed_on": signed_on.isoformat(),
+                    "document_sha256": document_sha256,
+                },
+                at=now,
+            )
+
+    def record_chamber(self, principal: Principal, order_id: int, confirmation: ChamberConfirmation) -> None:
+        """Record the chamber confirmation that becomes the Admission extension."""
+        acting = principal.require(Role.RA_OFFICER)
+        try:
+            admission_from(confirmation)
+        except SubjectError as exc:
+            raise RAError(RAErrorKind.MALFORMED, str(exc)) from None
+        if confirmation.confirmed_on > self.clock().date():
+            raise RAError(RAErrorKind.POLICY_VIOLATION, "the chamber confirmation is dated in the future")
+        with self.db.write() as s:
+            order = self._editable(s, order_id, principal)
+            if not self._product(order.product).professional:
+                raise RAError(
+                    RAErrorKind.POLICY_VIOLATION, f"product {order.product} carries no professional attribute"
+                )
+            now = self.clock()
+            repo.chamber_put(
+                s,
+                order.id,
+                chamber=confirmation.chamber,
+                registration_number=confirmation.registration_number,
+                profession=confirmation.profession,
+                profession_oid=confirmation.profession_oid,
+                confirmed_on=confirmation.confirmed_on,
+                recorded_by=principal.name,
+                recorded_at=now,
+            )
+            self._invalidate_approvals(s, order, principal, acting)
+            self._audit(
+                s,
+                principal,
+                acting,
+                "order.chamber_recorded",
+                "order",
+                order.id,
+                {
+                    "chamber": confirmation.chamber,
+                    "profession": confirmation.profession,
+                    "registration_number": confirmation.registration_number,
+                },
+                at=now,
+            )
+
+    # -- transitions ---------------------------------------------------------------------------
+
+    def hold(self, principal: Principal, order_id: int, reason: str, note: str | None = None) -> None:
+        """Put an order in waiting (incomplete or data error); voids approvals."""
+        acting = principal.require(Role.RA_OFFICER)
+        try:
+            why = WaitingReason(reason)
+        except ValueError:
+            raise RAError(RAErrorKind.MALFORMED, "reason must be incomplete or data-error") from None
+        with self.db.write() as s:
+            order = self._order(s, order_id, principal, lock=True)
+            self._transition(
+                s,
+                order,
+                OrderEvent.HOLD,
+                acting,
+                principal,
+                {"reason": why.value, "note": note},
+                waiting_reason=why.value,
+                note=note,
+            )
+            self._invalidate_approvals(s, order, principal, acting)
+
+    def resubmit(self, principal: Principal, order_id: int) -> None:
+        with self.db.write() as s:
+            order = self._order(s, order_id, principal, lock=True)
+            role = self._own_or(principal, order.applicant_account_id, Role.RA_OFFICER)
+            self._transition(s, order, OrderEvent.RESUBMIT, role, principal, waiting_reason=None)
+
+    def reject(self, principal: Principal, order_id: int, reason: str) -> None:
+        acting = principal.require(Role.RA_OFFICER)
+        if not reason.strip():
+            raise RAError(RAErrorKind.MALFORMED, "a rejection needs a reason")
+        with self.db.write() as s:
+            order = self._order(s, order_id, principal, lock=True)
+            self._transition(s, order, OrderEvent.REJECT, acting, principal, {"reason": reason}, note=reason)
+
+    def cancel(self, principal: Principal, order_id: int) -> None:
+        with self.db.write() as s:
+            order = self._order(s, order_id, principal, lock=True)
+            role = self._own_or(principal, order.applicant_account_id, Role.RA_OFFICER)
+            self._transition(s, order, OrderEvent.CANCEL, role, principal)
+
+    # -- approval ------------------------------------------------------------------------------
+
+    def _subject_person(self, s: UnitOfWork, order: OrderRec) -> PersonData:
+        p = repo.person_get(s, order.person_id)
+        return PersonData(p.given_names, p.surname, p.date_of_birth)
+
+    def readiness(self, s: UnitOfWork, order: OrderRec) -> tuple[list[Finding], dict[str, SubjectInput]]:
+        """Everything approval needs: the method, identity, OZB, signatory, chamber and the CA's
+        subject rules per slot.  Returns the blocking findings and the subject per slot."""
+        product = self._product(order.product)
+        out: list[Finding] = []
+
+        def missing(code: str, message: str) -> None:
+            out.append(Finding(Severity.ERROR, f"qtsp.ra.order.{code}", message))
+
+        try:
+            check_method(product, IdentMethod(order.method), OrderKind(order.kind))
+        except RAError as exc:
+            missing("method", exc.detail)
+        person = self._subject_person(s, order)
+        now = self.clock()
+        identity = repo.identity_get(s, order.id)
+        evidence: IdentityEvidence | None = None
+        if identity is None:
+            missing("identity_missing", "no identity evidence recorded")
+        else:
+            evidence = IdentityEvidence(
+                document_type=DocumentType(identity.document_type),
+                document_number=identity.document_number,
+                issuing_state=identity.issuing_state,
+                expires_on=identity.expires_on,
+                given_names=identity.given_names,
+                surname=identity.surname,
+                date_of_birth=identity.date_of_birth,
+                verified_by=identity.verified_by,
+                verified_place=identity.verified_place,
+                verified_at=identity.verified_at,
+                security_features=tuple(json.loads(identity.security_features)),
+            )
+            out += errors_in(
+                identity_findings(
+                    evidence, person, method=IdentMethod(order.method), submitted_at=order.submitted_at, now=now
+                )
+            )
+            if evidence.expires_on <= now.date():
+                missing("identity_expired", "the identity document has expired since it was verified")
+        org = repo.org_get(s, order.organisation_id) if order.organisation_id is not None else None
+        if org is not None and product.subject_kind == "natural":
+            ozb = repo.ozb_get(s, order.id)
+            if ozb is None:
+                missing("ozb_missing", f"REG-6.2.2-09: no OZB signed for {org.name}")
+            else:
+                sig = next((x for x in org.signatories if x.id == ozb.signatory_id), None)
+                out += errors_in(
+                    ozb_findings(
+                        OzbData(
+                            None
+                            if sig is None
+                            else SignatoryData(sig.given_names, sig.surname, sig.date_of_birth, sig.role),
+                            ozb.signed_by,
+                            ozb.signed_on,
+                            ozb.document_sha256,
+                            ozb.organisation_agrees,
+                            ozb.person_agrees,
+                        ),
+                        now=now,
+                    )
+                )
+        if org is not None and product.subject_kind == "legal":
+            try:
+                self._require_signatory(s, order.person_id, org, product)
+            except RAError as exc:
+                missing("not_signatory", exc.detail)
+        admission: AdmissionInput | None = None
+        if product.professional:
+            chamber = repo.chamber_get(s, order.id)
+            if chamber is None:
+                missing("chamber_missing", "no chamber confirmation for the professional attribute")
+            else:
+                admission = admission_from(
+                    ChamberConfirmation(
+                        chamber.chamber,
+                        chamber.registration_number,
+                        chamber.profession,
+                        chamber.profession_oid,
+                        chamber.confirmed_on,
+                    )
+                )
+        subjects: dict[str, SubjectInput] = {}
+        if errors_in(out):
+            return out, subjects
+        for slot in product.slots:
+            subject = self._subject(order, product, slot.profile, person, evidence, org, admission)
+            for f in errors_in(self.ca.subject_findings(slot.profile, subject)):
+                missing("subject", f"slot {slot.name}: {f.message}")
+            subjects[slot.name] = subject
+        return out, subjects
+
+    def _subject(
+        self,
+        order: OrderRec,
+        product: Product,
+        profile: str,
+        person: PersonData,
+        evidence: IdentityEvidence | None,
+        org: OrganisationRec | None,
+        admission: AdmissionInput | None,
+    ) -> SubjectInput:
+        options = self.ca.profile_options(profile)
+        if product.subject_kind == "legal":
+            assert org is not None
+            return SubjectInput(
+                countryName=org.country,
+                organizationName=org.name,
+                organizationIdentifier=org.identifier,
+                commonName=order.common_name,
+            )
+        assert evidence is not None
+        id_type = evidence.document_type.identifier_type
+        given, surname = evidence.given_names, evidence.surname
+        return SubjectInput(
+            countryName=order.country,
+            commonName=f"{given} {surname}"[:64],
+            givenName=given,
+            surname=surname,
+            # EN 319 412-1 §5.1.3: the identity document as semantics identifier (IDC/PAS).
+            serialNumber=f"{id_type}{evidence.issuing_state}-{evidence.document_number}" if id_type else None,
+            organizationName=org.name if org is not None and options.allow_organization else None,
+            organizationIdentifier=org.identifier if org is not None and options.allow_organization else None,
+            email=order.email if options.allow_email else None,
+            admission=admission if options.allow_admission else None,
+        )
+
+    @staticmethod
+    def _dn_key(subject: SubjectInput) -> tuple[str, str]:
+        dn = {
+            k: v
+            for k, v in (
+                ("C", subject.countryName),
+                ("CN", subject.commonName),
+                ("GN", subject.givenName),
+                ("SN", subject.surname),
+                ("serialNumber", subject.serialNumber),
+                ("O", subject.organizationName),
+                ("organizationIdentifier", subject.organizationIdentifier),
+            )
+            if v is not None
+        }
+        text = json.dumps(dn, sort_keys=True, ensure_ascii=False)
+        return _sha(text), text
+
+    def approve(self, principal: Principal, order_id: int) -> ApprovalResult:
+        """Approve an order; with the last approval it needs (two different RA officers where the
+        product demands it) the order goes into production and its issuance orders are frozen.
+
+        Nobody approves their own order or one in which they are the subject (EN 319 411-1
+        REG-6.2.2-26).
+        """
+        acting = principal.require(Role.RA_OFFICER, second_factor=True)
+        remote: list[SlotRec] = []
+        with self.db.write() as s:
+            order = self._order(s, order_id, principal, lock=True)
+            product = self._product(order.product)
+            order_transition(OrderState(order.state), OrderEvent.APPROVE, acting)  # refuses early
+            if principal.account_id is not None and principal.account_id == order.applicant_account_id:
+                raise RAError(RAErrorKind.FORBIDDEN, "nobody approves their own order")
+            subject_person = self._subject_person(s, order)
+            approver = repo.person_get(s, principal.person_id) if principal.person_id is not None else None
+            if principal.person_id == order.person_id or (
+                approver is not None
+                and same_person(
+                    PersonData(approver.given_names, approver.surname, approver.date_of_birth), subject_person
+                )
+            ):
+                raise RAError(
+                    RAErrorKind.FORBIDDEN, "nobody approves an order in which they are the subject or applicant"
+                )
+            done = repo.approvals(s, order.id)
+            if principal.name in done:
+                raise RAError(
+                    RAErrorKind.CONFLICT, "you have already approved this order; a second, different RA officer must"
+                )
+            findings, subjects = self.readiness(s, order)
+            if errors_in(findings):
+                raise RAError(
+                    RAErrorKind.POLICY_VIOLATION,
+                    "not ready for approval: " + format_findings(findings),
+                    tuple(findings),
+                )
+            now = self.clock()
+            repo.approval_add(s, order.id, principal.name, now)
+            approvals = (*done, principal.name)
+            needed = 2 if product.four_eyes else 1
+            if len(approvals) < needed:
+                self._audit(
+                    s,
+                    principal,
+                    acting,
+                    "order.approval_recorded",
+                    "order",
+                    order.id,
+                    {"approvals": list(approvals), "needed": needed},
+                    at=now,
+                )
+                return ApprovalResult(order.state, approvals, needed)
+            self._bind_dns(s, order, product, subjects, now)
+            for slot in product.slots:
+                key_location = "hsm" if product.delivery == "remote" else "card"
+                slot_id = repo.slot_add(
+                    s,
+                    order_id=order.id,
+                    name=slot.name,
+                    profile=slot.profile,
+                    subject_json=json.dumps(subject_to_json(subjects[slot.name]), sort_keys=True, ensure_ascii=False),
+                    validity_days=order.validity_days,
+                    key_location=key_location,
+                    state="awaiting-csr",
+                    csr_sha256=None,
+                    hsm_key_label=f"remote-seal-order{order.id}-{slot.name}" if key_location == "hsm" else None,
+                    issuer=None,
+                    serial_hex=None,
+                    on_hold=False,
+                    not_after=None,
+                    issued_at=None,
+                )
+                if key_location == "hsm":
+                    remote.append(repo.slots(s, order.id)[-1])
+                    assert remote[-1].id == slot_id
+            state = self._transition(
+                s,
+                order,
+                OrderEvent.APPROVE,
+                acting,
+                principal,
+                {
+                    "approvals": list(approvals),
+                    "slots": {slot.name: slot.profile for slot in product.slots},
+                    "subjects": {k: subject_to_json(v) for k, v in subjects.items()},
+                },
+            )
+        for frozen in remote:
+            csr = self.ca.remote_key_csr(frozen.hsm_key_label or "")
+            self._issue_slot(principal, acting, order_id, frozen.name, csr)
+        if remote:
+            state = OrderState.DONE
+        return ApprovalResult(state.value, approvals, needed)
+
+    def _bind_dns(
+        self, s: UnitOfWork, order: OrderRec, product: Product, subjects: Mapping[str, SubjectInput], now: dt.datetime
+    ) -> None:
+        """A DN is never reassigned to another person or organisation."""
+        person_id = order.person_id if product.subject_kind == "natural" else None
+        org_id = order.organisation_id if product.subject_kind == "legal" else None
+        for subject in subjects.values():
+            key, text = self._dn_key(subject)
+            bound = repo.dn_binding(s, key)
+            if bound is None:
+                repo.dn_bind(
+                    s,
+                    subject_key=key,
+                    subject_dn=text,
+                    person_id=person_id,
+                    organisation_id=org_id,
+                    order_id=order.id,
+                    at=now,
+                )
+            elif bound != (person_id, org_id):
+                raise RAError(
+                    RAErrorKind.POLICY_VIOLATION,
+                    f"the subject DN {text} already belongs to another "
+                    f"{'person' if person_id is not None else 'organisation'}; it is never reassigned",
+                )
+
+    # -- issuance per slot ---------------------------------------------------------------------
+
+    def submit_csr(self, principal: Principal, order_id: int, slot_name: str, csr: bytes) -> SlotRec:
+        """Card personalisation submits the CSR of one slot; the RA hands the frozen issuance order to the CA."""
+        acting = principal.require(Role.CA_OPERATOR, second_factor=True)
+        return self._issue_slot(principal, acting, order_id, slot_name, csr)
+
+    def _issue_slot(self, principal: Principal, acting: Role, order_id: int, slot_name: str, csr: bytes) -> SlotRec:
+        csr_digest = hashlib.sha256(csr).hexdigest()
+        with self.db.write() as s:
+            order = self._order(s, order_id, principal, lock=True)
+            if order.state != OrderState.IN_PRODUCTION:
+                raise RAError(RAErrorKind.ILLEGAL_TRANSITION, f"order {order_id} is not in production ({order.state})")
+            slot = next((x for x in repo.slots(s, order.id) if x.name == slot_name), None)
+            if slot is None:
+                raise RAError(RAErrorKind.NOT_FOUND, f"order {order_id} has no slot {slot_name!r}")
+            if slot.state != "awaiting-csr":
+                raise RAError(RAErrorKind.CONFLICT, f"slot {slot_name} is {slot.state}, not awaiting a CSR")
+            repo.slot_update(s, slot.id, state="issuing", csr_sha256=csr_digest)
+            self._audit(
+                s,
+                principal,
+                acting,
+                "slot.csr_submitted",
+                "order",
+                order.id,
+                {"slot": slot_name, "csr_sha256": csr_digest},
+            )
+        product = self._product(order.product)
+        subject = SubjectInput.from_json_obj(json.loads(slot.subject_json))
+        try:
+            issued: IssuedRef = self.ca.issue(
+                profile=slot.profile,
+                csr=csr,
+                subject=subject,
+                actor=principal.actor(acting),
+                validity_days=slot.validity_days,
+                evidence_ref=f"ra:order:{order.id}:slot:{slot.name}",
+                on_hold=product.delivery == "card",
+            )
+        except Exception as exc:
+            detail = exc.detail if isinstance(exc, RAError) else f"{type(exc).__name__}: {exc}"
+            with self.db.write() as s:
+                repo.slot_update(s, slot.id, state="awaiting-csr", csr_sha256=None)
+                self._audit(
+                    s,
+                    principal,
+                    acting,
+                    "slot.issuance_refused",
+                    "order",
+                    order.id,
+                    {"slot": slot_name, "reason": detail},
+                )
+            if isinstance(exc, RAError):
+                raise
+            if hasattr(exc, "detail"):
+                raise RAError(RAErrorKind.CA_REFUSED, f"the CA refused: {detail}") from None
+            raise
+        now = self.clock()
+        with self.db.write() as s:
+            order = self._order(s, order_id, principal, lock=True)
+            repo.slot_update(
+                s,
+                slot.id,
+                state="issued",
+                issuer=issued.issuer,
+                serial_hex=issued.serial_hex,
+                on_hold=issued.on_hold,
+                not_after=issued.not_after,
+                issued_at=now,
+            )
+            self._audit(
+                s,
+                principal,
+                acting,
+                "slot.issued",
+                "order",
+                order.id,
+                {"slot": slot_name, "issuer": issued.issuer, "serial": issued.serial_hex, "on_hold": issued.on_hold},
+                at=now,
+            )
+            all_slots = repo.slots(s, order.id)
+            if all(x.state == "issued" for x in all_slots):
+                not_after = min(x.not_after for x in all_slots if x.not_after is not None)
+                card_id = repo.card_add(
+                    s,
+                    order_id=order.id,
+                    product=order.product,
+                    holder_account_id=order.applicant_account_id,
+                    state=CardState.NOT_ACTIVATED.value,
+                    not_after=not_after,
+                    created_at=now,
+                    shipped_at=None,
+                    activated_at=None,
+                    revocation_requested_at=None,
+                    revocation_reason=None,
+                    revoked_at=None,
+                )
+                self._audit(
+                    s,
+                    principal,
+                    acting,
+                    "card.personalised",
+                    "card",
+                    card_id,
+                    {"order_id": order.id, "serials": [f"{x.issuer}:{x.serial_hex}" for x in all_slots]},
+                    at=now,
+                )
+                if product.delivery == "remote":
+                    # No delivery: the key never leaves the HSM, the product is usable at once.
+                    card_transition(CardState.NOT_ACTIVATED, CardEvent.ACTIVATE, Role.SYSTEM)
+                    repo.card_update(s, card_id, state=CardState.VALID.value, activated_at=now)
+                    self._audit(s, SYSTEM, Role.SYSTEM, "card.activated", "card", card_id, {"how": "remote"}, at=now)
+                    self._transition(s, order, OrderEvent.COMPLETE, Role.SYSTEM, SYSTEM)
+            return next(x for x in all_slots if x.id == slot.id)
+
+    def ship(self, principal: Principal, order_id: int) -> None:
+        acting = principal.require(Role.CA_OPERATOR)
+        with self.db.write() as s:
+            order = self._order(s, order_id, principal, lock=True)
+            card = repo.card_by_order(s, order.id)
+            if order.state == OrderState.IN_PRODUCTION and card is None:
+                raise RAError(
+                    RAErrorKind.CONFLICT, "the card is not personalised yet: every slot needs its certificate"
+                )
+            self._transition(s, order, OrderEvent.SHIP, acting, principal)
+            assert card is not None
+            repo.card_update(s, card.id, shipped_at=self.clock())
+
+    # ------------------------------------------------------------------------------------------
+    # Cards
+
+    def list_cards(self, principal: Principal) -> list[CardRec]:
+        with self.db.read() as s:
+            if principal.roles & {Role.RA_OFFICER, Role.REVOCATION_OFFICER, Role.CA_OPERATOR, Role.AUDITOR}:
+                return repo.cards_list(s)
+            principal.require(Role.APPLICANT)
+            return repo.cards_list(s, account_id=principal.account_id)
+
+    def get_card(self, principal: Principal, card_id: int) -> CardRec:
+        with self.db.read() as s:
+            card = self._card(s, card_id, principal)
+        if not (Role.APPLICANT in principal.roles and card.holder_account_id == principal.account_id):
+            principal.require(Role.RA_OFFICER, Role.REVOCATION_OFFICER, Role.CA_OPERATOR, Role.AUDITOR)
+        return card
+
+    def confirm_receipt(self, principal: Principal, card_id: int) -> CardRec:
+        """The holder confirms receipt: the card's certificates are activated."""
+        with self.db.read() as s:
+            card = self._card(s, card_id, principal)
+        if not (Role.APPLICANT in principal.roles and card.holder_account_id == principal.account_id):
+            raise RAError(RAErrorKind.FORBIDDEN, "only the holder confirms receipt of a card")
+        return self._activate(principal, Role.APPLICANT, card_id, "receipt confirmed")
+
+    def activate_due(self) -> list[int]:
+        """Activate every card shipped at least the configured delay ago (default 24 h)."""
+        with self.db.read() as s:
+            due = repo.cards_due_activation(s, self.clock() - self.activation_delay)
+        done = []
+        for card_id in due:
+            self._activate(SYSTEM, Role.SYSTEM, card_id, f"automatic, {self.activation_delay} after shipping")
+            done.append(card_id)
+        return done
+
+    def _activate(self, principal: Principal, role: Role, card_id: int, how: str) -> CardRec:
+        with self.db.read() as s:
+            card = self._card(s, card_id, principal)
+            order = repo.order_get(s, card.order_id)
+            assert order is not None
+            card_slots = repo.slots(s, card.order_id)
+        card_transition(CardState(card.state), CardEvent.ACTIVATE, role)
+        if card.shipped_at is None:
+            raise RAError(RAErrorKind.ILLEGAL_TRANSITION, "the card has not been shipped")
+        # Release the CA's hold first: a card marked valid whose certificates stay on hold could not sign.
+        for slot in card_slots:
+            if slot.on_hold and slot.issuer and slot.serial_hex:
+                try:
+                    self.ca.activate(slot.issuer, slot.serial_hex, actor=principal.actor(role))
+                except RAError:
+                    raise
+                except Exception as exc:
+                    raise RAError(RAErrorKind.CA_REFUSED, f"the CA refused activation: {exc}") from None
+        now = self.clock()
+        with self.db.write() as s:
+            card = self._card(s, card_id, principal, lock=True)
+            target = card_transition(CardState(card.state), CardEvent.ACTIVATE, role)
+            repo.card_update(s, card.id, state=target.value, activated_at=now)
+            self._audit(s, principal, role, "card.activated", "card", card.id, {"how": how}, at=now)
+            order = repo.order_get(s, card.order_id, lock=True)
+            assert order is not None
+            if order.state == OrderState.SHIPPED:
+                self._transition(s, order, OrderEvent.COMPLETE, role, principal)
+            result = repo.card_get(s, card.id)
+            assert result is not None
+            return result
+
+    def request_revocation(self, principal: Principal, card_id: int, reason: str) -> CardRec:
+        """Revoke a card: recorded as in progress with its receipt time, then revoked at the CA.
+
+        If the CA cannot be reached the card stays "revocation in progress" and the error is
+        raised; the request itself is never lost.
+        """
+        if reason not in _REVOCATION_REASONS:
+            raise RAError(RAErrorKind.MALFORMED, f"reason must be one of {', '.join(sorted(_REVOCATION_REASONS))}")
+        received = self.clock()
+        with self.db.write() as s:
+            card = self._card(s, card_id, principal, lock=True)
+            role = self._own_or(principal, card.holder_account_id, Role.REVOCATION_OFFICER, second_factor=True)
+            target = card_transition(CardState(card.state), CardEvent.REQUEST_REVOCATION, role)
+            repo.card_update(s, card.id, state=target.value, revocation_requested_at=received, revocation_reason=reason)
+            self._audit(
+                s, principal, role, "card.revocation_requested", "card", card.id, {"reason": reason}, at=received
+            )
+            card_slots = repo.slots(s, card.order_id)
+        return self._complete_revocation(principal, role, card_id, card_slots, reason, received)
+
+    def _complete_revocation(
+        self,
+        principal: Principal,
+        role: Role,
+        card_id: int,
+        card_slots: list[SlotRec],
+        reason: str,
+        received: dt.datetime,
+    ) -> CardRec:
+        for slot in card_slots:
+            if slot.issuer and slot.serial_hex:
+                try:
+                    self.ca.revoke(
+                        slot.issuer, slot.serial_hex, reason, actor=principal.actor(role), received_at=received
+                    )
+                except RAError:
+                    raise
+                except Exception as exc:
+                    raise RAError(RAErrorKind.CA_REFUSED, f"the CA refused revocation: {exc}") from None
+        now = self.clock()
+        with self.db.write() as s:
+            card = self._card(s, card_id, principal, lock=True)
+            target = card_transition(CardState(card.state), CardEvent.REVOKED, role)
+            repo.card_update(s, card.id, state=target.value, revoked_at=now)
+            self._audit(
+                s,
+                principal,
+                role,
+                "card.revoked",
+                "card",
+                card.id,
+                {"reason": reason, "serials": [f"{x.issuer}:{x.serial_hex}" for x in card_slots]},
+                at=now,
+            )
+            result = repo.card_get(s, card.id)
+            assert result is not None
+            return result
+
+    def expire_due(self) -> list[int]:
+        now = self.clock()
+        out: list[int] = []
+        with self.db.write() as s:
+            for card_id in repo.cards_due_expiry(s, now):
+                card = repo.card_get(s, card_id, lock=True)
+                assert card is not None
+                target = card_transition(CardState(card.state), CardEvent.EXPIRE, Role.SYSTEM)
+                repo.card_update(s, card_id, state=target.value)
+                self._audit(s, SYSTEM, Role.SYSTEM, "card.expired", "card", card_id, {}, at=now)
+                out.append(card_id)
+        return out
+
+    # ------------------------------------------------------------------------------------------
+    # Audit (read)
+
+    def audit_events(self, principal: Principal, *, limit: int = 100) -> list[repo.AuditRow]:
+        principal.require(Role.AUDITOR, Role.SECURITY_OFFICER)
+        with self.db.read() as s:
+            return repo.audit_events(s, limit=limit)

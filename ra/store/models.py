@@ -1,0 +1,311 @@
+"""SQLAlchemy 2 models of the RA's tables, on the CA's :class:`ca.store.models.Base` (one metadata).
+
+Created and changed only by Alembic (``migrations/versions/0100_ra_core.py``); the migration
+test proves models and migrations agree on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import UniqueConstraint as Unique
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ca.store.models import Base
+
+__all__ = [
+    "Account",
+    "AccountRole",
+    "ApiSession",
+    "Approval",
+    "Card",
+    "ChamberRecord",
+    "DNBinding",
+    "EvidenceCopy",
+    "IdentityRecord",
+    "Order",
+    "Organisation",
+    "OzbRecord",
+    "Person",
+    "Signatory",
+    "SlotRecord",
+]
+
+_NAME = 128
+_ACTOR = 255
+
+
+class Person(Base):
+    """A natural person known to the RA (applicants, signatories who applied, operators)."""
+
+    __tablename__ = "ra_person"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    given_names: Mapped[str] = mapped_column(String(_NAME))
+    surname: Mapped[str] = mapped_column(String(_NAME))
+    date_of_birth: Mapped[dt.date] = mapped_column(Date)
+    match_key: Mapped[str] = mapped_column(String(64), unique=True)
+    """SHA-256 of the normalised names and date of birth: one record per person."""
+    created_at: Mapped[dt.datetime]
+
+
+class Account(Base):
+    __tablename__ = "ra_account"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("ra_person.id"))
+    totp_secret: Mapped[bytes | None] = mapped_column(LargeBinary)
+    """Encrypted with the data key (AES-GCM); operators only."""
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
+    disabled: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[dt.datetime]
+    created_by: Mapped[str] = mapped_column(String(_ACTOR))
+
+    __table_args__ = (
+        CheckConstraint("kind IN ('applicant', 'operator')", name="kind"),
+        # One applicant account per person (operators may also hold one applicant account).
+        Unique("kind", "person_id"),
+    )
+
+
+class AccountRole(Base):
+    __tablename__ = "ra_account_role"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("ra_account.id"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+
+class ApiSession(Base):
+    """A bearer token (stored as its SHA-256 only) and whether a second factor was presented."""
+
+    __tablename__ = "ra_session"
+
+    token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("ra_account.id"))
+    second_factor: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
+
+    __table_args__ = (Index(None, "account_id"),)
+
+
+class Organisation(Base):
+    __tablename__ = "ra_organisation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    legal_form: Mapped[str] = mapped_column(String(64))
+    country: Mapped[str] = mapped_column(String(2))
+    register_court: Mapped[str | None] = mapped_column(String(_NAME))
+    register_number: Mapped[str | None] = mapped_column(String(32))
+    vat_number: Mapped[str | None] = mapped_column(String(32))
+    identifier: Mapped[str] = mapped_column(String(64), unique=True)
+    """EN 319 412-1 §5.1.4 organizationIdentifier (NTR from the register, else VAT)."""
+    created_at: Mapped[dt.datetime]
+    created_by: Mapped[str] = mapped_column(String(_ACTOR))
+
+
+class Signatory(Base):
+    """An authorised signatory (vertretungsberechtigte Person) of an organisation."""
+
+    __tablename__ = "ra_signatory"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("ra_organisation.id"))
+    given_names: Mapped[str] = mapped_column(String(_NAME))
+    surname: Mapped[str] = mapped_column(String(_NAME))
+    date_of_birth: Mapped[dt.date] = mapped_column(Date)
+    role: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (Index(None, "organisation_id"),)
+
+
+class Order(Base):
+    """An order for a product.  ``kind`` and ``parent_card_id`` carry follow-up and renewal orders."""
+
+    __tablename__ = "ra_order"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    product: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    waiting_reason: Mapped[str | None] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+    applicant_account_id: Mapped[int] = mapped_column(ForeignKey("ra_account.id"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("ra_person.id"))
+    """The applicant; for natural-person products also the subject."""
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("ra_organisation.id"))
+    method: Mapped[str] = mapped_column(String(32))
+    country: Mapped[str] = mapped_column(String(2))
+    email: Mapped[str | None] = mapped_column(String(254))
+    common_name: Mapped[str | None] = mapped_column(String(64))
+    """Legal persons: the seal's commonName (natural persons: from the names)."""
+    validity_days: Mapped[int] = mapped_column(Integer)
+    parent_card_id: Mapped[int | None] = mapped_column(Integer)
+    """The card a follow-up or renewal order continues (later issue)."""
+    submitted_at: Mapped[dt.datetime]
+    updated_at: Mapped[dt.datetime]
+
+    __table_args__ = (
+        CheckConstraint(
+            "state IN ('open', 'waiting', 'in-production', 'shipped', 'done', 'rejected', 'cancelled')", name="state"
+        ),
+        CheckConstraint("kind IN ('new', 'follow-up', 'renewal')", name="kind"),
+        Index(None, "applicant_account_id"),
+        Index(None, "state"),
+    )
+
+
+class Approval(Base):
+    __tablename__ = "ra_approval"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("ra_order.id"))
+    officer: Mapped[str] = mapped_column(String(_ACTOR))
+    at: Mapped[dt.datetime]
+
+    __table_args__ = (Unique("order_id", "officer"),)
+
+
+class IdentityRecord(Base):
+    __tablename__ = "ra_identity_evidence"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("ra_order.id"), unique=True)
+    document_type: Mapped[str] = mapped_column(String(32))
+    document_number: Mapped[str] = mapped_column(String(32))
+    issuing_state: Mapped[str] = mapped_column(String(2))
+    expires_on: Mapped[dt.date] = mapped_column(Date)
+    given_names: Mapped[str] = mapped_column(String(_NAME))
+    surname: Mapped[str] = mapped_column(String(_NAME))
+    date_of_birth: Mapped[dt.date] = mapped_column(Date)
+    verified_by: Mapped[str] = mapped_column(String(_ACTOR))
+    verified_place: Mapped[str] = mapped_column(String(_ACTOR))
+    verified_at: Mapped[dt.datetime]
+    security_features: Mapped[str] = mapped_column(Text)
+    """JSON list."""
+    recorded_by: Mapped[str] = mapped_column(String(_ACTOR))
+    recorded_at: Mapped[dt.datetime]
+
+
+class EvidenceCopy(Base):
+    """A copy of the identity document, AES-GCM encrypted at rest; its digest stays with the order."""
+
+    __tablename__ = "ra_evidence_copy"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("ra_order.id"), unique=True)
+    media_type: Mapped[str] = mapped_column(String(32))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    redacted: Mapped[bool] = mapped_column(Boolean)
+    redacted_fields: Mapped[str] = mapped_column(String(128))
+    key_id: Mapped[str] = mapped_column(String(16))
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    uploaded_by: Mapped[str] = mapped_column(String(_ACTOR))
+    uploaded_at: Mapped[dt.datetime]
+
+
+class OzbRecord(Base):
+    __tablename__ = "ra_ozb"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("ra_order.id"), unique=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("ra_organisation.id"))
+    signatory_id: Mapped[int | None] = mapped_column(ForeignKey("ra_signatory.id"))
+    signed_by: Mapped[str] = mapped_column(String(_ACTOR))
+    signed_on: Mapped[dt.date] = mapped_column(Date)
+    document_sha256: Mapped[str] = mapped_column(String(64))
+    organisation_agrees: Mapped[bool] = mapped_column(Boolean)
+    person_agrees: Mapped[bool] = mapped_column(Boolean)
+    recorded_by: Mapped[str] = mapped_column(String(_ACTOR))
+    recorded_at: Mapped[dt.datetime]
+
+
+class ChamberRecord(Base):
+    __tablename__ = "ra_chamber_confirmation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("ra_order.id"), unique=True)
+    chamber: Mapped[str] = mapped_column(String(_NAME))
+    registration_number: Mapped[str] = mapped_column(String(_NAME))
+    profession: Mapped[str] = mapped_column(String(_NAME))
+    profession_oid: Mapped[str | None] = mapped_column(String(64))
+    confirmed_on: Mapped[dt.date] = mapped_column(Date)
+    recorded_by: Mapped[str] = mapped_column(String(_ACTOR))
+    recorded_at: Mapped[dt.datetime]
+
+
+class SlotRecord(Base):
+    """An issuance order for one certificate slot, frozen at approval (DESIGN.md step 4)."""
+
+    __tablename__ = "ra_slot"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("ra_order.id"))
+    name: Mapped[str] = mapped_column(String(32))
+    profile: Mapped[str] = mapped_column(String(64))
+    subject_json: Mapped[str] = mapped_column(Text)
+    validity_days: Mapped[int] = mapped_column(Integer)
+    key_location: Mapped[str] = mapped_column(String(8))
+    state: Mapped[str] = mapped_column(String(16))
+    csr_sha256: Mapped[str | None] = mapped_column(String(64))
+    hsm_key_label: Mapped[str | None] = mapped_column(String(128))
+    issuer: Mapped[str | None] = mapped_column(String(32))
+    serial_hex: Mapped[str | None] = mapped_column(String(40))
+    on_hold: Mapped[bool] = mapped_column(Boolean)
+    not_after: Mapped[dt.datetime | None]
+    issued_at: Mapped[dt.datetime | None]
+
+    __table_args__ = (
+        Unique("order_id", "name"),
+        CheckConstraint("state IN ('awaiting-csr', 'issuing', 'issued')", name="state"),
+        CheckConstraint("key_location IN ('card', 'hsm')", name="key_location"),
+    )
+
+
+class Card(Base):
+    """An issued product (D-Trust "Meine Produkte"): a card, or a remote seal."""
+
+    __tablename__ = "ra_card"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("ra_order.id"), unique=True)
+    product: Mapped[str] = mapped_column(String(64))
+    holder_account_id: Mapped[int] = mapped_column(ForeignKey("ra_account.id"))
+    state: Mapped[str] = mapped_column(String(32))
+    not_after: Mapped[dt.datetime]
+    created_at: Mapped[dt.datetime]
+    shipped_at: Mapped[dt.datetime | None]
+    activated_at: Mapped[dt.datetime | None]
+    revocation_requested_at: Mapped[dt.datetime | None]
+    revocation_reason: Mapped[str | None] = mapped_column(String(32))
+    revoked_at: Mapped[dt.datetime | None]
+
+    __table_args__ = (
+        CheckConstraint(
+            "state IN ('not-activated', 'valid', 'revocation-in-progress', 'revoked', 'expired')", name="state"
+        ),
+        Index(None, "holder_account_id"),
+        Index(None, "state"),
+    )
+
+
+class DNBinding(Base):
+    """A subject DN and the person (or organisation) it belongs to: never reassigned (EN 319 411-1
+    REG-6.2.2-01A; STANDARDS.md)."""
+
+    __tablename__ = "ra_dn_binding"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject_key: Mapped[str] = mapped_column(String(64), unique=True)
+    """SHA-256 of the canonical subject DN (the DN text itself may exceed an index's limits)."""
+    subject_dn: Mapped[str] = mapped_column(Text)
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("ra_person.id"))
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("ra_organisation.id"))
+    first_order_id: Mapped[int] = mapped_column(ForeignKey("ra_order.id"))
+    created_at: Mapped[dt.datetime]

@@ -1,0 +1,499 @@
+"""Repository functions for the RA's tables.  Services call them with a session from
+:class:`ca.store.db.Database` (inside one transaction per operation) and get frozen records back.
+
+Audit events are appended through :func:`ca.store.repository.append_audit` by the services, in
+the same transaction as the change they record.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import fields
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from ca.store.models import AuditEvent
+from ra.evidence import normalise_name
+from ra.records import (
+    AccountRec,
+    CardRec,
+    ChamberRec,
+    CopyRec,
+    IdentityRec,
+    OrderRec,
+    OrganisationRec,
+    OzbRec,
+    PersonRec,
+    SignatoryRec,
+    SlotRec,
+)
+from ra.store.models import (
+    Account,
+    AccountRole,
+    ApiSession,
+    Approval,
+    Card,
+    ChamberRecord,
+    DNBinding,
+    EvidenceCopy,
+    IdentityRecord,
+    Order,
+    Organisation,
+    OzbRecord,
+    Person,
+    Signatory,
+    SlotRecord,
+)
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")
+
+__all__ = [
+    "AuditRow",
+    "account_add",
+    "account_by_email",
+    "account_get",
+    "account_set_roles",
+    "account_update",
+    "accounts_list",
+    "approval_add",
+    "approvals",
+    "approvals_clear",
+    "audit_events",
+    "card_add",
+    "card_by_order",
+    "card_get",
+    "card_update",
+    "cards_due_activation",
+    "cards_due_expiry",
+    "cards_list",
+    "chamber_get",
+    "chamber_put",
+    "copy_get",
+    "copy_put",
+    "dn_bind",
+    "dn_binding",
+    "identity_get",
+    "identity_put",
+    "order_add",
+    "order_get",
+    "order_update",
+    "orders_list",
+    "org_add",
+    "org_by_identifier",
+    "org_get",
+    "ozb_get",
+    "ozb_put",
+    "person_find",
+    "person_get",
+    "person_get_or_create",
+    "person_key",
+    "session_add",
+    "session_get",
+    "slot_add",
+    "slot_update",
+    "slots",
+]
+
+
+def _rec(row: object, cls: type[T]) -> T:
+    return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})
+
+
+# ----------------------------------------------------------------------------------------------
+# Persons and accounts
+
+
+def person_key(given_names: str, surname: str, date_of_birth: dt.date) -> str:
+    text = f"{normalise_name(given_names)}\x1f{normalise_name(surname)}\x1f{date_of_birth.isoformat()}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def person_find(s: Session, given_names: str, surname: str, date_of_birth: dt.date) -> PersonRec | None:
+    row = s.scalar(select(Person).where(Person.match_key == person_key(given_names, surname, date_of_birth)))
+    return _rec(row, PersonRec) if row else None
+
+
+def person_get_or_create(
+    s: Session, given_names: str, surname: str, date_of_birth: dt.date, at: dt.datetime
+) -> PersonRec:
+    found = person_find(s, given_names, surname, date_of_birth)
+    if found:
+        return found
+    row = Person(
+        given_names=given_names,
+        surname=surname,
+        date_of_birth=date_of_birth,
+        match_key=person_key(given_names, surname, date_of_birth),
+        created_at=at,
+    )
+    s.add(row)
+    s.flush()
+    return _rec(row, PersonRec)
+
+
+def person_get(s: Session, person_id: int) -> PersonRec:
+    return _rec(s.get_one(Person, person_id), PersonRec)
+
+
+def _account(s: Session, row: Account) -> AccountRec:
+    roles = tuple(sorted(s.scalars(select(AccountRole.role).where(AccountRole.account_id == row.id))))
+    return AccountRec(
+        id=row.id,
+        email=row.email,
+        kind=row.kind,
+        password_hash=row.password_hash,
+        person_id=row.person_id,
+        totp_secret=row.totp_secret,
+        totp_last_step=row.totp_last_step,
+        disabled=row.disabled,
+        roles=roles,
+    )
+
+
+def account_add(
+    s: Session,
+    *,
+    email: str,
+    kind: str,
+    password_hash: str,
+    person_id: int | None,
+    totp_secret: bytes | None,
+    roles: Iterable[str],
+    at: dt.datetime,
+    created_by: str,
+) -> int:
+    row = Account(
+        email=email,
+        kind=kind,
+        password_hash=password_hash,
+        person_id=person_id,
+        totp_secret=totp_secret,
+        totp_last_step=None,
+        disabled=False,
+        created_at=at,
+        created_by=created_by,
+    )
+    s.add(row)
+    s.flush()
+    for role in sorted(set(roles)):
+        s.add(AccountRole(account_id=row.id, role=role))
+    s.flush()
+    return row.id
+
+
+def account_by_email(s: Session, email: str) -> AccountRec | None:
+    row = s.scalar(select(Account).where(Account.email == email))
+    return _account(s, row) if row else None
+
+
+def account_get(s: Session, account_id: int) -> AccountRec | None:
+    row = s.get(Account, account_id)
+    return _account(s, row) if row else None
+
+
+def account_of_person(s: Session, kind: str, person_id: int) -> AccountRec | None:
+    row = s.scalar(select(Account).where(Account.kind == kind, Account.person_id == person_id))
+    return _account(s, row) if row else None
+
+
+def accounts_list(s: Session) -> list[AccountRec]:
+    return [_account(s, row) for row in s.scalars(select(Account).order_by(Account.id))]
+
+
+def account_update(s: Session, account_id: int, **values: Any) -> None:
+    s.execute(update(Account).where(Account.id == account_id).values(**values))
+
+
+def account_set_roles(s: Session, account_id: int, roles: Iterable[str]) -> None:
+    s.execute(delete(AccountRole).where(AccountRole.account_id == account_id))
+    for role in sorted(set(roles)):
+        s.add(AccountRole(account_id=account_id, role=role))
+    s.flush()
+
+
+def session_add(
+    s: Session, *, token_sha256: str, account_id: int, second_factor: bool, at: dt.datetime, expires_at: dt.datetime
+) -> None:
+    s.add(
+        ApiSession(
+            token_sha256=token_sha256,
+            account_id=account_id,
+            second_factor=second_factor,
+            created_at=at,
+            expires_at=expires_at,
+        )
+    )
+    s.flush()
+
+
+def session_get(s: Session, token_sha256: str) -> tuple[int, bool, dt.datetime] | None:
+    row = s.get(ApiSession, token_sha256)
+    return (row.account_id, row.second_factor, row.expires_at) if row else None
+
+
+# ----------------------------------------------------------------------------------------------
+# Organisations
+
+
+def org_add(
+    s: Session,
+    *,
+    name: str,
+    legal_form: str,
+    country: str,
+    register_court: str | None,
+    register_number: str | None,
+    vat_number: str | None,
+    identifier: str,
+    signatories: Sequence[tuple[str, str, dt.date, str]],
+    at: dt.datetime,
+    created_by: str,
+) -> int:
+    row = Organisation(
+        name=name,
+        legal_form=legal_form,
+        country=country,
+        register_court=register_court,
+        register_number=register_number,
+        vat_number=vat_number,
+        identifier=identifier,
+        created_at=at,
+        created_by=created_by,
+    )
+    s.add(row)
+    s.flush()
+    for given, surname, dob, role in signatories:
+        s.add(Signatory(organisation_id=row.id, given_names=given, surname=surname, date_of_birth=dob, role=role))
+    s.flush()
+    return row.id
+
+
+def org_get(s: Session, org_id: int) -> OrganisationRec | None:
+    row = s.get(Organisation, org_id)
+    if row is None:
+        return None
+    sigs = tuple(
+        _rec(x, SignatoryRec)
+        for x in s.scalars(select(Signatory).where(Signatory.organisation_id == org_id).order_by(Signatory.id))
+    )
+    return OrganisationRec(
+        id=row.id,
+        name=row.name,
+        legal_form=row.legal_form,
+        country=row.country,
+        register_court=row.register_court,
+        register_number=row.register_number,
+        vat_number=row.vat_number,
+        identifier=row.identifier,
+        signatories=sigs,
+    )
+
+
+def org_by_identifier(s: Session, identifier: str) -> int | None:
+    return s.scalar(select(Organisation.id).where(Organisation.identifier == identifier))
+
+
+# ----------------------------------------------------------------------------------------------
+# Orders and their evidence
+
+
+def order_add(s: Session, **values: Any) -> int:
+    row = Order(**values)
+    s.add(row)
+    s.flush()
+    return row.id
+
+
+def order_get(s: Session, order_id: int, *, lock: bool = False) -> OrderRec | None:
+    """The order; ``lock`` takes its row lock (PostgreSQL) so concurrent transitions serialise."""
+    stmt = select(Order).where(Order.id == order_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    row = s.scalar(stmt)
+    return _rec(row, OrderRec) if row else None
+
+
+def order_update(s: Session, order_id: int, **values: Any) -> None:
+    s.execute(update(Order).where(Order.id == order_id).values(**values))
+
+
+def orders_list(s: Session, *, account_id: int | None = None) -> list[OrderRec]:
+    stmt = select(Order).order_by(Order.id)
+    if account_id is not None:
+        stmt = stmt.where(Order.applicant_account_id == account_id)
+    return [_rec(r, OrderRec) for r in s.scalars(stmt)]
+
+
+def approvals(s: Session, order_id: int) -> list[str]:
+    return list(s.scalars(select(Approval.officer).where(Approval.order_id == order_id).order_by(Approval.id)))
+
+
+def approval_add(s: Session, order_id: int, officer: str, at: dt.datetime) -> None:
+    s.add(Approval(order_id=order_id, officer=officer, at=at))
+    s.flush()
+
+
+def approvals_clear(s: Session, order_id: int) -> int:
+    return int(s.execute(delete(Approval).where(Approval.order_id == order_id)).rowcount)  # type: ignore[attr-defined]
+
+
+def identity_put(s: Session, order_id: int, **values: Any) -> None:
+    s.execute(delete(IdentityRecord).where(IdentityRecord.order_id == order_id))
+    s.add(IdentityRecord(order_id=order_id, **values))
+    s.flush()
+
+
+def identity_get(s: Session, order_id: int) -> IdentityRec | None:
+    row = s.scalar(select(IdentityRecord).where(IdentityRecord.order_id == order_id))
+    return _rec(row, IdentityRec) if row else None
+
+
+def copy_put(s: Session, order_id: int, **values: Any) -> None:
+    s.execute(delete(EvidenceCopy).where(EvidenceCopy.order_id == order_id))
+    s.add(EvidenceCopy(order_id=order_id, **values))
+    s.flush()
+
+
+def copy_get(s: Session, order_id: int) -> tuple[CopyRec, bytes] | None:
+    row = s.scalar(select(EvidenceCopy).where(EvidenceCopy.order_id == order_id))
+    return (_rec(row, CopyRec), row.ciphertext) if row else None
+
+
+def ozb_put(s: Session, order_id: int, **values: Any) -> None:
+    s.execute(delete(OzbRecord).where(OzbRecord.order_id == order_id))
+    s.add(OzbRecord(order_id=order_id, **values))
+    s.flush()
+
+
+def ozb_get(s: Session, order_id: int) -> OzbRec | None:
+    row = s.scalar(select(OzbRecord).where(OzbRecord.order_id == order_id))
+    return _rec(row, OzbRec) if row else None
+
+
+def chamber_put(s: Session, order_id: int, **values: Any) -> None:
+    s.execute(delete(ChamberRecord).where(ChamberRecord.order_id == order_id))
+    s.add(ChamberRecord(order_id=order_id, **values))
+    s.flush()
+
+
+def chamber_get(s: Session, order_id: int) -> ChamberRec | None:
+    row = s.scalar(select(ChamberRecord).where(ChamberRecord.order_id == order_id))
+    return _rec(row, ChamberRec) if row else None
+
+
+# ----------------------------------------------------------------------------------------------
+# Slots, cards, DN bindings
+
+
+def slot_add(s: Session, **values: Any) -> int:
+    row = SlotRecord(**values)
+    s.add(row)
+    s.flush()
+    return row.id
+
+
+def slots(s: Session, order_id: int, *, lock: bool = False) -> list[SlotRec]:
+    stmt = select(SlotRecord).where(SlotRecord.order_id == order_id).order_by(SlotRecord.id)
+    if lock:
+        stmt = stmt.with_for_update()
+    return [_rec(r, SlotRec) for r in s.scalars(stmt)]
+
+
+def slot_update(s: Session, slot_id: int, **values: Any) -> None:
+    s.execute(update(SlotRecord).where(SlotRecord.id == slot_id).values(**values))
+
+
+def card_add(s: Session, **values: Any) -> int:
+    row = Card(**values)
+    s.add(row)
+    s.flush()
+    return row.id
+
+
+def card_get(s: Session, card_id: int, *, lock: bool = False) -> CardRec | None:
+    stmt = select(Card).where(Card.id == card_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    row = s.scalar(stmt)
+    return _rec(row, CardRec) if row else None
+
+
+def card_by_order(s: Session, order_id: int) -> CardRec | None:
+    row = s.scalar(select(Card).where(Card.order_id == order_id))
+    return _rec(row, CardRec) if row else None
+
+
+def card_update(s: Session, card_id: int, **values: Any) -> None:
+    s.execute(update(Card).where(Card.id == card_id).values(**values))
+
+
+def cards_list(s: Session, *, account_id: int | None = None) -> list[CardRec]:
+    stmt = select(Card).order_by(Card.id)
+    if account_id is not None:
+        stmt = stmt.where(Card.holder_account_id == account_id)
+    return [_rec(r, CardRec) for r in s.scalars(stmt)]
+
+
+def cards_due_activation(s: Session, shipped_before: dt.datetime) -> list[int]:
+    stmt = select(Card.id).where(
+        Card.state == "not-activated", Card.shipped_at.is_not(None), Card.shipped_at <= shipped_before
+    )
+    return list(s.scalars(stmt.order_by(Card.id)))
+
+
+def cards_due_expiry(s: Session, now: dt.datetime) -> list[int]:
+    stmt = select(Card.id).where(Card.state.in_(("not-activated", "valid")), Card.not_after <= now)
+    return list(s.scalars(stmt.order_by(Card.id)))
+
+
+def dn_binding(s: Session, subject_key: str) -> tuple[int | None, int | None] | None:
+    row = s.scalar(select(DNBinding).where(DNBinding.subject_key == subject_key))
+    return (row.person_id, row.organisation_id) if row else None
+
+
+def dn_bind(
+    s: Session,
+    *,
+    subject_key: str,
+    subject_dn: str,
+    person_id: int | None,
+    organisation_id: int | None,
+    order_id: int,
+    at: dt.datetime,
+) -> None:
+    s.add(
+        DNBinding(
+            subject_key=subject_key,
+            subject_dn=subject_dn,
+            person_id=person_id,
+            organisation_id=organisation_id,
+            first_order_id=order_id,
+            created_at=at,
+        )
+    )
+    s.flush()
+
+
+# ----------------------------------------------------------------------------------------------
+# Audit (read only: rows are written by ca.store.repository.append_audit alone)
+
+
+AuditRow = tuple[int, dt.datetime, str, str, str, str | None, str | None, str]
+
+
+def audit_events(
+    s: Session, *, object_type: str | None = None, object_id: str | None = None, limit: int = 100
+) -> list[AuditRow]:
+    stmt = select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(limit)
+    if object_type is not None:
+        stmt = stmt.where(AuditEvent.object_type == object_type)
+    if object_id is not None:
+        stmt = stmt.where(AuditEvent.object_id == object_id)
+    return [(e.seq, e.at, e.actor, e.role, e.action, e.object_type, e.object_id, e.details) for e in s.scalars(stmt)]

@@ -1,0 +1,131 @@
+"""Every endpoint x every role: the API refuses (401 without a token, 403 with a wrong role) or
+lets the call through to the service; and the OpenAPI document is generated from the schemas."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import init_home
+from tests.integration.ra_support import RAEnv, csr_pem, ra_env
+
+A, RA, REV, CA, AUD, SEC = "app", "ra1", "revo", "caop", "aud", "sec"
+ANY = None  # no token needed
+
+# (method, rule) -> callers allowed.  Written out independently of the code under test.
+EXPECTED: dict[tuple[str, str], set[str] | None] = {
+    ("POST", "/api/accounts"): ANY,
+    ("POST", "/api/auth/login"): ANY,
+    ("GET", "/api/products"): ANY,
+    ("GET", "/api/orders"): {A, RA, CA, AUD},
+    ("POST", "/api/orders"): {A},
+    ("GET", "/api/orders/<int:order_id>"): {A, RA, CA, AUD},
+    ("POST", "/api/orders/<int:order_id>/identity"): {RA},
+    ("POST", "/api/orders/<int:order_id>/copy"): {A, RA},
+    ("GET", "/api/orders/<int:order_id>/copy"): {RA, AUD},
+    ("POST", "/api/orders/<int:order_id>/ozb"): {RA},
+    ("POST", "/api/orders/<int:order_id>/chamber"): {RA},
+    ("POST", "/api/orders/<int:order_id>/hold"): {RA},
+    ("POST", "/api/orders/<int:order_id>/resubmit"): {A, RA},
+    ("POST", "/api/orders/<int:order_id>/reject"): {RA},
+    ("POST", "/api/orders/<int:order_id>/cancel"): {A, RA},
+    ("POST", "/api/orders/<int:order_id>/approve"): {RA},
+    ("POST", "/api/orders/<int:order_id>/slots/<slot>/csr"): {CA},
+    ("POST", "/api/orders/<int:order_id>/ship"): {CA},
+    ("GET", "/api/cards"): {A, RA, REV, CA, AUD},
+    ("GET", "/api/cards/<int:card_id>"): {A, RA, REV, CA, AUD},
+    ("POST", "/api/cards/<int:card_id>/confirm-receipt"): {A},
+    ("POST", "/api/cards/<int:card_id>/revoke"): {A, REV},
+    ("POST", "/api/organisations"): {RA},
+    ("GET", "/api/organisations/<int:org_id>"): {RA, AUD},
+    ("GET", "/api/operators"): {SEC, AUD},
+    ("POST", "/api/operators"): {SEC},
+    ("PUT", "/api/operators/<int:account_id>/roles"): {SEC},
+    ("GET", "/api/audit"): {AUD, SEC},
+}
+CALLERS = [None, A, RA, REV, CA, AUD, SEC]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def env(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RAEnv:
+    url = request.getfixturevalue("pg_url") if request.param == "postgres" else None
+    home = init_home(tmp_path / "home", database_url=url)
+    for k, v in home.env.items():
+        monkeypatch.setenv(k, v)
+    with ra_env(home.path) as e:
+        yield e  # type: ignore[misc]
+
+
+def test_every_endpoint_checks_every_role(env: RAEnv) -> None:
+    env.applicant(A, "Anna", "Applicant", "1985-03-03")
+    order_id = env.ok(
+        "POST", "/api/orders", A, json={"product": "qes-card", "method": "on-site", "country": "DE"}, status=201
+    )["id"]
+    env.identity(order_id, "Anna", "Applicant", "1985-03-03")
+    env.ok("POST", f"/api/orders/{order_id}/approve", RA)
+    env.ok("POST", f"/api/orders/{order_id}/slots/signature/csr", CA, json={"csr_pem": csr_pem()})
+    card_id = env.ok("POST", f"/api/orders/{order_id}/ship", CA)["card_id"]
+    org_id, _ = env.organisation()
+    values = {
+        "order_id": order_id,
+        "card_id": card_id,
+        "org_id": org_id,
+        "account_id": env.ids[AUD],
+        "slot": "signature",
+    }
+    rules = {
+        (method, rule.rule): rule
+        for rule in env.client.application.url_map.iter_rules()
+        if rule.rule.startswith("/api/") and rule.endpoint.startswith("ra.")
+        for method in rule.methods or ()
+        if method in {"GET", "POST", "PUT", "DELETE", "PATCH"}
+    }
+    assert set(rules) == set(EXPECTED), "an endpoint was added or removed without updating EXPECTED"
+    failures = []
+    for method, rule_text in sorted(rules):
+        url = rule_text
+        for name, value in values.items():
+            url = url.replace(f"<int:{name}>", str(value)).replace(f"<{name}>", str(value))
+        allowed = EXPECTED[(method, rule_text)]
+        for caller in CALLERS:
+            r = env.call(method, url, caller, json={})
+            if allowed is ANY:
+                ok = r.status_code not in (401, 403)
+            elif caller is None:
+                ok = r.status_code == 401
+            elif caller in allowed:
+                ok = r.status_code not in (401, 403) or (r.get_json() or {}).get("type", "").endswith(
+                    "second_factor_required"
+                )
+            else:
+                ok = r.status_code == 403
+            if r.status_code >= 400:
+                ok = ok and r.mimetype == "application/problem+json"
+            if not ok:
+                failures.append(f"{method} {rule_text} as {caller}: {r.status_code} {r.get_json()}")
+    assert failures == []
+
+
+def test_openapi_document_is_generated_from_the_schemas(env: RAEnv) -> None:
+    doc = env.ok("GET", "/api/openapi.json")
+    assert doc["openapi"].startswith("3.")
+    assert {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops} >= {
+        ("POST", "/api/orders"),
+        ("POST", "/api/orders/{order_id}/approve"),
+        ("POST", "/api/cards/{card_id}/revoke"),
+    }
+    schemas = doc["components"]["schemas"]
+    assert "document_type" in schemas["IdentityIn"]["properties"]
+    assert doc["components"]["securitySchemes"]["BearerAuth"]["scheme"].lower() == "bearer"
+
+
+def test_errors_are_rfc9457_problems(env: RAEnv) -> None:
+    r = env.call("POST", "/api/accounts", json={"email": 5})
+    assert r.status_code == 422 and r.mimetype == "application/problem+json"
+    body = r.get_json()
+    assert body["status"] == 422 and body["type"].endswith("validation") and "errors" in body
+    r = env.call("GET", "/api/orders", headers={"Authorization": "Bearer forged"})
+    assert r.status_code == 401 and r.get_json()["type"].endswith("unauthenticated")
+    r = env.call("GET", "/api/nothing-here")
+    assert r.status_code == 404 and r.mimetype == "application/problem+json"
