@@ -23,6 +23,7 @@ __all__ = ["JobOutcome", "LeasedRunner", "instance_id"]
 
 log = logging.getLogger(__name__)
 
+
 def instance_id() -> str:
     """Who holds a lease: host, process and a random suffix (a restarted process is a new holder)."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
