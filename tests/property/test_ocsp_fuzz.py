@@ -23,8 +23,10 @@ from tests.integration.ocsp_helpers import app_for, ca_certificates, issue, mult
 SEEDS: list[bytes] = []
 
 
-@pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlaskClient]:
+@pytest.fixture(scope="module", params=["blueprint", "production-app"])
+def client(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlaskClient]:
+    """The blueprint on a bare Flask app, and the production app factory, whose WSGI fast path
+    answers /ocsp before Flask (both must behave the same under bad input)."""
     home = init_home(Path(tmp_path_factory.mktemp("ocsp-fuzz")) / "home")
     os.environ.update(home.env)
     with open_runtime(home.path) as rt:
@@ -38,9 +40,17 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlaskClient]:
             request_der(ca, serial, "sha256", nonce=b"n" * 16),
             multi_request_der([(ca, serial, "sha1"), (ca, 12345, "sha256")], nonce=b"m" * 20),
         ]
-        app = app_for(rt.ocsp_responder())
+        if request.param == "blueprint":
+            app = app_for(rt.ocsp_responder())
+        else:
+            from qtsp.app import create_app
+            from qtsp.config import load_config
+
+            app = create_app(config=load_config(home.path))
         app.testing = False  # an escaped exception must show up as a 500, not as a test-client raise
         yield app.test_client()
+        if request.param != "blueprint":
+            app.extensions["qtsp_runtime"].close()
 
 
 def _mutate(data: bytes, rng: random.Random) -> bytes:
