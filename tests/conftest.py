@@ -173,6 +173,16 @@ def soft_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Home:
     return home
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_home(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Home:
+    """A soft-key home on SQLite and on PostgreSQL."""
+    url = request.getfixturevalue("pg_url") if request.param == "postgres" else None
+    home = init_home(tmp_path / "home", database_url=url)
+    for k, v in home.env.items():
+        monkeypatch.setenv(k, v)
+    return home
+
+
 @pytest.fixture(params=["sqlite-soft", "sqlite-pkcs11", "postgres-soft", "postgres-pkcs11"])
 def any_home(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Home:
     """A home on every combination of database and key backend."""

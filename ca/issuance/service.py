@@ -24,7 +24,7 @@ import hashlib
 import json
 import secrets
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -146,6 +146,23 @@ class IssuanceService:
             findings.append(Finding(Severity.ERROR, "qtsp.profile.email", f"profile {profile.name}: no email allowed"))
         return findings
 
+    @contextlib.contextmanager
+    def _observed(self, profile_name: str) -> Iterator[list[str]]:
+        """Classify the attempt for :attr:`observer` (metrics); the body sets ``outcome[0]`` on success."""
+        outcome = ["failed"]
+        started = time.perf_counter()
+        try:
+            yield outcome
+        except LintFailed:
+            outcome[0] = "refused"
+            raise
+        except IssuanceError as exc:
+            outcome[0] = "hsm-error" if exc.kind is ErrorKind.HSM_UNAVAILABLE else "failed"
+            raise
+        finally:
+            if self.observer is not None:
+                self.observer(profile_name, outcome[0], time.perf_counter() - started)
+
     def issue(
         self,
         *,
@@ -158,56 +175,8 @@ class IssuanceService:
         on_hold: bool = False,
         activate_after: dt.datetime | None = None,
     ) -> IssuedCertificate:
-        """Run the whole pipeline for one certificate (see :meth:`_issue`); report the outcome to
-        :attr:`observer` (metrics) when one is set."""
-        if self.observer is None:
-            return self._issue(
-                profile_name=profile_name,
-                csr=csr,
-                subject=subject,
-                actor=actor,
-                validity_days=validity_days,
-                evidence_ref=evidence_ref,
-                on_hold=on_hold,
-                activate_after=activate_after,
-            )
-        started = time.perf_counter()
-        result = "failed"
-        try:
-            issued = self._issue(
-                profile_name=profile_name,
-                csr=csr,
-                subject=subject,
-                actor=actor,
-                validity_days=validity_days,
-                evidence_ref=evidence_ref,
-                on_hold=on_hold,
-                activate_after=activate_after,
-            )
-            result = "issued"
-            return issued
-        except LintFailed:
-            result = "refused"
-            raise
-        except IssuanceError as exc:
-            result = "hsm-error" if exc.kind is ErrorKind.HSM_UNAVAILABLE else "failed"
-            raise
-        finally:
-            self.observer(profile_name, result, time.perf_counter() - started)
-
-    def _issue(
-        self,
-        *,
-        profile_name: str,
-        csr: bytes | ParsedCSR,
-        subject: SubjectInput,
-        actor: Actor,
-        validity_days: int | None = None,
-        evidence_ref: str | None = None,
-        on_hold: bool = False,
-        activate_after: dt.datetime | None = None,
-    ) -> IssuedCertificate:
-        """Run the whole pipeline for one certificate.
+        """Run the whole pipeline for one certificate; report the outcome (``issued``, ``refused``,
+        ``failed``, ``hsm-error``) and its duration to :attr:`observer` when one is set.
 
         :param on_hold: issue it *not activated* (a card's certificate before the holder confirms
             receipt, DESIGN.md step 6): status "on hold" (certificateHold) until
@@ -217,57 +186,62 @@ class IssuanceService:
 
         :raises IssuanceError: with a one-line detail; :class:`LintFailed` when a rule refused it.
         """
-        profile = self.profiles.get(profile_name)
-        if profile is None:
-            raise IssuanceError(ErrorKind.NOT_FOUND, f"unknown profile {profile_name!r}")
-        issuer = self.issuers.get(profile.issuer)
-        if issuer is None:
-            raise IssuanceError(ErrorKind.NOT_FOUND, f"issuing CA {profile.issuer!r} does not exist (run qtsp init)")
-        parsed = csr if isinstance(csr, ParsedCSR) else parse_csr(csr)
-        days = profile.default_validity_days if validity_days is None else validity_days
-        if not 1 <= days <= profile.max_validity_days:
-            raise IssuanceError(
-                ErrorKind.POLICY_VIOLATION,
-                f"profile {profile.name}: validity must be 1..{profile.max_validity_days} days (got {days})",
-            )
-        subject_findings = self.subject_findings(profile, subject)
-        refusal = errors_in(subject_findings)
-        if refusal:
-            self._audit_refusal(actor, profile, issuer, None, refusal, "subject")
-            raise LintFailed(tuple(refusal))
+        with self._observed(profile_name) as outcome:
+            profile = self.profiles.get(profile_name)
+            if profile is None:
+                raise IssuanceError(ErrorKind.NOT_FOUND, f"unknown profile {profile_name!r}")
+            issuer = self.issuers.get(profile.issuer)
+            if issuer is None:
+                raise IssuanceError(
+                    ErrorKind.NOT_FOUND, f"issuing CA {profile.issuer!r} does not exist (run qtsp init)"
+                )
+            parsed = csr if isinstance(csr, ParsedCSR) else parse_csr(csr)
+            days = profile.default_validity_days if validity_days is None else validity_days
+            if not 1 <= days <= profile.max_validity_days:
+                raise IssuanceError(
+                    ErrorKind.POLICY_VIOLATION,
+                    f"profile {profile.name}: validity must be 1..{profile.max_validity_days} days (got {days})",
+                )
+            subject_findings = self.subject_findings(profile, subject)
+            refusal = errors_in(subject_findings)
+            if refusal:
+                self._audit_refusal(actor, profile, issuer, None, refusal, "subject")
+                raise LintFailed(tuple(refusal))
 
-        now = self.clock()
-        self._step("reserve")
-        serial, shex, reservation_id = self._reserve(issuer, now)
-        try:
-            return self._issue_reserved(
-                profile,
-                issuer,
-                parsed,
-                subject,
-                actor,
-                serial,
-                shex,
-                reservation_id,
-                now,
-                days,
-                evidence_ref,
-                subject_findings,
-                on_hold,
-                activate_after,
-            )
-        except BaseException as exc:
-            # The database may be what failed: then the reservation stays open, recovery settles it
-            # as failed later, and the original error is the one the caller must see.
-            with contextlib.suppress(Exception):
-                self._settle_failed(reservation_id, issuer, shex, profile, actor, exc)
-            if isinstance(exc, IssuanceError):
+            now = self.clock()
+            self._step("reserve")
+            serial, shex, reservation_id = self._reserve(issuer, now)
+            try:
+                issued = self._issue_reserved(
+                    profile,
+                    issuer,
+                    parsed,
+                    subject,
+                    actor,
+                    serial,
+                    shex,
+                    reservation_id,
+                    now,
+                    days,
+                    evidence_ref,
+                    subject_findings,
+                    on_hold,
+                    activate_after,
+                )
+                outcome[0] = "issued"
+                return issued
+            except BaseException as exc:
+                # The database may be what failed: then the reservation stays open, recovery settles it
+                # as failed later, and the original error is the one the caller must see.
+                with contextlib.suppress(Exception):
+                    self._settle_failed(reservation_id, issuer, shex, profile, actor, exc)
+                if isinstance(exc, IssuanceError):
+                    raise
+                if isinstance(exc, HSMUnavailable):
+                    raise IssuanceError(ErrorKind.HSM_UNAVAILABLE, f"key backend unavailable: {exc}") from exc
+                if isinstance(exc, HSMError):
+                    raise IssuanceError(ErrorKind.INTERNAL, f"key backend error: {exc}") from exc
                 raise
-            if isinstance(exc, HSMUnavailable):
-                raise IssuanceError(ErrorKind.HSM_UNAVAILABLE, f"key backend unavailable: {exc}") from exc
-            if isinstance(exc, HSMError):
-                raise IssuanceError(ErrorKind.INTERNAL, f"key backend error: {exc}") from exc
-            raise
 
     def _reserve(self, issuer: Issuer, now: dt.datetime) -> tuple[int, str, int]:
         """Reserve a fresh random serial; a collision (p < 2^-60 per pair) draws again."""

@@ -19,16 +19,13 @@ from ca.store.db import Database
 from qtsp.cli import cli
 from qtsp.demo import DEMO_SUBJECTS, fresh_csr
 from qtsp.wiring import os_actor
-from tests.conftest import Home, init_home
+from tests.conftest import Home
 from tests.integration.helpers import open_runtime
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def home(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Home]:
-    url = request.getfixturevalue("pg_url") if request.param == "postgres" else None
-    h = init_home(tmp_path / "home", database_url=url)
-    for k, v in h.env.items():
-        monkeypatch.setenv(k, v)
+@pytest.fixture
+def home(db_home: Home) -> Iterator[Home]:
+    h = db_home
     with open_runtime(h.path) as rt:
         service = rt.issuance(pkilint=False)
         for _ in range(3):

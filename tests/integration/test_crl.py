@@ -53,13 +53,9 @@ def _issue(rt: Runtime, profile: str = "qes-natural", **kw: object) -> tuple[str
     return issued.issuer, issued.serial_hex, issued.certificate
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def home(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Home:
-    url = request.getfixturevalue("pg_url") if request.param == "postgres" else None
-    h = init_home(tmp_path / "home", database_url=url)
-    for k, v in h.env.items():
-        monkeypatch.setenv(k, v)
-    return h
+@pytest.fixture
+def home(db_home: Home) -> Home:
+    return db_home
 
 
 def _ca_cert(rt: Runtime, name: str) -> x509.Certificate:

@@ -10,7 +10,6 @@ import sys
 import textwrap
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from cryptography.x509 import ocsp
@@ -21,20 +20,16 @@ from ca.crl_ocsp.revocation import RevocationService
 from ca.store import ocsp_repo
 from ca.store.models import PresignedOCSPResponse
 from qtsp.wiring import Runtime, os_actor
-from tests.conftest import Home, init_home
+from tests.conftest import Home
 from tests.integration.helpers import open_runtime
 from tests.integration.ocsp_helpers import ca_certificates, issue, request_der, verify_response
 
 ACTOR = os_actor("revocation-officer")
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def home(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Home:
-    url = request.getfixturevalue("pg_url") if request.param == "postgres" else None
-    h = init_home(tmp_path / "home", database_url=url)
-    for k, v in h.env.items():
-        monkeypatch.setenv(k, v)
-    return h
+@pytest.fixture
+def home(db_home: Home) -> Home:
+    return db_home
 
 
 def _stored(rt: Runtime, serial: str) -> PresignedOCSPResponse | None:

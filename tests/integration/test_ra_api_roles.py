@@ -3,12 +3,7 @@ lets the call through to the service; and the OpenAPI document is generated from
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-
-from tests.conftest import init_home
-from tests.integration.ra_support import RAEnv, csr_pem, ra_env
+from tests.integration.ra_support import RAEnv, csr_pem
 
 A, RA, REV, CA, AUD, SEC = "app", "ra1", "revo", "caop", "aud", "sec"
 ANY = None  # no token needed
@@ -45,16 +40,6 @@ EXPECTED: dict[tuple[str, str], set[str] | None] = {
     ("GET", "/api/audit"): {AUD, SEC},
 }
 CALLERS = [None, A, RA, REV, CA, AUD, SEC]
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def env(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RAEnv:
-    url = request.getfixturevalue("pg_url") if request.param == "postgres" else None
-    home = init_home(tmp_path / "home", database_url=url)
-    for k, v in home.env.items():
-        monkeypatch.setenv(k, v)
-    with ra_env(home.path) as e:
-        yield e  # type: ignore[misc]
 
 
 def test_every_endpoint_checks_every_role(env: RAEnv) -> None:

@@ -5,25 +5,12 @@ product; four-eyes approval; refusals."""
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 
 from ca.store.models import AuditEvent, CertificateRecord
-from tests.conftest import init_home
 from tests.integration.helpers import assert_audit_chain
-from tests.integration.ra_support import RAEnv, csr_pem, ra_env
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def env(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RAEnv:
-    url = request.getfixturevalue("pg_url") if request.param == "postgres" else None
-    home = init_home(tmp_path / "home", database_url=url)
-    for k, v in home.env.items():
-        monkeypatch.setenv(k, v)
-    with ra_env(home.path) as e:
-        yield e  # type: ignore[misc]
+from tests.integration.ra_support import RAEnv, csr_pem
 
 
 def _personalise_and_ship(env: RAEnv, order_id: int, slots: list[str]) -> int:

@@ -7,29 +7,16 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from pathlib import Path
 
 import pyotp
-import pytest
 from sqlalchemy import select
 
 from ca.store.models import CertificateRecord
 from ra.roles import Role
 from ra.store.models import EvidenceCopy
-from tests.conftest import init_home
-from tests.integration.ra_support import PASSWORD, RAEnv, csr_pem, ra_env
+from tests.integration.ra_support import PASSWORD, RAEnv, csr_pem
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 200
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def env(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RAEnv:
-    url = request.getfixturevalue("pg_url") if request.param == "postgres" else None
-    home = init_home(tmp_path / "home", database_url=url)
-    for k, v in home.env.items():
-        monkeypatch.setenv(k, v)
-    with ra_env(home.path) as e:
-        yield e  # type: ignore[misc]
 
 
 def _order(env: RAEnv, who: str, product: str = "qes-card", method: str = "on-site", **extra: object) -> int:

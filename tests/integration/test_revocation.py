@@ -17,7 +17,7 @@ from ca.store.models import AuditEvent, CertificateRecord, CRLState, StatusEntry
 from qtsp.cli import cli
 from qtsp.demo import DEMO_SUBJECTS, fresh_csr
 from qtsp.wiring import Runtime, os_actor
-from tests.conftest import Home, init_home
+from tests.conftest import Home
 from tests.integration.helpers import assert_audit_chain, open_runtime
 
 ACTOR = os_actor("revocation-officer")
@@ -34,13 +34,9 @@ def _issue(rt: Runtime, profile: str = "qes-natural", **kw: object) -> tuple[str
     return issued.issuer, issued.serial_hex
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def home(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Home:
-    url = request.getfixturevalue("pg_url") if request.param == "postgres" else None
-    h = init_home(tmp_path / "home", database_url=url)
-    for k, v in h.env.items():
-        monkeypatch.setenv(k, v)
-    return h
+@pytest.fixture
+def home(db_home: Home) -> Home:
+    return db_home
 
 
 def test_revocation_is_recorded_final_and_audited(home: Home) -> None:
