@@ -467,10 +467,12 @@ def audit_verify_export(path: str, root_path: str | None) -> None:
 def serve(ctx: click.Context, host: str | None, port: int | None, scheduler: bool | None) -> None:
     """Serve OCSP, CRLs, CA certificates and the RA API (development server; see README for gunicorn)."""
     from qtsp.app import create_app
+    from qtsp.observability import configure_logging
     from qtsp.scheduler import build_scheduler
     from qtsp.wiring import open_runtime
 
     config = _config(ctx)
+    configure_logging(os.environ.get("QTSP_LOG_LEVEL", "INFO"))
     app = create_app(config=config)
     jobs = None
     job_runtime = None
@@ -496,9 +498,11 @@ def serve(ctx: click.Context, host: str | None, port: int | None, scheduler: boo
 def worker(ctx: click.Context, once: bool) -> None:
     """Run the status jobs (CRL publishing, OCSP pre-signing, responder renewal, hold release)."""
     from ca.crl_ocsp.jobs import LeasedRunner
+    from qtsp.observability import configure_logging
     from qtsp.scheduler import build_scheduler, run_once
 
     config = _config(ctx)
+    configure_logging(os.environ.get("QTSP_LOG_LEVEL", "INFO"))
     with runtime(config) as rt:
         if once:
             for outcome in run_once(rt, LeasedRunner(rt.db)):

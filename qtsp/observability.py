@@ -202,6 +202,7 @@ def configure_logging(level: str = "INFO", *, json_logs: bool = True) -> None:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
+        structlog.stdlib.ExtraAdder(),
         _redact,
     ]
     structlog.configure(

@@ -11,6 +11,7 @@ import datetime as dt
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -57,6 +58,7 @@ class LeasedRunner:
             return JobOutcome(name, "skipped")
         error: str | None = None
         detail = ""
+        started = time.time()
         try:
             result = job()
             detail = "" if result is None else str(result)
@@ -69,4 +71,16 @@ class LeasedRunner:
                     lease.release(s, name, self.holder, self.clock(), error)
             except (StoreError, OSError):
                 log.warning("job %s: lease not released (database unavailable); it expires by itself", name)
+            # One line per run, with the holder and the run's wall-clock span (operators, and the
+            # several-instances test, read these to see that no job ran twice at once).
+            log.info(
+                "job.run",
+                extra={
+                    "job": name,
+                    "holder": self.holder,
+                    "started": started,
+                    "finished": time.time(),
+                    "state": "failed" if error else "ran",
+                },
+            )
         return JobOutcome(name, "failed" if error else "ran", error or detail)
