@@ -442,6 +442,49 @@ def audit_export(ctx: click.Context, since: str | None, until: str | None, out_p
     )
 
 
+@audit.command("evidence")
+@click.argument("serial")
+@click.option("--issuer", "issuer_name", default=None, help="Issuing CA name (default: the CA that issued SERIAL).")
+@click.option(
+    "--copy-out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also decrypt the identity-document copy into this file (auditor role; the read is audited).",
+)
+@click.pass_context
+@_map_errors
+def audit_evidence(ctx: click.Context, serial: str, issuer_name: str | None, copy_out: str | None) -> None:
+    """Everything behind one certificate as JSON: CA record, lint findings, journal, order,
+    evidence, approvals, card and audit events."""
+    import base64
+
+    from ca.crl_ocsp.revocation import normalise_serial
+    from qtsp.wiring import ra_service
+    from ra.audit_view import AuditView
+    from ra.errors import RAError
+    from ra.roles import Role
+    from ra.service import cli_principal
+
+    config = _config(ctx)
+    with runtime(config) as rt:
+        shex = normalise_serial(serial)
+        issuer = issuer_name or rt.revocation().find_issuer(shex)
+        service = ra_service(rt)
+        try:
+            bundle = AuditView(db=rt.db, ra=service).evidence_bundle(
+                cli_principal(os_actor("auditor").name, Role.AUDITOR), issuer, shex, include_copy=copy_out is not None
+            )
+        except RAError as exc:
+            raise CLIError(str(exc)) from None
+    content = bundle.pop("evidence_copy_content", None)
+    if copy_out is not None:
+        if content is None:
+            raise CLIError("this certificate's order has no identity-document copy")
+        Path(copy_out).write_bytes(base64.b64decode(content["base64"]))
+        err_console.print(f"copy ({content['media_type']}) written to {copy_out}", markup=False)
+    sys.stdout.write(json.dumps(bundle, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+
+
 @audit.command("verify-export")
 @click.argument("path", type=click.Path(dir_okay=False, exists=True))
 @click.option("--root", "root_path", default=None, type=click.Path(dir_okay=False, exists=True), help="Root CA (PEM).")

@@ -38,7 +38,9 @@ __all__ = [
     "add_ocsp_responder",
     "append_audit",
     "audit_count",
+    "audit_rows",
     "certificate_counts",
+    "certificate_dossier",
     "fail_reservation",
     "list_cas",
     "list_certificates",
@@ -465,4 +467,125 @@ def list_certificates(session: Session, profiles: Sequence[str] | None = None) -
             der=row.der,
         )
         for row, name in session.execute(stmt).all()
+    ]
+
+
+# ----------------------------------------------------------------------------------------------
+# Evidence (auditors)
+
+
+def certificate_dossier(session: Session, issuer_name: str, serial: str) -> dict[str, JSONValue] | None:
+    """Everything the CA holds about one certificate: the stored row, its status entry, the
+    reservation, and the issuance journal with the lint report (None when there is no such certificate)."""
+    from ca.store.models import StatusEntry
+
+    ca = session.scalars(select(CertificateAuthority).where(CertificateAuthority.name == issuer_name)).first()
+    if ca is None:
+        return None
+    cert = session.scalars(
+        select(CertificateRecord).where(CertificateRecord.issuer_id == ca.id, CertificateRecord.serial == serial)
+    ).first()
+    if cert is None:
+        return None
+    out: dict[str, JSONValue] = {
+        "issuer": issuer_name,
+        "serial": serial,
+        "profile": cert.profile,
+        "subject": cert.subject,
+        "not_before": cert.not_before.isoformat(),
+        "not_after": cert.not_after.isoformat(),
+        "status": cert.status,
+        "sha256": cert.fingerprint_sha256,
+        "public_key_sha256": cert.spki_sha256,
+        "stored_at": cert.created_at.isoformat(),
+        "activated_at": cert.activated_at.isoformat() if cert.activated_at else None,
+    }
+    entry = session.scalars(
+        select(StatusEntry).where(StatusEntry.issuer_id == ca.id, StatusEntry.serial == serial)
+    ).first()
+    out["status_entry"] = (
+        {
+            "reason": entry.reason,
+            "revoked_at": entry.revoked_at.isoformat(),
+            "invalidity_date": entry.invalidity_date.isoformat() if entry.invalidity_date else None,
+            "received_at": entry.received_at.isoformat(),
+            "requested_by": entry.requested_by,
+            "decided_by": entry.decided_by,
+        }
+        if entry is not None
+        else None
+    )
+    reservation = session.scalars(
+        select(SerialReservation).where(SerialReservation.issuer_id == ca.id, SerialReservation.serial == serial)
+    ).first()
+    out["reservation"] = (
+        {
+            "state": reservation.state,
+            "reserved_at": reservation.reserved_at.isoformat(),
+            "settled_at": reservation.settled_at.isoformat() if reservation.settled_at else None,
+        }
+        if reservation is not None
+        else None
+    )
+    journal = session.get(IssuanceJournal, cert.journal_id) if cert.journal_id is not None else None
+    out["journal"] = (
+        {
+            "id": journal.id,
+            "state": journal.state,
+            "requested_by": journal.requested_by,
+            "tbs_sha256": journal.tbs_sha256,
+            "created_at": journal.created_at.isoformat(),
+            "settled_at": journal.settled_at.isoformat() if journal.settled_at else None,
+            "lint_report": _json_list(journal.lint_report),
+        }
+        if journal is not None
+        else None
+    )
+    return out
+
+
+def _json_list(text: str) -> JSONValue:
+    import json
+
+    try:
+        value: JSONValue = json.loads(text)
+    except ValueError:
+        return text
+    return value
+
+
+def audit_rows(
+    session: Session,
+    *,
+    object_ids: Sequence[tuple[str, str]] = (),
+    actor: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    limit: int = 1000,
+) -> list[dict[str, JSONValue]]:
+    """Audit events matching every given filter (object ids are (type, id) pairs, any of them), oldest first."""
+    from sqlalchemy import and_, or_
+
+    stmt = select(AuditEvent).order_by(AuditEvent.seq)
+    if object_ids:
+        stmt = stmt.where(or_(*(and_(AuditEvent.object_type == t, AuditEvent.object_id == i) for t, i in object_ids)))
+    if actor is not None:
+        stmt = stmt.where(AuditEvent.actor == actor)
+    if since is not None:
+        stmt = stmt.where(AuditEvent.at >= since)
+    if until is not None:
+        stmt = stmt.where(AuditEvent.at <= until)
+    return [
+        {
+            "seq": e.seq,
+            "at": e.at.isoformat(),
+            "actor": e.actor,
+            "role": e.role,
+            "action": e.action,
+            "object_type": e.object_type,
+            "object_id": e.object_id,
+            "details": _json_list(e.details),
+            "hash": e.hash,
+        }
+        for e in session.scalars(stmt.limit(limit))
     ]

@@ -9,7 +9,9 @@ checks the role (and ownership) again.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
+import json
 import logging
 from collections.abc import Callable
 from typing import Any, Final, TypeVar
@@ -22,6 +24,7 @@ from flask import Response, current_app, jsonify
 from werkzeug.datastructures import FileStorage
 
 from ra.api import schemas as sc
+from ra.audit_view import AuditView
 from ra.errors import RAError, RAErrorKind
 from ra.evidence import MAX_COPY_BYTES, DocumentType, IdentityEvidence, PersonData
 from ra.organisation import ChamberConfirmation, OrganisationData, SignatoryData
@@ -495,12 +498,45 @@ def set_roles(account_id: int, data: dict[str, Any]) -> dict[str, Any]:
 @bp.get("/audit")
 @bp.auth_required(auth)
 @requires(Role.AUDITOR, Role.SECURITY_OFFICER)
+@bp.input(sc.AuditQuery, location="query", arg_name="query")
 @bp.output(sc.AuditOut(many=True))
-@bp.doc(summary="The latest audit events (read only)")
-def audit() -> list[dict[str, Any]]:
-    rows = _service().audit_events(_principal())
-    keys = ("seq", "at", "actor", "role", "action", "object_type", "object_id", "details")
-    return [dict(zip(keys, row, strict=True)) for row in rows]
+@bp.doc(summary="Audit events by certificate (issuer:serial), order, actor and time range (read only)")
+def audit(query: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = _audit_view().events(
+        _principal(),
+        certificate=query["certificate"],
+        order_id=query["order"],
+        actor=query["actor"],
+        since=_aware(query["since"]),
+        until=_aware(query["until"]),
+        limit=query["limit"],
+    )
+    return [
+        {**row, "at": dt.datetime.fromisoformat(str(row["at"])), "details": json.dumps(row["details"], sort_keys=True)}
+        for row in rows
+    ]
+
+
+@bp.get("/audit/evidence/<issuer>/<serial>")
+@bp.auth_required(auth)
+@requires(Role.AUDITOR, Role.SECURITY_OFFICER)
+@bp.input(sc.EvidenceQuery, location="query", arg_name="query")
+@bp.output(sc.EvidenceOut)
+@bp.doc(summary="Everything behind one certificate; the ID copy only for the auditor role")
+def evidence(issuer: str, serial: str, query: dict[str, Any]) -> dict[str, Any]:
+    return _audit_view().evidence_bundle(_principal(), issuer, serial.lower(), include_copy=query["include_copy"])
+
+
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    """Query times without a zone are taken as UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=dt.UTC)
+
+
+def _audit_view() -> AuditView:
+    service = _service()
+    return AuditView(db=service.db, ra=service)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -268,3 +268,26 @@ class AuditOut(Schema):
     object_type = String(allow_none=True)
     object_id = String(allow_none=True)
     details = String()
+
+
+class AuditQuery(Schema):
+    """Filters of ``GET /api/audit`` (all optional; combined with AND)."""
+
+    certificate = String(load_default=None, metadata={"description": "issuer:serial, e.g. qes:1a2b..."})
+    order = Integer(load_default=None, validate=Range(min=1))
+    actor = String(load_default=None)
+    since = DateTime(load_default=None)
+    until = DateTime(load_default=None)
+    limit = Integer(load_default=100, validate=Range(min=1, max=10000))
+
+
+class EvidenceQuery(Schema):
+    include_copy = Boolean(load_default=False, metadata={"description": "include the ID copy (auditor role)"})
+
+
+class EvidenceOut(Schema):
+    certificate = Dict()
+    registration = Dict(allow_none=True)
+    audit_events = List(Dict())
+    prepared_for = Dict()
+    evidence_copy_content = Dict(required=False)

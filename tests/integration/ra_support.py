@@ -53,6 +53,15 @@ class RAEnv:
         assert r.status_code == status, (r.status_code, r.get_json())
         return r.get_json()
 
+    def slot_serial(self, order_id: int, slot: str = "signature") -> str:
+        """The serial of the certificate issued for ``slot`` of the order."""
+        from ra.store import repository as repo
+
+        with self.service.db.read() as s:
+            found = next(x for x in repo.slots(s, order_id) if x.name == slot)
+        assert found.serial_hex is not None
+        return found.serial_hex
+
     # -- accounts -------------------------------------------------------------------------------
 
     def applicant(self, name: str, given: str, surname: str, dob: str) -> None:

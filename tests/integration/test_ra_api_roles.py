@@ -38,6 +38,7 @@ EXPECTED: dict[tuple[str, str], set[str] | None] = {
     ("POST", "/api/operators"): {SEC},
     ("PUT", "/api/operators/<int:account_id>/roles"): {SEC},
     ("GET", "/api/audit"): {AUD, SEC},
+    ("GET", "/api/audit/evidence/<issuer>/<serial>"): {AUD, SEC},
 }
 CALLERS = [None, A, RA, REV, CA, AUD, SEC]
 
@@ -58,6 +59,8 @@ def test_every_endpoint_checks_every_role(env: RAEnv) -> None:
         "org_id": org_id,
         "account_id": env.ids[AUD],
         "slot": "signature",
+        "issuer": "qes",
+        "serial": env.slot_serial(order_id),
     }
     rules = {
         (method, rule.rule): rule
