@@ -147,10 +147,18 @@ def _raw_sign(home: Path, seconds: float = 2.0) -> float:
 
 
 def _init(home: Path) -> None:
+    from qtsp.ceremony import in_memory_custodians
     from qtsp.config import load_config
     from qtsp.wiring import initialise, os_actor
 
-    initialise(load_config(home, base_url="http://qtsp.example.com"), os_actor("benchmark"))
+    config = load_config(home, base_url="http://qtsp.example.com")
+    # A benchmark home: the PKCS#11 PIN is split and recombined in this process (no real ceremony).
+    custodians = (
+        in_memory_custodians(config.keys.read_secret(), config.keys.pkcs11_token_label)
+        if config.keys.backend == "pkcs11"
+        else []
+    )
+    initialise(config, os_actor("benchmark"), custodians=custodians)
 
 
 def run_issue_bench(

@@ -325,11 +325,19 @@ def run_ocsp_bench(*, requests: int, concurrency: int, console: Console) -> list
 def _prepare_home(home: Path, base_url: str) -> tuple[x509.Certificate, x509.Certificate]:
     """Initialise a SoftHSM2-backed home, issue one certificate and pre-sign every response."""
     from ca.profiles.subject import SubjectInput
+    from qtsp.ceremony import in_memory_custodians
     from qtsp.config import load_config
     from qtsp.demo import DEMO_SUBJECTS, fresh_csr
     from qtsp.wiring import initialise, os_actor, runtime
 
-    initialise(load_config(home, base_url=base_url), os_actor("benchmark"))
+    config = load_config(home, base_url=base_url)
+    # A benchmark home: the PKCS#11 PIN is split and recombined in this process (no real ceremony).
+    custodians = (
+        in_memory_custodians(config.keys.read_secret(), config.keys.pkcs11_token_label)
+        if config.keys.backend == "pkcs11"
+        else []
+    )
+    initialise(config, os_actor("benchmark"), custodians=custodians)
     config = load_config(home)
     with runtime(config) as rt:
         issued = rt.issuance().issue(

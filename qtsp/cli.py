@@ -32,6 +32,7 @@ from ca.profiles import ProfileError
 from ca.profiles.subject import SubjectError, SubjectInput
 from ca.store import repository as repo
 from hsm import HSMError
+from qtsp.ceremony import CeremonyError
 from qtsp.config import Config, ConfigurationError, load_config
 from qtsp.wiring import initialise, os_actor, runtime
 
@@ -70,6 +71,7 @@ def _map_errors(fn: F) -> F:
             HierarchyMismatch,
             RevocationError,
             ExportError,
+            CeremonyError,
             CRLError,
         ) as exc:
             raise CLIError(str(exc)) from None
@@ -113,14 +115,32 @@ def cli(ctx: click.Context, home: str | None) -> None:
     "--base-url", default=None, help="Public base URL for AIA/CDP/OCSP links (default http://127.0.0.1:8080)."
 )
 @click.option("--backend", type=click.Choice(["soft", "pkcs11"]), default=None, help="Key backend (default soft).")
+@click.option(
+    "--custodian",
+    "custodians",
+    multiple=True,
+    metavar="NAME=SHARE_FILE",
+    help="A key custodian and their PIN share (qtsp ceremony split-pin); PKCS#11 needs two or more.",
+)
 @click.pass_context
 @_map_errors
-def init(ctx: click.Context, base_url: str | None, backend: str | None) -> None:
-    """Create the data directory, the database schema and the CA hierarchy (never overwrites)."""
+def init(ctx: click.Context, base_url: str | None, backend: str | None, custodians: tuple[str, ...]) -> None:
+    """Create the data directory, the database schema and the CA hierarchy (never overwrites).
+
+    With the PKCS#11 backend this is a dual-control ceremony: the token PIN is recombined from the
+    shares of at least two distinct custodians; a PIN in the environment is not used."""
+    from qtsp.ceremony import read_share
+
     if backend is not None:
         os.environ["QTSP_KEY_BACKEND"] = backend
     config = _config(ctx, base_url)
-    certs = initialise(config, os_actor("security-officer"))
+    holders = []
+    for item in custodians:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise CLIError(f"--custodian {item!r}: use NAME=SHARE_FILE")
+        holders.append(read_share(Path(path), name))
+    certs = initialise(config, os_actor("security-officer"), custodians=holders)
     console.print(
         f"Initialised {config.home} ({config.keys.backend} keys, base URL {config.ca.base_url})", markup=False
     )
@@ -495,6 +515,54 @@ def audit_verify_export(path: str, root_path: str | None) -> None:
 
     root = x509.load_pem_x509_certificate(Path(root_path).read_bytes()) if root_path else None
     _print_report(verify_export(Path(path), trusted_root=root))
+
+
+# ---------------------------------------------------------------------------------------------
+# key ceremonies
+
+
+@cli.group()
+def ceremony() -> None:
+    """Dual-control key ceremonies: PIN shares for custodians, signed ceremony reports."""
+
+
+@ceremony.command("split-pin")
+@click.option("--operator", "operators", multiple=True, required=True, help="A key custodian (two or more).")
+@click.option("--out-dir", required=True, type=click.Path(file_okay=False), help="Where the share files go (0600).")
+@click.pass_context
+@_map_errors
+def ceremony_split_pin(ctx: click.Context, operators: tuple[str, ...], out_dir: str) -> None:
+    """Split the configured PKCS#11 PIN into one share per custodian; every share is needed."""
+    from qtsp.ceremony import write_shares
+
+    config = _config(ctx)
+    if config.keys.backend != "pkcs11":
+        raise CLIError("split-pin is for the pkcs11 backend (the soft keystore is development only)")
+    if len(operators) < 2:
+        raise CLIError("dual control needs at least two --operator")
+    paths = write_shares(config.keys.read_secret(), operators, config.keys.pkcs11_token_label, Path(out_dir))
+    for op, path in zip(operators, paths, strict=True):
+        console.print(f"share for {op}: {path} (hand it to {op} only)", markup=False)
+
+
+@ceremony.command("verify")
+@click.argument("path", type=click.Path(dir_okay=False, exists=True))
+@click.option("--root", "root_path", default=None, type=click.Path(dir_okay=False, exists=True), help="Root CA (PEM).")
+@_map_errors
+def ceremony_verify(path: str, root_path: str | None) -> None:
+    """Check a signed ceremony report (and that its audit certificate chains to the root)."""
+    from qtsp.ceremony import verify_report
+
+    root = x509.load_pem_x509_certificate(Path(root_path).read_bytes()) if root_path else None
+    report = verify_report(Path(path), root)
+    custodians = ", ".join(c["name"] for c in report["custodians"]) or "-"
+    console.print(
+        f"ceremony report intact: {report['ceremony']} on {report['date']}, dual control "
+        f"{'yes' if report['dual_control'] else 'no'} (custodians: {custodians}), {len(report['keys'])} keys",
+        markup=False,
+    )
+    if root is None:
+        err_console.print("note: pass --root to anchor the audit certificate to the root CA", markup=False)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import getpass
 import os
 import secrets
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -27,6 +27,14 @@ from ca.issuance.service import Actor, IssuanceService, system_clock
 from ca.profiles import Profile, load_builtin_profiles
 from ca.store.db import Database
 from hsm import KeyAlgorithm, KeyBackend
+from qtsp.ceremony import (
+    REPORT_FORMAT,
+    CeremonyError,
+    Custodian,
+    combine_shares,
+    report_bytes,
+    report_sha256,
+)
 from qtsp.config import CONFIG_FILE_NAME, Config, render_config
 from ra.service import RAService
 
@@ -65,10 +73,11 @@ def ensure_soft_passphrase(config: Config) -> None:
         fh.write(secrets.token_urlsafe(32) + "\n")
 
 
-def open_backend(config: Config) -> KeyBackend:
-    """The configured key backend (secrets read from the environment or their files)."""
+def open_backend(config: Config, *, secret: bytes | None = None) -> KeyBackend:
+    """The configured key backend (secrets read from the environment or their files, unless a
+    ceremony passes the secret it recombined from the custodians' shares)."""
     keys = config.keys
-    secret = keys.read_secret()
+    secret = keys.read_secret() if secret is None else secret
     if keys.backend == "soft":
         from hsm.soft import SoftBackend
 
@@ -156,11 +165,11 @@ class Runtime:
         return CRLPublisher(db=self.db, backend=self.backend, settings=settings, clock=system_clock)
 
 
-def open_runtime(config: Config) -> Runtime:
+def open_runtime(config: Config, *, secret: bytes | None = None) -> Runtime:
     """A runtime the caller closes (long-lived processes: web workers, the scheduler)."""
     db = Database(config.database.url)
     try:
-        backend = open_backend(config)
+        backend = open_backend(config, secret=secret)
     except BaseException:
         db.dispose()
         raise
@@ -205,32 +214,145 @@ def ra_service(rt: Runtime, *, pkilint: bool | None = None) -> RAService:
 
 
 @contextlib.contextmanager
-def runtime(config: Config) -> Iterator[Runtime]:
-    rt = open_runtime(config)
+def runtime(config: Config, *, secret: bytes | None = None) -> Iterator[Runtime]:
+    rt = open_runtime(config, secret=secret)
     try:
         yield rt
     finally:
         rt.close()
 
 
-def initialise(config: Config, actor: Actor) -> dict[str, x509.Certificate]:
+def initialise(config: Config, actor: Actor, *, custodians: Sequence[Custodian] = ()) -> dict[str, x509.Certificate]:
     """What ``qtsp init`` does: data directory (0700), ``qtsp.toml`` if absent (no secrets), the soft
-    keystore passphrase file if needed, ``alembic upgrade head``, the hierarchy ceremony, then the
-    first CRL (CARL for the root) of every CA.
+    keystore passphrase file if needed, ``alembic upgrade head``, the hierarchy ceremony, the audit
+    key, the first CRL (CARL for the root) of every CA, and the signed ceremony report.
+
+    With the PKCS#11 backend the token PIN comes only from ``custodians``' shares (dual control,
+    :mod:`qtsp.ceremony`); with the soft backend one operator suffices.
 
     :raises HierarchyExists: when the database already holds a hierarchy.
+    :raises CeremonyError: dual control is not satisfied.
     """
     from migrations import upgrade
 
+    secret: bytes | None = None
+    if config.keys.backend == "pkcs11":
+        secret = combine_shares(custodians)  # refuses fewer than two distinct custodians
+        labels = {c.token_label for c in custodians}
+        if labels != {config.keys.pkcs11_token_label}:
+            raise CeremonyError(
+                f"the shares are for token {', '.join(sorted(labels))}, not {config.keys.pkcs11_token_label}"
+            )
     config.home.mkdir(parents=True, exist_ok=True, mode=0o700)
     config_path = config.home / CONFIG_FILE_NAME
     if not config_path.exists():
         config_path.write_text(render_config(config), encoding="utf-8")
     ensure_soft_passphrase(config)
     upgrade(config.database.url)
-    with runtime(config) as rt:
+    with runtime(config, secret=secret) as rt:
         certs = create_hierarchy(rt.db, rt.backend, config.ca, actor, system_clock)
         rt.audit().ensure_signer(config.ca, actor)
         # The first CRL of every CA right after the ceremony, so the CDP URLs resolve from the start.
         rt.crl().publish_all(actor, force=True)
+        write_ceremony_report(rt, actor, "hierarchy-init", custodians)
         return certs
+
+
+def write_ceremony_report(rt: Runtime, actor: Actor, ceremony: str, custodians: Sequence[Custodian]) -> Path:
+    """The signed report of a ceremony: roles, date, key inventory with SHA-256 fingerprints,
+    token identity, settings; written under ``<home>/ceremonies`` and referenced in the audit log."""
+    import base64
+    import json
+
+    from ca.store import repository as repo
+
+    info = rt.backend.info()
+    dual = rt.backend.name == "pkcs11"
+    with rt.db.read() as s:
+        cas = repo.list_cas(s)
+    inventory = []
+    for ca in cas:
+        cert = x509.load_der_x509_certificate(ca.certificate_der)
+        inventory.append(
+            {
+                "ca": ca.name,
+                "role": ca.role,
+                "subject": ca.subject,
+                "key_label": ca.key.label,
+                "key_id": ca.key.key_id,
+                "algorithm": ca.key.algorithm,
+                "public_key_sha256": ca.key.spki_sha256,
+                "certificate_sha256": ca.fingerprint_sha256,
+                "not_after": cert.not_valid_after_utc.isoformat(),
+                "ocsp_responder_key_sha256": ca.responder_key.spki_sha256 if ca.responder_key else None,
+            }
+        )
+    now = system_clock()
+    settings = rt.config.ca
+    report = {
+        "format": REPORT_FORMAT,
+        "ceremony": ceremony,
+        "date": now.isoformat(),
+        "operator": {"name": actor.name, "role": actor.role},
+        "custodians": [{"name": c.name, "role": "key custodian", "share": f"{c.index}/{c.of}"} for c in custodians],
+        "dual_control": dual,
+        "dual_control_note": (
+            "token PIN recombined from the custodians' shares; no single person could log in"
+            if dual
+            else "soft backend: development and demonstration only, one operator suffices, NOT QUALIFIED"
+        ),
+        "key_backend": {
+            "backend": info.backend,
+            "token_id": info.token_id,
+            "model": info.model,
+            "manufacturer": info.manufacturer,
+            "qualified": info.qualified,
+        },
+        "keys": inventory,
+        "settings": {
+            "base_url": settings.base_url,
+            "country": settings.country,
+            "organization_name": settings.organization_name,
+            "organization_identifier": settings.organization_identifier,
+            "root_algorithm": settings.root_algorithm.value,
+            "issuing_algorithm": settings.issuing_algorithm.value,
+            "ocsp_algorithm": settings.ocsp_algorithm.value,
+            "root_validity_days": settings.root_validity_days,
+            "issuing_validity_days": settings.issuing_validity_days,
+            "ocsp_validity_days": settings.ocsp_validity_days,
+            "cp_arc": settings.cp_arc,
+        },
+    }
+    signature, cert_der = rt.audit().sign(settings, actor, report_bytes(report))
+    folder = rt.config.home / "ceremonies"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = folder / f"{now.strftime('%Y%m%dT%H%M%SZ')}-{ceremony}.json"
+    path.write_text(
+        json.dumps(
+            {
+                "report": report,
+                "signature": base64.b64encode(signature).decode(),
+                "audit_certificate": base64.b64encode(cert_der).decode(),
+            },
+            indent=2,
+            sort_keys=True,
+        ),
+        encoding="utf-8",
+    )
+    with rt.db.write() as s:
+        repo.append_audit(
+            s,
+            at=system_clock(),
+            actor=actor.name,
+            role=actor.role,
+            action="ceremony.report",
+            object_type="ceremony",
+            object_id=ceremony,
+            details={
+                "report_sha256": report_sha256(report),
+                "file": path.name,
+                "dual_control": dual,
+                "custodians": [c.name for c in custodians],
+            },
+        )
+    return path

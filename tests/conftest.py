@@ -160,7 +160,29 @@ def init_home(
     if backend == "pkcs11":
         assert token is not None
         env.update(QTSP_PKCS11_MODULE=token.module, QTSP_PKCS11_TOKEN_LABEL=token.label, QTSP_PKCS11_PIN=token.pin)
-    result = CliRunner().invoke(cli, ["--home", str(path), "init", "--base-url", base_url], env=env)
+    args = ["--home", str(path), "init", "--base-url", base_url]
+    if backend == "pkcs11":
+        # Dual control: the PIN is split between two custodians, and init recombines their shares.
+        shares = path.parent / f"{path.name}-shares"
+        split = CliRunner().invoke(
+            cli,
+            [
+                "--home",
+                str(path),
+                "ceremony",
+                "split-pin",
+                "--operator",
+                "alice",
+                "--operator",
+                "bob",
+                "--out-dir",
+                str(shares),
+            ],
+            env=env,
+        )
+        assert split.exit_code == 0, split.output
+        args += ["--custodian", f"alice={shares / 'alice.share'}", "--custodian", f"bob={shares / 'bob.share'}"]
+    result = CliRunner().invoke(cli, args, env=env)
     assert result.exit_code == 0, result.output
     return Home(path=path, env=env, backend=backend, database=database_url or "sqlite")
 

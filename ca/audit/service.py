@@ -170,6 +170,11 @@ class AuditService:
             )
         )
 
+    def sign(self, settings: HierarchySettings, actor: Actor, data: bytes) -> tuple[bytes, bytes]:
+        """Sign ``data`` (a ceremony report) with the audit key: (signature, audit certificate DER)."""
+        signer = self.ensure_signer(settings, actor)
+        return _sign(self._signing_key(signer), data), signer.certificate_der
+
     # -- checkpoints -------------------------------------------------------------------------------
 
     def checkpoint(self, settings: HierarchySettings, actor: Actor) -> Checkpoint:

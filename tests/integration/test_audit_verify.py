@@ -35,7 +35,7 @@ def home(db_home: Home) -> Iterator[Home]:
                 subject=SubjectInput.from_json_obj(DEMO_SUBJECTS["upc-auth"]),
                 actor=os_actor(),
             )
-        rt.audit().checkpoint(rt.config.ca, os_actor("auditor"))  # covers init (6 events) and 3 issuances: 1..9
+        rt.audit().checkpoint(rt.config.ca, os_actor("auditor"))  # covers init (7 events) and 3 issuances: 1..10
         for _ in range(2):
             service.issue(
                 profile_name="upc-auth",
@@ -76,7 +76,7 @@ def _row(db: Database, seq: int) -> dict[str, object]:
 def test_intact_log_verifies_with_its_checkpoint(home: Home) -> None:
     code, out = _verify(home)
     assert code == 0, out
-    assert "audit log intact: 12 entries 1..12, 1 signed checkpoints verified" in out
+    assert "audit log intact: 13 entries 1..13, 1 signed checkpoints verified" in out
 
 
 @pytest.mark.parametrize(
@@ -124,7 +124,7 @@ def test_inserted_entry_is_named(home: Home) -> None:
     db = _db(home)
     _unprotect(db)
     prev = _row(db, 3)
-    last = 12
+    last = 13
     with db.engine.begin() as c:
         for seq in range(last, 3, -1):
             c.execute(text("UPDATE audit_event SET seq = seq + 1 WHERE seq = :s"), {"s": seq})
@@ -171,7 +171,7 @@ def test_reordered_entries_are_named(home: Home) -> None:
 
 
 def test_truncated_tail_is_caught_by_the_checkpoint(home: Home) -> None:
-    """Remove entries 8..12 and repair the head: only the signed checkpoint (at 9) can tell."""
+    """Remove entries 8..12 and repair the head: only the signed checkpoint (at 10) can tell."""
     db = _db(home)
     _unprotect(db)
     seven = _row(db, 7)
