@@ -781,17 +781,22 @@ def ra_orders(ctx: click.Context) -> None:
 @click.pass_context
 @_map_errors
 def ra_run_jobs(ctx: click.Context) -> None:
-    """Activate cards shipped longer ago than ra.activation_hours and mark expired cards."""
+    """Reconcile slots left issuing by an interrupted issuance, activate cards shipped longer ago
+    than ra.activation_hours and mark expired cards."""
     from qtsp.wiring import ra_service
     from ra.errors import RAError
 
     with runtime(_config(ctx)) as rt:
         service = ra_service(rt)
         try:
+            reconciled = service.reconcile_issuing()
             activated, expired = service.activate_due(), service.expire_due()
         except RAError as exc:
             raise _ra_error(exc) from None
-    console.print(f"activated {len(activated)} cards, expired {len(expired)}")
+    console.print(
+        f"reconciled {len(reconciled.recorded)} slots (recorded) and {len(reconciled.reset)} (reset), "
+        f"activated {len(activated)} cards, expired {len(expired)}"
+    )
 
 
 # ---------------------------------------------------------------------------------------------

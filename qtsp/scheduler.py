@@ -69,13 +69,18 @@ def status_jobs(rt: Runtime) -> list[StatusJob]:
 
 
 def ra_card_jobs(rt: Runtime) -> str:
-    """Cards shipped longer ago than [ra] activation_hours are activated (their holds released in
+    """Slots left ``issuing`` by a process that ended mid-issuance are reconciled with the CA;
+    cards shipped longer ago than [ra] activation_hours are activated (their holds released in
     the CA); cards past their certificates' expiry are marked expired."""
     from qtsp.wiring import ra_service
 
     service = ra_service(rt)
+    reconciled = service.reconcile_issuing()
     activated, expired = service.activate_due(), service.expire_due()
-    return f"activated {len(activated)}, expired {len(expired)}"
+    return (
+        f"reconciled {len(reconciled.recorded)} recorded, {len(reconciled.reset)} reset; "
+        f"activated {len(activated)}, expired {len(expired)}"
+    )
 
 
 def presign_all(rt: Runtime, batch: int = 500, max_batches: int = 40) -> int:

@@ -79,6 +79,14 @@ class CAPort(Protocol):
         on_hold: bool,
     ) -> IssuedRef: ...
 
+    def find_issued(self, evidence_ref: str) -> IssuedRef | None:
+        """The certificate the CA stored for the attempt ``evidence_ref``, or None if it stored none."""
+        ...
+
+    def in_flight(self, evidence_ref: str) -> bool:
+        """Whether the CA journaled the attempt ``evidence_ref`` and has not settled it yet."""
+        ...
+
     def activate(self, issuer: str, serial_hex: str, *, actor: Actor) -> None: ...
 
     def revoke(self, issuer: str, serial_hex: str, reason: str, *, actor: Actor, received_at: dt.datetime) -> None: ...
@@ -165,6 +173,21 @@ class CAAdapter:
             certificate_der=cert.public_bytes(serialization.Encoding.DER),
             on_hold=on_hold,
         )
+
+    def find_issued(self, evidence_ref: str) -> IssuedRef | None:
+        found = self._issuance.find_by_evidence_ref(evidence_ref)
+        if found is None:
+            return None
+        return IssuedRef(
+            issuer=found.issuer_name,
+            serial_hex=found.serial,
+            not_after=found.not_after,
+            certificate_der=found.der,
+            on_hold=found.status == "on-hold",
+        )
+
+    def in_flight(self, evidence_ref: str) -> bool:
+        return self._issuance.in_flight(evidence_ref)
 
     def _service(self) -> RevocationPort:
         if self._revocation is None:

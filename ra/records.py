@@ -155,6 +155,8 @@ class SlotRec:
     on_hold: bool
     not_after: dt.datetime | None
     issued_at: dt.datetime | None
+    evidence_ref: str | None
+    issuing_since: dt.datetime | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ import hashlib
 import json
 import re
 import secrets
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
@@ -59,7 +60,7 @@ from ra.workflow import (
     order_transition,
 )
 
-__all__ = ["ANONYMOUS", "SYSTEM", "ApprovalResult", "OrderView", "RAService", "cli_principal"]
+__all__ = ["ANONYMOUS", "SYSTEM", "ApprovalResult", "OrderView", "RAService", "ReconcileResult", "cli_principal"]
 
 _EMAIL_RE: Final = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+\Z")
 _REVOCATION_REASONS: Final = frozenset(
@@ -81,6 +82,18 @@ class ApprovalResult:
     state: str
     approvals: tuple[str, ...]
     needed: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileResult:
+    """Slot ids settled by :meth:`RAService.reconcile_issuing`."""
+
+    recorded: tuple[int, ...]
+    """The CA had stored the attempt's certificate: now recorded on the slot."""
+    reset: tuple[int, ...]
+    """The CA stored nothing for the attempt: the slot awaits a CSR again."""
+    pending: tuple[int, ...]
+    """The CA's journal still has the attempt open: left for a later run."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -1196,7 +1209,14 @@ class RAService:
         return self._issue_slot(principal, acting, order_id, slot_name, csr)
 
     def _issue_slot(self, principal: Principal, acting: Role, order_id: int, slot_name: str, csr: bytes) -> SlotRec:
+        """Mark the slot ``issuing`` under a fresh attempt reference, let the CA issue, record the result.
+
+        The attempt reference travels to the CA's journal: if the process ends after the CA's commit
+        and before the record here, :meth:`reconcile_issuing` finds the certificate by it, and a
+        slot still ``issuing`` is never issued for again.
+        """
         csr_digest = hashlib.sha256(csr).hexdigest()
+        attempt_ref = f"ra:order:{order_id}:slot:{slot_name}:{uuid.uuid4().hex}"
         with self.db.write() as s:
             order = self._order(s, order_id, principal, lock=True)
             if order.state != OrderState.IN_PRODUCTION:
@@ -1206,7 +1226,10 @@ class RAService:
                 raise RAError(RAErrorKind.NOT_FOUND, f"order {order_id} has no slot {slot_name!r}")
             if slot.state != "awaiting-csr":
                 raise RAError(RAErrorKind.CONFLICT, f"slot {slot_name} is {slot.state}, not awaiting a CSR")
-            repo.slot_update(s, slot.id, state="issuing", csr_sha256=csr_digest)
+            now = self.clock()
+            repo.slot_update(
+                s, slot.id, state="issuing", csr_sha256=csr_digest, evidence_ref=attempt_ref, issuing_since=now
+            )
             self._audit(
                 s,
                 principal,
@@ -1214,7 +1237,8 @@ class RAService:
                 "slot.csr_submitted",
                 "order",
                 order.id,
-                {"slot": slot_name, "csr_sha256": csr_digest},
+                {"slot": slot_name, "csr_sha256": csr_digest, "evidence_ref": attempt_ref},
+                at=now,
             )
         product = self._product(order.product)
         subject = SubjectInput.from_json_obj(json.loads(slot.subject_json))
@@ -1225,30 +1249,84 @@ class RAService:
                 subject=subject,
                 actor=principal.actor(acting),
                 validity_days=slot.validity_days,
-                evidence_ref=f"ra:order:{order.id}:slot:{slot.name}",
+                evidence_ref=attempt_ref,
                 on_hold=product.delivery == "card",
             )
         except Exception as exc:
             detail = exc.detail if isinstance(exc, RAError) else f"{type(exc).__name__}: {exc}"
-            with self.db.write() as s:
-                repo.slot_update(s, slot.id, state="awaiting-csr", csr_sha256=None)
-                self._audit(
-                    s,
-                    principal,
-                    acting,
-                    "slot.issuance_refused",
-                    "order",
-                    order.id,
-                    {"slot": slot_name, "reason": detail},
+            # The CA may have committed before the error reached us (a lost commit acknowledgement):
+            # ask it first.  If even that fails, the slot stays issuing for reconcile_issuing.
+            try:
+                found = self.ca.find_issued(attempt_ref)
+            except Exception:
+                raise exc  # noqa: B904 (the CA's error is the answer; the slot stays issuing)
+            if found is not None:
+                return self._record_issued(
+                    principal, acting, order_id, slot.id, attempt_ref, found, "slot.reconciled", {"after_error": detail}
                 )
+            self._reset_slot(principal, acting, order_id, slot.id, attempt_ref, "slot.issuance_refused", detail)
             if isinstance(exc, RAError):
                 raise
             if hasattr(exc, "detail"):
                 raise RAError(RAErrorKind.CA_REFUSED, f"the CA refused: {detail}") from None
             raise
+        return self._record_issued(principal, acting, order_id, slot.id, attempt_ref, issued, "slot.issued")
+
+    def _reset_slot(
+        self,
+        principal: Principal,
+        acting: Role,
+        order_id: int,
+        slot_id: int,
+        attempt_ref: str,
+        action: str,
+        reason: str,
+    ) -> bool:
+        """Put a slot still ``issuing`` under ``attempt_ref`` back to ``awaiting-csr`` (audited); False
+        if it has moved on meanwhile (recorded or reset by someone else)."""
+        with self.db.write() as s:
+            order = self._order(s, order_id, principal, lock=True)
+            slot = next((x for x in repo.slots(s, order.id) if x.id == slot_id), None)
+            if slot is None or slot.state != "issuing" or slot.evidence_ref != attempt_ref:
+                return False
+            repo.slot_update(s, slot_id, state="awaiting-csr", csr_sha256=None, evidence_ref=None, issuing_since=None)
+            self._audit(
+                s,
+                principal,
+                acting,
+                action,
+                "order",
+                order.id,
+                {"slot": slot.name, "evidence_ref": attempt_ref, "reason": reason},
+            )
+            return True
+
+    def _record_issued(
+        self,
+        principal: Principal,
+        acting: Role,
+        order_id: int,
+        slot_id: int,
+        attempt_ref: str,
+        issued: IssuedRef,
+        action: str,
+        details: Mapping[str, JSONValue] | None = None,
+    ) -> SlotRec:
+        """Record the CA's certificate of attempt ``attempt_ref`` on the slot and continue the order's
+        life cycle (card personalised once every slot is issued; a remote product is done at once)."""
         now = self.clock()
         with self.db.write() as s:
             order = self._order(s, order_id, principal, lock=True)
+            product = self._product(order.product)
+            slot = next(x for x in repo.slots(s, order.id) if x.id == slot_id)
+            if slot.evidence_ref == attempt_ref and slot.state == "issued":
+                return slot  # recorded meanwhile (reconciled by another process)
+            if slot.evidence_ref != attempt_ref or slot.state != "issuing":
+                raise RAError(
+                    RAErrorKind.CONFLICT,
+                    f"slot {slot.name} no longer waits for attempt {attempt_ref}; "
+                    f"certificate {issued.issuer}:{issued.serial_hex} is not recorded on it",
+                )
             repo.slot_update(
                 s,
                 slot.id,
@@ -1258,15 +1336,23 @@ class RAService:
                 on_hold=issued.on_hold,
                 not_after=issued.not_after,
                 issued_at=now,
+                issuing_since=None,
             )
             self._audit(
                 s,
                 principal,
                 acting,
-                "slot.issued",
+                action,
                 "order",
                 order.id,
-                {"slot": slot_name, "issuer": issued.issuer, "serial": issued.serial_hex, "on_hold": issued.on_hold},
+                {
+                    "slot": slot.name,
+                    "issuer": issued.issuer,
+                    "serial": issued.serial_hex,
+                    "on_hold": issued.on_hold,
+                    "evidence_ref": attempt_ref,
+                    **(details or {}),
+                },
                 at=now,
             )
             all_slots = repo.slots(s, order.id)
@@ -1303,6 +1389,45 @@ class RAService:
                     self._audit(s, SYSTEM, Role.SYSTEM, "card.activated", "card", card_id, {"how": "remote"}, at=now)
                     self._transition(s, order, OrderEvent.COMPLETE, Role.SYSTEM, SYSTEM)
             return next(x for x in all_slots if x.id == slot.id)
+
+    def reconcile_issuing(self, older_than: dt.timedelta = dt.timedelta(minutes=5)) -> ReconcileResult:
+        """Settle slots left ``issuing`` longer than ``older_than`` by a process that ended between
+        the CA's commit and the RA's record (or before the CA stored anything).
+
+        Per slot the CA is asked about exactly the slot's attempt: a stored certificate is recorded
+        as the normal path does (the order continues its life cycle); an attempt the CA still has
+        journaled but not settled is left for a later run (the CA's recovery settles it); otherwise
+        the slot goes back to ``awaiting-csr``, so the CSR can be submitted again.  Nothing is ever
+        issued here.  ``older_than`` must exceed the longest issuance (default 5 minutes).
+        """
+        with self.db.read() as s:
+            stale = repo.slots_issuing_before(s, self.clock() - older_than)
+        recorded: list[int] = []
+        reset: list[int] = []
+        pending: list[int] = []
+        for slot in stale:
+            ref = slot.evidence_ref
+            if ref is None:
+                continue  # issuing since before attempt references existed: an operator settles it
+            found = self.ca.find_issued(ref)
+            if found is not None:
+                self._record_issued(
+                    SYSTEM, Role.SYSTEM, slot.order_id, slot.id, ref, found, "slot.reconciled", {"outcome": "recorded"}
+                )
+                recorded.append(slot.id)
+            elif self.ca.in_flight(ref):
+                pending.append(slot.id)
+            elif self._reset_slot(
+                SYSTEM,
+                Role.SYSTEM,
+                slot.order_id,
+                slot.id,
+                ref,
+                "slot.issuance_abandoned",
+                f"the CA stored no certificate for this attempt within {older_than}; the CSR may be submitted again",
+            ):
+                reset.append(slot.id)
+        return ReconcileResult(tuple(recorded), tuple(reset), tuple(pending))
 
     def ship(self, principal: Principal, order_id: int) -> None:
         acting = principal.require(Role.CA_OPERATOR)

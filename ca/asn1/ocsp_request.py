@@ -54,6 +54,14 @@ def parse_ocsp_request(der: bytes) -> OCSPRequestValues:
         cert_ids: list[CertIDValues] = []
         for item in tbs["request_list"]:
             cert_id = item["req_cert"]
+            original = cert_id.dump()
+            # The CertID is echoed in the answer, so it must be DER that strict parsers accept:
+            # parse every field, allow only absent or NULL hash parameters, and re-encode exactly.
+            _ = cert_id.native
+            if cert_id["hash_algorithm"]["parameters"].native is not None:
+                raise Asn1DecodeError("CertID hashAlgorithm parameters must be absent or NULL")
+            if cert_id.dump(force=True) != original:
+                raise Asn1DecodeError("the CertID is not DER")
             algorithm = cert_id["hash_algorithm"]["algorithm"]
             name = algorithm.native if algorithm.native in HASH_NAMES else algorithm.dotted
             cert_ids.append(
@@ -62,7 +70,7 @@ def parse_ocsp_request(der: bytes) -> OCSPRequestValues:
                     issuer_name_hash=bytes(cert_id["issuer_name_hash"].native),
                     issuer_key_hash=bytes(cert_id["issuer_key_hash"].native),
                     serial=int(cert_id["serial_number"].native),
-                    der=cert_id.dump(),
+                    der=original,
                 )
             )
         nonce: bytes | None = None

@@ -318,6 +318,7 @@ class IssuanceService:
                 lint_report=report,
                 requested_by=actor.name,
                 at=journal_at,
+                evidence_ref=evidence_ref,
             )
 
         self._step("sign")
@@ -469,6 +470,22 @@ class IssuanceService:
                 object_id=f"{issuer.name}:{shex}" if shex else profile.name,
                 details={"stage": stage, "findings": [f.message for f in findings]},
             )
+
+    def find_by_evidence_ref(self, evidence_ref: str) -> repo.CertificateSnapshot | None:
+        """The certificate stored for the attempt ``evidence_ref`` (issuer, serial, DER, not_after,
+        status), or None when that attempt stored nothing (refused, failed, or never reserved).
+
+        A caller that lost the answer of :meth:`issue` (its process ended after the CA's commit)
+        asks here before deciding to try again, so one attempt never yields two certificates.
+        """
+        with self.db.read() as s:
+            return repo.certificate_by_evidence_ref(s, evidence_ref)
+
+    def in_flight(self, evidence_ref: str) -> bool:
+        """Whether the attempt ``evidence_ref`` is journaled but neither stored nor failed yet (it
+        may still end in a certificate; :meth:`recover` settles it as failed once it is stale)."""
+        with self.db.read() as s:
+            return repo.journal_open_for_evidence_ref(s, evidence_ref)
 
     def recover(self, actor: Actor) -> list[repo.SettledReservation]:
         """Settle reservations left open by a dead process as ``failed`` (audited, one event each)."""

@@ -34,8 +34,9 @@ _SQL: Final = {
     "reserve": "INSERT INTO serial_reservation (issuer_id, serial, state, reserved_at) "
     "VALUES (:issuer_id, :serial, 'reserved', :at) RETURNING id",
     "journal": "INSERT INTO issuance_journal (reservation_id, issuer_id, serial, profile, state, tbs_sha256, "
-    "lint_certificate_der, lint_report, requested_by, created_at) VALUES (:reservation_id, :issuer_id, :serial, "
-    ":profile, 'signing', :tbs_sha256, :lint_certificate_der, :lint_report, :requested_by, :at) RETURNING id",
+    "lint_certificate_der, lint_report, requested_by, created_at, evidence_ref) VALUES (:reservation_id, :issuer_id, "
+    ":serial, :profile, 'signing', :tbs_sha256, :lint_certificate_der, :lint_report, :requested_by, :at, "
+    ":evidence_ref) RETURNING id",
     "settle_reservation": "UPDATE serial_reservation SET state = 'issued', settled_at = :at "
     "WHERE id = :id AND state = 'reserved'",
     "settle_journal": "UPDATE issuance_journal SET state = 'stored', settled_at = :at WHERE id = :id",

@@ -171,8 +171,14 @@ class IssuanceJournal(Base):
     created_at: Mapped[dt.datetime]
     settled_at: Mapped[dt.datetime | None]
     failure: Mapped[str | None] = mapped_column(Text)
+    evidence_ref: Mapped[str | None] = mapped_column(String(255))
+    """The caller's reference for this attempt (the RA's slot attempt): how it finds the certificate
+    again after a crash between the CA's commit and its own record."""
 
-    __table_args__ = (CheckConstraint("state IN ('signing', 'stored', 'failed')", name="state"),)
+    __table_args__ = (
+        CheckConstraint("state IN ('signing', 'stored', 'failed')", name="state"),
+        Index(None, "evidence_ref"),
+    )
 
 
 class CertificateRecord(Base):

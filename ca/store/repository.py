@@ -39,9 +39,11 @@ __all__ = [
     "append_audit",
     "audit_count",
     "audit_rows",
+    "certificate_by_evidence_ref",
     "certificate_counts",
     "certificate_dossier",
     "fail_reservation",
+    "journal_open_for_evidence_ref",
     "list_cas",
     "list_certificates",
     "open_journal",
@@ -320,6 +322,7 @@ def open_journal(
     lint_report: str,
     requested_by: str,
     at: dt.datetime,
+    evidence_ref: str | None = None,
 ) -> int:
     (new_id,) = driver(session).fetch_one(
         "journal",
@@ -333,6 +336,7 @@ def open_journal(
             "lint_report": lint_report,
             "requested_by": requested_by,
             "at": at,
+            "evidence_ref": evidence_ref,
         },
     )
     return int(new_id)
@@ -429,6 +433,41 @@ def settle_stale_reservations(
         ):
             settled.append(SettledReservation(res_id, issuer_name, serial, journal_id is not None))
     return settled
+
+
+def certificate_by_evidence_ref(session: Session, evidence_ref: str) -> CertificateSnapshot | None:
+    """The certificate stored for the attempt ``evidence_ref`` (its journal row ``stored``), or None."""
+    row = session.execute(
+        select(CertificateRecord, CertificateAuthority.name)
+        .join(IssuanceJournal, IssuanceJournal.id == CertificateRecord.journal_id)
+        .join(CertificateAuthority, CertificateAuthority.id == CertificateRecord.issuer_id)
+        .where(IssuanceJournal.evidence_ref == evidence_ref, IssuanceJournal.state == "stored")
+        .order_by(CertificateRecord.id)
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    cert, name = row
+    return CertificateSnapshot(
+        issuer_name=name,
+        serial=cert.serial,
+        profile=cert.profile,
+        subject=cert.subject,
+        status=cert.status,
+        not_before=cert.not_before,
+        not_after=cert.not_after,
+        der=cert.der,
+    )
+
+
+def journal_open_for_evidence_ref(session: Session, evidence_ref: str) -> bool:
+    """Whether an attempt ``evidence_ref`` is journaled and still being signed (not yet settled)."""
+    found = session.scalar(
+        select(IssuanceJournal.id)
+        .where(IssuanceJournal.evidence_ref == evidence_ref, IssuanceJournal.state == "signing")
+        .limit(1)
+    )
+    return found is not None
 
 
 def reservation_states(session: Session) -> dict[str, int]:

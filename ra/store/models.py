@@ -1,6 +1,6 @@
 """SQLAlchemy 2 models of the RA's tables, on the CA's :class:`ca.store.models.Base` (one metadata).
 
-Created and changed only by Alembic (``migrations/versions/0100_ra_core.py``); the migration
+Created and changed only by Alembic (``migrations/versions/0100_ra_core.py``, ``0101``); the migration
 test proves models and migrations agree on SQLite and PostgreSQL.
 """
 
@@ -260,9 +260,16 @@ class SlotRecord(Base):
     on_hold: Mapped[bool] = mapped_column(Boolean)
     not_after: Mapped[dt.datetime | None]
     issued_at: Mapped[dt.datetime | None]
+    evidence_ref: Mapped[str | None] = mapped_column(String(255))
+    """The current (or the successful) issuance attempt's reference, handed to the CA with the CSR:
+    unique per attempt, so reconciliation asks the CA about exactly this attempt."""
+    issuing_since: Mapped[dt.datetime | None]
+    """When the slot was marked ``issuing`` (reconciliation picks slots issuing for too long)."""
 
     __table_args__ = (
         Unique("order_id", "name"),
+        Unique("evidence_ref"),
+        Index(None, "state", "issuing_since"),
         CheckConstraint("state IN ('awaiting-csr', 'issuing', 'issued')", name="state"),
         CheckConstraint("key_location IN ('card', 'hsm')", name="key_location"),
     )

@@ -99,6 +99,7 @@ __all__ = [
     "slot_add",
     "slot_update",
     "slots",
+    "slots_issuing_before",
 ]
 
 
@@ -403,6 +404,16 @@ def slots(s: Session, order_id: int, *, lock: bool = False) -> list[SlotRec]:
     stmt = select(SlotRecord).where(SlotRecord.order_id == order_id).order_by(SlotRecord.id)
     if lock:
         stmt = stmt.with_for_update()
+    return [_rec(r, SlotRec) for r in s.scalars(stmt)]
+
+
+def slots_issuing_before(s: Session, before: dt.datetime) -> list[SlotRec]:
+    """Slots marked ``issuing`` before ``before`` (oldest first)."""
+    stmt = (
+        select(SlotRecord)
+        .where(SlotRecord.state == "issuing", SlotRecord.issuing_since < before)
+        .order_by(SlotRecord.issuing_since, SlotRecord.id)
+    )
     return [_rec(r, SlotRec) for r in s.scalars(stmt)]
 
 

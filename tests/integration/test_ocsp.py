@@ -279,3 +279,19 @@ def test_openssl_verifies_the_response(rt: Runtime, tmp_path: Path) -> None:
     assert out.returncode == 0, out.stdout + out.stderr
     assert "Response verify OK" in out.stderr
     assert ": revoked" in out.stdout and "Reason: cessationOfOperation" in out.stdout
+
+
+def test_certid_with_a_non_der_hash_algorithm_is_malformed_not_echoed(soft_home: Home) -> None:
+    """Regression (found by the fuzz test): a CertID whose hashAlgorithm parameters are not NULL was
+    echoed into the answer, which strict parsers then refused.  Such a request is malformedRequest."""
+    with open_runtime(soft_home.path) as rt:
+        cas = ca_certificates(rt)
+        cert = issue(rt)
+        good = request_der(cas[cert.issuer], cert.certificate.serial_number)
+        sha1_null = bytes.fromhex("06052b0e03021a0500")
+        assert sha1_null in good
+        odd = good.replace(sha1_null, bytes.fromhex("06052b0e03021a0000"))  # parameters: [UNIVERSAL 0] ''
+        client = app_for(rt.ocsp_responder()).test_client()
+        assert post(client, good).response_status is ocsp.OCSPResponseStatus.SUCCESSFUL
+        r = client.post("/ocsp", data=odd, content_type="application/ocsp-request")
+        assert r.data == MALFORMED
