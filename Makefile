@@ -25,11 +25,23 @@ run: venv
 	@if [ ! -f "$(HOME_DIR)/qtsp.db" ]; then $(QTSP) --home $(HOME_DIR) init; fi
 	$(QTSP) --home $(HOME_DIR) demo
 
-# SoftHSM2 and the openssl CLI come from Debian's archive; the suite needs them and never skips.
+# SoftHSM2, the openssl CLI and nginx come from Debian's archive; the suite needs them and never
+# skips.  Tests start their own nginx (own prefix, pid file and loopback port); the system nginx
+# the package starts on port 80 is stopped and disabled right after we install it (only then).
 system-deps:
 	@if ! command -v softhsm2-util >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq softhsm2 openssl >/dev/null; \
+	fi
+	@if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq nginx >/dev/null; \
+	  if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then \
+	    $$SUDO systemctl disable --now nginx >/dev/null 2>&1 || true; \
+	  else \
+	    $$SUDO service nginx stop >/dev/null 2>&1 || true; \
+	    $$SUDO update-rc.d nginx disable >/dev/null 2>&1 || true; \
+	  fi; \
 	fi
 
 test-deps: system-deps $(VENV)/.test-installed

@@ -3,7 +3,10 @@ live-signed answers, against two baselines measured in the same run with the sam
 
 * the same gunicorn set-up serving fixed bytes from a Flask view (the ceiling of a Flask origin);
 * ``openssl ocsp`` running as a responder (``-index``, ``-rsigner``, ``-nmin``) over a PKI of the
-  same shape, with an RSA-3072 and with a P-256 responder key.
+  same shape, with an RSA-3072 and with a P-256 responder key;
+
+and GET through nginx (``deploy/nginx/qtsp-ocsp.conf``, :mod:`qtsp.edge`) in front of the same
+gunicorn: cache hits, compared with ``openssl ocsp`` P-256 (target: at least 1.5x).
 
 The load generator is ApacheBench (``ab``, Debian apache2-utils): ``openssl ocsp`` speaks HTTP/1.0
 and closes every connection, which ``wrk`` cannot measure (FIELD-NOTES).  ``ab`` counts ECDSA
@@ -242,6 +245,30 @@ def openssl_responder(tmp: Path, key_kind: str, port: int) -> Iterator[tuple[x50
             proc.kill()
 
 
+EDGE_LABEL = "nginx edge, cached GET (deploy/nginx)"
+
+
+def _edge_run(
+    tmp: Path, origin_port: int, origin_get_url: str, expected: bytes, *, requests: int, concurrency: int
+) -> AbResult:
+    """``ab`` GET through nginx (deploy/nginx/qtsp-ocsp.conf, 2 workers) in front of the origin:
+    the same URL every time, so nearly every request is a cache hit (one fetch per second)."""
+    from qtsp.edge import nginx_edge
+
+    edge_port = free_port()
+    edge_url = origin_get_url.replace(f"127.0.0.1:{origin_port}", f"127.0.0.1:{edge_port}", 1)
+    with nginx_edge(tmp, edge_port, f"127.0.0.1:{origin_port}", worker_processes=2):
+        statuses = []
+        for _ in range(3):
+            with urllib.request.urlopen(edge_url, timeout=10) as resp:  # noqa: S310 - loopback
+                if resp.read() != expected:
+                    raise RuntimeError("the edge answered other bytes than the origin")
+                statuses.append(resp.headers.get("X-Cache-Status"))
+        if "HIT" not in statuses:
+            raise RuntimeError(f"the edge does not cache the GET answer: {statuses}")
+        return run_ab(EDGE_LABEL, edge_url, None, requests=requests, concurrency=concurrency, tmp=tmp)
+
+
 def _fixed_bytes_app_env(tmp: Path, body: bytes) -> dict[str, str]:
     path = tmp / "fixed.der"
     path.write_bytes(body)
@@ -285,6 +312,8 @@ def run_ocsp_bench(*, requests: int, concurrency: int, console: Console) -> list
                 ):
                     results.append(run_ab(label, target, body, requests=requests, concurrency=concurrency, tmp=tmp))
                     console.print(_line(results[-1]))
+                results.append(_edge_run(tmp, port, get_url, fixed_body, requests=requests, concurrency=concurrency))
+                console.print(_line(results[-1]))
             fixed_port = free_port()
             with gunicorn("qtsp.bench_apps:fixed_bytes_app()", fixed_port, _fixed_bytes_app_env(tmp, fixed_body)):
                 results.append(
@@ -387,3 +416,11 @@ def _table(results: list[AbResult], requests: int, concurrency: int, console: Co
             f"{r.per_s / ec_base.per_s:.2f}" if ec_base and ec_base.per_s else "-",
         )
     console.print(table)
+    edge = by.get(EDGE_LABEL)
+    if edge and ec_base and ec_base.per_s:
+        ratio = edge.per_s / ec_base.per_s
+        verdict = "met" if ratio >= 1.5 else "NOT met"
+        console.print(
+            f"nginx edge (cache hits) ÷ openssl ocsp P-256: {ratio:.2f}x "
+            f"({edge.per_s:.0f}/s vs {ec_base.per_s:.0f}/s; target >= 1.5x: {verdict})"
+        )
