@@ -155,6 +155,9 @@ class RAConfig:
     """Cards are activated automatically this long after shipping unless the holder confirms receipt first."""
     data_key_file: Path
     """The RA's data key (evidence copies and TOTP secrets at rest): a secret file, never in this file's values."""
+    evidence_retention_days: int = 4018
+    """Identity-document copies are deleted this long after upload, their digests kept (default 11
+    years; set it to the period your terms and conditions state, TS 119 461 ISS-8.5.2-04)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -442,6 +445,7 @@ def load_config(home: str | os.PathLike[str] | None = None, *, base_url: str | N
         activation_hours=rs.integer("activation_hours", 24, 1, 24 * 30),
         data_key_file=rs.path("data_key_file", home_path, env="QTSP_RA_DATA_KEY_FILE")
         or home_path / "secrets" / "ra-data.key",
+        evidence_retention_days=rs.integer("evidence_retention_days", 4018, 1, 36500),
     )
     rs.finish()
 

@@ -71,15 +71,18 @@ def status_jobs(rt: Runtime) -> list[StatusJob]:
 def ra_card_jobs(rt: Runtime) -> str:
     """Slots left ``issuing`` by a process that ended mid-issuance are reconciled with the CA;
     cards shipped longer ago than [ra] activation_hours are activated (their holds released in
-    the CA); cards past their certificates' expiry are marked expired."""
+    the CA); cards past their certificates' expiry are marked expired; identity-document copies
+    older than [ra] evidence_retention_days are deleted (digests and audit entries kept)."""
     from qtsp.wiring import ra_service
 
     service = ra_service(rt)
     reconciled = service.reconcile_issuing()
     activated, expired = service.activate_due(), service.expire_due()
+    retention = rt.config.ra.evidence_retention_days if rt.config.ra else 4018
+    purged = service.purge_expired_copies(dt.timedelta(days=retention))
     return (
         f"reconciled {len(reconciled.recorded)} recorded, {len(reconciled.reset)} reset; "
-        f"activated {len(activated)}, expired {len(expired)}"
+        f"activated {len(activated)}, expired {len(expired)}, copies deleted {len(purged)}"
     )
 
 

@@ -112,6 +112,8 @@ class CopyRec:
     key_id: str
     uploaded_by: str
     uploaded_at: dt.datetime
+    purged_at: dt.datetime | None = None
+    """Set when the copy was deleted under the retention policy (its digest is kept)."""
 
 
 @dataclass(frozen=True, slots=True)

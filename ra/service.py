@@ -770,6 +770,13 @@ class RAService:
             if found is None:
                 raise RAError(RAErrorKind.NOT_FOUND, f"order {order_id} has no copy")
             rec, blob = found
+            if blob is None:
+                purged = rec.purged_at.isoformat() if rec.purged_at else "?"
+                raise RAError(
+                    RAErrorKind.NOT_FOUND,
+                    f"order {order_id}'s copy was deleted on {purged} under the retention policy "
+                    f"(its SHA-256 {rec.sha256} is kept)",
+                )
             data = self.data_key.decrypt(blob, self._copy_aad(order.id, rec.sha256))
             if hashlib.sha256(data).hexdigest() != rec.sha256:
                 raise RAError(RAErrorKind.CONFLICT, "the stored copy does not match its digest")
@@ -1466,6 +1473,29 @@ class RAService:
         if not (Role.APPLICANT in principal.roles and card.holder_account_id == principal.account_id):
             raise RAError(RAErrorKind.FORBIDDEN, "only the holder confirms receipt of a card")
         return self._activate(principal, Role.APPLICANT, card_id, "receipt confirmed")
+
+    def purge_expired_copies(self, retention: dt.timedelta) -> list[int]:
+        """Delete identity-document copies uploaded longer than ``retention`` ago, keeping their
+        digests and every audit entry (TS 119 461 ISS-8.5.2-04/-08: kept for the retention period,
+        then deleted).  Returns the orders whose copy was deleted; each deletion is audited."""
+        now = self.clock()
+        with self.db.read() as s:
+            due = repo.copies_due_purge(s, now - retention)
+        done = []
+        for order_id, digest in due:
+            with self.db.write() as s:
+                if repo.copy_purge(s, order_id, now):
+                    self._audit(
+                        s,
+                        SYSTEM,
+                        Role.SYSTEM,
+                        "order.copy_purged",
+                        "order",
+                        order_id,
+                        {"sha256": digest, "retention_days": retention.days},
+                    )
+                    done.append(order_id)
+        return done
 
     def activate_due(self) -> list[int]:
         """Activate every card shipped at least the configured delay ago (default 24 h)."""

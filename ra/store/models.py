@@ -205,9 +205,11 @@ class EvidenceCopy(Base):
     redacted: Mapped[bool] = mapped_column(Boolean)
     redacted_fields: Mapped[str] = mapped_column(String(128))
     key_id: Mapped[str] = mapped_column(String(16))
-    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
+    """None once the retention period has passed (TS 119 461 ISS-8.5.2-08); the digest stays."""
     uploaded_by: Mapped[str] = mapped_column(String(_ACTOR))
     uploaded_at: Mapped[dt.datetime]
+    purged_at: Mapped[dt.datetime | None]
 
 
 class OzbRecord(Base):

@@ -362,9 +362,30 @@ def copy_put(s: Session, order_id: int, **values: Any) -> None:
     s.flush()
 
 
-def copy_get(s: Session, order_id: int) -> tuple[CopyRec, bytes] | None:
+def copy_get(s: Session, order_id: int) -> tuple[CopyRec, bytes | None] | None:
+    """The copy's record and ciphertext (None once purged under the retention policy)."""
     row = s.scalar(select(EvidenceCopy).where(EvidenceCopy.order_id == order_id))
     return (_rec(row, CopyRec), row.ciphertext) if row else None
+
+
+def copies_due_purge(s: Session, uploaded_before: dt.datetime, limit: int = 500) -> list[tuple[int, str]]:
+    """(order id, digest) of copies older than the retention period that still hold their bytes."""
+    rows = s.execute(
+        select(EvidenceCopy.order_id, EvidenceCopy.sha256)
+        .where(EvidenceCopy.uploaded_at < uploaded_before, EvidenceCopy.purged_at.is_(None))
+        .order_by(EvidenceCopy.uploaded_at)
+        .limit(limit)
+    ).all()
+    return [(int(o), str(d)) for o, d in rows]
+
+
+def copy_purge(s: Session, order_id: int, at: dt.datetime) -> bool:
+    done = s.execute(
+        update(EvidenceCopy)
+        .where(EvidenceCopy.order_id == order_id, EvidenceCopy.purged_at.is_(None))
+        .values(ciphertext=None, purged_at=at)
+    )
+    return bool(getattr(done, "rowcount", 0))
 
 
 def ozb_put(s: Session, order_id: int, **values: Any) -> None:

@@ -92,3 +92,33 @@ def test_cli_evidence_writes_json_and_the_copy(env: RAEnv, db_home: Home, tmp_pa
     assert out.read_bytes() == PNG
     bad = CliRunner().invoke(cli, ["--home", str(db_home.path), "audit", "evidence", "ffff"])
     assert bad.exit_code == 1 and "no certificate" in bad.output
+
+
+def test_retention_deletes_copies_but_keeps_digests_and_audit(env: RAEnv) -> None:
+    import dataclasses
+
+    from sqlalchemy import select
+
+    from ra.store.models import EvidenceCopy
+
+    order, serial = _issued_card_with_copy(env)
+    assert env.service.purge_expired_copies(dt.timedelta(days=30)) == []  # not yet due
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=31)
+    service = dataclasses.replace(env.service, clock=lambda: later)
+    assert service.purge_expired_copies(dt.timedelta(days=30)) == [order]
+    assert service.purge_expired_copies(dt.timedelta(days=30)) == []  # once
+    with env.service.db.read() as s:
+        row = s.scalars(select(EvidenceCopy).where(EvidenceCopy.order_id == order)).one()
+    assert row.ciphertext is None and row.purged_at is not None and len(row.sha256) == 64
+    r = env.call("GET", f"/api/orders/{order}/copy", "aud")
+    assert (
+        r.status_code == 404 and "retention policy" in r.get_json()["detail"] and row.sha256 in r.get_json()["detail"]
+    )
+    bundle = env.ok("GET", f"/api/audit/evidence/qes/{serial}", "aud")
+    assert bundle["registration"]["evidence_copy"]["sha256"] == row.sha256
+    assert bundle["registration"]["evidence_copy"]["purged_at"]
+    events = env.ok("GET", f"/api/audit?order={order}", "aud")
+    assert any(e["action"] == "order.copy_purged" and row.sha256 in e["details"] for e in events)
+    from ca.audit.service import AuditService
+
+    assert AuditService(db=env.service.db, backend=None).verify().ok  # type: ignore[arg-type]
