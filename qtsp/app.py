@@ -93,7 +93,7 @@ def create_app(home: str | None = None, *, config: Config | None = None) -> Flas
     ocsp_http = OCSPHTTP(
         lambda: runtimes.get().ocsp_responder(),
         max_age_seconds=config.status.ocsp_max_age_seconds,
-        on_answer=lambda outcome: OCSP_ANSWERS.labels(outcome).inc(),
+        on_answer=lambda outcome, status: OCSP_ANSWERS.labels(outcome, status).inc(),
     )
     app.register_blueprint(ocsp_blueprint(ocsp_http))
     # The same handler in front of Flask for the hottest path (identical answers and headers).

@@ -43,7 +43,12 @@ __all__ = [
     "record_issuance",
 ]
 
-OCSP_ANSWERS: Final = Counter("qtsp_ocsp_responses", "OCSP answers by outcome", ["outcome"])
+OCSP_ANSWERS: Final = Counter(
+    "qtsp_ocsp_responses",
+    "OCSP answers by outcome (presigned, live, malformed, unauthorized, try_later, internal_error) and "
+    "certificate status (good, revoked, on-hold, not-issued, mixed; - for error answers)",
+    ["outcome", "status"],
+)
 ISSUANCE: Final = Counter("qtsp_issuance", "Issuance attempts by profile and result", ["profile", "result"])
 ISSUANCE_SECONDS: Final = Histogram(
     "qtsp_issuance_seconds",

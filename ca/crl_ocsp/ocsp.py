@@ -127,6 +127,9 @@ class OCSPAnswer:
     etag: str | None = None
     nonce: bool = False
     """True when a nonce was echoed (live answer, never to be cached)."""
+    cert_status: str = "-"
+    """Metrics label of a successful answer: ``good``, ``revoked``, ``on-hold``, ``not-issued``, or
+    ``mixed`` for several requests with different statuses; ``-`` for error answers."""
 
     @property
     def successful(self) -> bool:
@@ -548,9 +551,11 @@ class OCSPResponder:
                 )
             singles.append(single_response(cert_id.der, found.status, this_update, next_update, issuer.archive_cutoff))
         der = sign_response(signer, singles, this_update, nonce=nonce, extended_revoke=never_issued)
+        labels = {found.status.status if found.status is not None else "not-issued" for found in lookups}
+        label = labels.pop() if len(labels) == 1 else "mixed"
         if nonce is not None:
-            return OCSPAnswer(der, "live", nonce=True)
-        return OCSPAnswer(der, "live", this_update, next_update, _etag(der))
+            return OCSPAnswer(der, "live", nonce=True, cert_status=label)
+        return OCSPAnswer(der, "live", this_update, next_update, _etag(der), cert_status=label)
 
     def _presigned(
         self, issuer: IssuerEntry, cert_id: CertIDValues, found: ocsp_repo.StatusLookup, now: dt.datetime
@@ -567,7 +572,9 @@ class OCSPResponder:
         if index >= len(variants):
             return None
         der = variants[index]
-        return OCSPAnswer(der, "presigned", stored.this_update, stored.next_update, _etag(der))
+        return OCSPAnswer(
+            der, "presigned", stored.this_update, stored.next_update, _etag(der), cert_status=found.status.status
+        )
 
 
 def _etag(der: bytes) -> str:

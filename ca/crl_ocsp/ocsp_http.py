@@ -71,7 +71,7 @@ class OCSPHTTP:
     answer.  Used by the Flask blueprint and by :class:`OCSPFastPath`.
 
     :param max_age_seconds: upper bound of ``Cache-Control: max-age`` (``[status] ocsp_max_age_seconds``).
-    :param on_answer: called with each answer's outcome label (metrics).
+    :param on_answer: called with each answer's outcome and certificate-status labels (metrics).
     """
 
     def __init__(
@@ -80,7 +80,7 @@ class OCSPHTTP:
         *,
         clock: Callable[[], dt.datetime] | None = None,
         max_age_seconds: int = 60,
-        on_answer: Callable[[str], None] | None = None,
+        on_answer: Callable[[str, str], None] | None = None,
     ) -> None:
         self._get_responder = get_responder
         self._clock = clock
@@ -106,7 +106,7 @@ class OCSPHTTP:
 
     def reply(self, answer: OCSPAnswer) -> tuple[bytes, Headers]:
         if self._on_answer is not None:
-            self._on_answer(answer.outcome)
+            self._on_answer(answer.outcome, answer.cert_status)
         if answer.this_update is None or answer.next_update is None or answer.nonce:
             return answer.der, [("Content-Type", OCSP_RESPONSE_TYPE), ("Cache-Control", _NOT_CACHEABLE)]
         key = (answer.this_update, answer.next_update, answer.etag)
@@ -187,12 +187,12 @@ def ocsp_blueprint(
     name: str = "ocsp",
     clock: Callable[[], dt.datetime] | None = None,
     max_age_seconds: int = 60,
-    on_answer: Callable[[str], None] | None = None,
+    on_answer: Callable[[str, str], None] | None = None,
 ) -> Blueprint:
     """The OCSP endpoints; ``get_responder`` is called lazily, once per process.
 
     :param max_age_seconds: upper bound of ``Cache-Control: max-age`` (``[status] ocsp_max_age_seconds``).
-    :param on_answer: called with each answer's outcome label (metrics).
+    :param on_answer: called with each answer's outcome and certificate-status labels (metrics).
     """
     http = (
         get_responder

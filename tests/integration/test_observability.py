@@ -27,7 +27,28 @@ def test_metrics_count_issuance_and_read_database_figures(soft_home: Home) -> No
         actor=os_actor(),
     )
     rt.revocation().revoke("auth", _serial(rt), "superseded", actor=os_actor())
-    body = app.test_client().get("/metrics").get_data(as_text=True)
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509 import ocsp
+
+    with rt.db.read() as s:
+        from sqlalchemy import select
+
+        from ca.store.models import CertificateRecord
+
+        der = s.scalars(select(CertificateRecord.der).where(CertificateRecord.profile == "upc-auth")).one()
+    cert = x509.load_der_x509_certificate(der)
+    issuer = rt.issuance(pkilint=False).issuers["auth"].view.certificate
+    req = ocsp.OCSPRequestBuilder().add_certificate(cert, issuer, hashes.SHA1()).build()
+    client = app.test_client()
+    answer = client.post("/ocsp", data=req.public_bytes(serialization.Encoding.DER))
+    assert ocsp.load_der_ocsp_response(answer.data).certificate_status is ocsp.OCSPCertStatus.REVOKED
+    client.post("/ocsp", data=b"garbage")
+    body = client.get("/metrics").get_data(as_text=True)
+    assert 'qtsp_ocsp_responses_total{outcome="presigned",status="revoked"}' in body or (
+        'qtsp_ocsp_responses_total{outcome="live",status="revoked"}' in body
+    )
+    assert 'qtsp_ocsp_responses_total{outcome="malformed",status="-"}' in body
     assert 'qtsp_issuance_total{profile="upc-auth",result="issued"}' in body
     assert 'qtsp_issuance_seconds_count{profile="upc-auth"}' in body
     assert "qtsp_database_up 1.0" in body
