@@ -129,18 +129,10 @@ def init(ctx: click.Context, base_url: str | None, backend: str | None, custodia
 
     With the PKCS#11 backend this is a dual-control ceremony: the token PIN is recombined from the
     shares of at least two distinct custodians; a PIN in the environment is not used."""
-    from qtsp.ceremony import read_share
-
     if backend is not None:
         os.environ["QTSP_KEY_BACKEND"] = backend
     config = _config(ctx, base_url)
-    holders = []
-    for item in custodians:
-        name, sep, path = item.partition("=")
-        if not sep or not name or not path:
-            raise CLIError(f"--custodian {item!r}: use NAME=SHARE_FILE")
-        holders.append(read_share(Path(path), name))
-    certs = initialise(config, os_actor("security-officer"), custodians=holders)
+    certs = initialise(config, os_actor("security-officer"), custodians=_custodians(custodians))
     console.print(
         f"Initialised {config.home} ({config.keys.backend} keys, base URL {config.ca.base_url})", markup=False
     )
@@ -345,6 +337,43 @@ def ca_activate(ctx: click.Context, serial: str, issuer_name: str | None) -> Non
         issuer = issuer_name or service.find_issuer(serial)
         result = service.activate(issuer, serial, actor=os_actor())
     console.print(f"activated {result.issuer}:{result.serial}", markup=False)
+
+
+def _custodians(items: tuple[str, ...]) -> list[Any]:
+    from qtsp.ceremony import read_share
+
+    holders = []
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise CLIError(f"--custodian {item!r}: use NAME=SHARE_FILE")
+        holders.append(read_share(Path(path), name))
+    return holders
+
+
+@ca.command("rollover")
+@click.option("--ca", "family", required=True, type=click.Choice(["qes", "seal", "auth"]), help="Issuing CA family.")
+@click.option(
+    "--custodian",
+    "custodians",
+    multiple=True,
+    metavar="NAME=SHARE_FILE",
+    help="A key custodian and their PIN share; PKCS#11 needs two or more (dual control).",
+)
+@click.pass_context
+@_map_errors
+def ca_rollover(ctx: click.Context, family: str, custodians: tuple[str, ...]) -> None:
+    """Key rollover: a new key and CA certificate for an issuing CA family; the old generation
+    stops issuing and keeps publishing status for its certificates."""
+    from qtsp.wiring import rollover
+
+    config = _config(ctx)
+    name, cert, report = rollover(config, os_actor("security-officer"), family, custodians=_custodians(custodians))
+    console.print(
+        f"new CA {name}: {cert.subject.rfc4514_string()} sha256={cert.fingerprint(hashes.SHA256()).hex()}",
+        markup=False,
+    )
+    console.print(f"ceremony report: {report}", markup=False)
 
 
 @ca.command("export")

@@ -235,14 +235,7 @@ def initialise(config: Config, actor: Actor, *, custodians: Sequence[Custodian] 
     """
     from migrations import upgrade
 
-    secret: bytes | None = None
-    if config.keys.backend == "pkcs11":
-        secret = combine_shares(custodians)  # refuses fewer than two distinct custodians
-        labels = {c.token_label for c in custodians}
-        if labels != {config.keys.pkcs11_token_label}:
-            raise CeremonyError(
-                f"the shares are for token {', '.join(sorted(labels))}, not {config.keys.pkcs11_token_label}"
-            )
+    secret = _ceremony_secret(config, custodians)
     config.home.mkdir(parents=True, exist_ok=True, mode=0o700)
     config_path = config.home / CONFIG_FILE_NAME
     if not config_path.exists():
@@ -256,6 +249,34 @@ def initialise(config: Config, actor: Actor, *, custodians: Sequence[Custodian] 
         rt.crl().publish_all(actor, force=True)
         write_ceremony_report(rt, actor, "hierarchy-init", custodians)
         return certs
+
+
+def _ceremony_secret(config: Config, custodians: Sequence[Custodian]) -> bytes | None:
+    """The PKCS#11 PIN recombined from the custodians' shares (dual control), or None for soft keys."""
+    if config.keys.backend != "pkcs11":
+        return None
+    secret = combine_shares(custodians)  # refuses fewer than two distinct custodians
+    labels = {c.token_label for c in custodians}
+    if labels != {config.keys.pkcs11_token_label}:
+        raise CeremonyError(
+            f"the shares are for token {', '.join(sorted(labels))}, not {config.keys.pkcs11_token_label}"
+        )
+    return secret
+
+
+def rollover(
+    config: Config, actor: Actor, family: str, *, custodians: Sequence[Custodian] = ()
+) -> tuple[str, x509.Certificate, Path]:
+    """CA key rollover as a ceremony (dual control with PKCS#11, like ``init``): the new generation,
+    its first CRL, and the signed ceremony report.  Returns (new CA name, certificate, report path)."""
+    from ca.issuance.hierarchy import rollover_issuing_ca
+
+    secret = _ceremony_secret(config, custodians)
+    with runtime(config, secret=secret) as rt:
+        name, cert = rollover_issuing_ca(rt.db, rt.backend, config.ca, family, actor, system_clock)
+        rt.crl().publish(name, actor, force=True)
+        report = write_ceremony_report(rt, actor, f"ca-rollover-{family}", custodians)
+    return name, cert, report
 
 
 def write_ceremony_report(rt: Runtime, actor: Actor, ceremony: str, custodians: Sequence[Custodian]) -> Path:
@@ -276,6 +297,9 @@ def write_ceremony_report(rt: Runtime, actor: Actor, ceremony: str, custodians: 
         inventory.append(
             {
                 "ca": ca.name,
+                "family": ca.family,
+                "generation": ca.generation,
+                "superseded_at": ca.superseded_at.isoformat() if ca.superseded_at else None,
                 "role": ca.role,
                 "subject": ca.subject,
                 "key_label": ca.key.label,

@@ -40,6 +40,7 @@ __all__ = [
     "load_issuers",
     "record_key",
     "responder_key_ref",
+    "rollover_issuing_ca",
     "store_responder",
 ]
 
@@ -167,7 +168,6 @@ def create_hierarchy(
         .add_extension(root_ski, critical=False)
         .sign(root_key, settings.root_algorithm.default_hash())
     )
-    root_links = ca_urls(settings.base_url, "root")
     certs: dict[str, x509.Certificate] = {"root": root_cert}
     records: list[tuple[str, KeyRef, x509.Certificate, str | None]] = [("root", root_ref, root_cert, None)]
     responders: list[tuple[str, KeyRef, x509.Certificate]] = []
@@ -175,40 +175,16 @@ def create_hierarchy(
     issuing_not_after = min(now + dt.timedelta(days=settings.issuing_validity_days), root_cert.not_valid_after_utc)
     for ca_name, title in ISSUING_CAS.items():
         ref, ca_key = key(f"{ca_name}-ca", settings.issuing_algorithm)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(_ca_name(settings, f"{settings.organization_name} {title} 1"))
-            .issuer_name(root_name)
-            .public_key(ca_key.public_key())
-            .serial_number(new_serial())
-            .not_valid_before(now)
-            .not_valid_after(issuing_not_after)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(_ca_key_usage(), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(root_ski), critical=False)
-            .add_extension(
-                x509.CertificatePolicies([x509.PolicyInformation(x509.ObjectIdentifier("2.5.29.32.0"), None)]),
-                critical=False,
-            )
-            .add_extension(
-                x509.CRLDistributionPoints(
-                    [x509.DistributionPoint([x509.UniformResourceIdentifier(root_links.crl)], None, None, None)]
-                ),
-                critical=False,
-            )
-            .add_extension(
-                x509.AuthorityInformationAccess(
-                    [
-                        x509.AccessDescription(
-                            AuthorityInformationAccessOID.CA_ISSUERS,
-                            x509.UniformResourceIdentifier(root_links.ca_issuers),
-                        )
-                    ]
-                ),
-                critical=False,
-            )
-            .sign(root_key, settings.root_algorithm.default_hash())
+        cert = issuing_ca_certificate(
+            settings,
+            root_cert,
+            root_key,
+            settings.root_algorithm.default_hash(),
+            ca_key,
+            title,
+            1,
+            now,
+            issuing_not_after,
         )
         certs[ca_name] = cert
         records.append((ca_name, ref, cert, "root"))
@@ -273,6 +249,58 @@ def _inventory_entry(name: str, purpose: str, ref: KeyRef, cert: x509.Certificat
         "subject": cert.subject.rfc4514_string(),
         "not_after": cert.not_valid_after_utc.isoformat(),
     }
+
+
+def issuing_ca_certificate(
+    settings: HierarchySettings,
+    root_cert: x509.Certificate,
+    root_key: SigningKey,
+    root_hash: hashes.SHA256 | hashes.SHA384 | hashes.SHA512,
+    ca_key: SigningKey,
+    title: str,
+    generation: int,
+    now: dt.datetime,
+    not_after: dt.datetime,
+) -> x509.Certificate:
+    """An issuing CA certificate signed by the root (RFC 5280 §4.2.1.9 pathLen 0; the root's CRL
+    distribution point and caIssuers).  Generation ``n`` is named "... <title> n"."""
+    root_ski = root_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    root_links = ca_urls(settings.base_url, "root")
+    return (
+        x509.CertificateBuilder()
+        .subject_name(_ca_name(settings, f"{settings.organization_name} {title} {generation}"))
+        .issuer_name(root_cert.subject)
+        .public_key(ca_key.public_key())
+        .serial_number(new_serial())
+        .not_valid_before(now)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(_ca_key_usage(), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(root_ski), critical=False)
+        .add_extension(
+            x509.CertificatePolicies([x509.PolicyInformation(x509.ObjectIdentifier("2.5.29.32.0"), None)]),
+            critical=False,
+        )
+        .add_extension(
+            x509.CRLDistributionPoints(
+                [x509.DistributionPoint([x509.UniformResourceIdentifier(root_links.crl)], None, None, None)]
+            ),
+            critical=False,
+        )
+        .add_extension(
+            x509.AuthorityInformationAccess(
+                [
+                    x509.AccessDescription(
+                        AuthorityInformationAccessOID.CA_ISSUERS,
+                        x509.UniformResourceIdentifier(root_links.ca_issuers),
+                    )
+                ]
+            ),
+            critical=False,
+        )
+        .sign(root_key, root_hash)
+    )
 
 
 def issue_responder(
@@ -392,8 +420,10 @@ def load_issuers(
     with db.read() as s:
         cas = repo.list_cas(s)
     out: dict[str, Issuer] = {}
-    for ca in cas:
-        if ca.role != "issuing":
+    # Issuance goes to the newest generation of each family (a rollover supersedes the older one,
+    # which keeps publishing CRLs and OCSP for the certificates it issued).
+    for ca in sorted(cas, key=lambda c: (c.family, c.generation)):
+        if ca.role != "issuing" or ca.superseded_at is not None:
             continue
         ref = _key_ref(ca.key)
         if ref.backend != backend.name:
@@ -403,10 +433,91 @@ def load_issuers(
             )
         cert = x509.load_der_x509_certificate(ca.certificate_der)
         links: IssuerLinks = ca_urls(base_url, ca.name)
-        out[ca.name] = Issuer(
+        out[ca.family] = Issuer(
             id=ca.id,
             view=IssuerView(name=ca.name, certificate=cert, links=links, cp_arc=cp_arc, pds=pds),
             algorithm=ref.algorithm,
             signing_key=backend.signing_key(ref),
         )
     return out
+
+
+def rollover_issuing_ca(
+    db: Database,
+    backend: KeyBackend,
+    settings: HierarchySettings,
+    family: str,
+    actor: Actor,
+    clock: Callable[[], dt.datetime],
+) -> tuple[str, x509.Certificate]:
+    """Key rollover of an issuing CA: a new key generated in the backend, a new CA certificate
+    (generation n+1, "... <title> n+1") from the root, a delegated OCSP responder for it, and the
+    older generation marked superseded (it stops issuing but keeps its CRLs and OCSP answers for
+    the certificates it issued, EN 319 411-2 CSS-6.3.10-02).  Audited as ``ceremony.ca_rollover``.
+
+    :returns: the new CA's name (``<family>-g<n>``) and certificate.
+    :raises LookupError: no such issuing CA family.
+    """
+    with db.read() as s:
+        cas = repo.list_cas(s)
+    current = max(
+        (c for c in cas if c.family == family and c.role == "issuing"), key=lambda c: c.generation, default=None
+    )
+    root = next((c for c in cas if c.role == "root"), None)
+    if current is None or root is None:
+        raise LookupError(f"no issuing CA family {family!r} (the families are {', '.join(sorted(ISSUING_CAS))})")
+    now = clock().replace(microsecond=0)
+    stamp = now.strftime("%Y%m%dT%H%M%SZ")
+    generation = current.generation + 1
+    name = f"{family}-g{generation}"
+    root_cert = x509.load_der_x509_certificate(root.certificate_der)
+    root_key = backend.signing_key(_key_ref(root.key))
+    root_hash = KeyAlgorithm(root.key.algorithm).default_hash()
+    ref = backend.generate(f"{family}-ca-g{generation}-{stamp}", settings.issuing_algorithm)
+    ca_key = backend.signing_key(ref)
+    not_after = min(now + dt.timedelta(days=settings.issuing_validity_days), root_cert.not_valid_after_utc)
+    title = ISSUING_CAS.get(family, family)
+    cert = issuing_ca_certificate(settings, root_cert, root_key, root_hash, ca_key, title, generation, now, not_after)
+    responder_ref, responder_cert = issue_responder(backend, settings, name, cert, ca_key, now, stamp)
+    with db.write() as s:
+        key_ref_id = record_key(s, ref=ref, purpose="ca", cert=cert, at=now)
+        new_id = repo.add_ca(
+            s,
+            name=name,
+            role="issuing",
+            parent_id=root.id,
+            key_ref_id=key_ref_id,
+            subject=cert.subject.rfc4514_string(),
+            serial=serial_hex(cert.serial_number),
+            ski=cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest.hex(),
+            not_before=cert.not_valid_before_utc,
+            not_after=cert.not_valid_after_utc,
+            certificate_der=cert.public_bytes(serialization.Encoding.DER),
+            fingerprint_sha256=cert.fingerprint(hashes.SHA256()).hex(),
+            at=now,
+            family=family,
+            generation=generation,
+        )
+        store_responder(s, new_id, responder_ref, responder_cert, now)
+        repo.supersede_ca(s, current.id, now)
+        repo.append_audit(
+            s,
+            at=now,
+            actor=actor.name,
+            role=actor.role,
+            action="ceremony.ca_rollover",
+            object_type="ca",
+            object_id=name,
+            details={
+                "family": family,
+                "previous": current.name,
+                "generation": generation,
+                "backend": backend.info().backend,
+                "token_id": backend.info().token_id,
+                "keys": [
+                    dict(_inventory_entry(name, "ca", ref, cert)),
+                    dict(_inventory_entry(f"{name}-ocsp", "ocsp", responder_ref, responder_cert)),
+                ],
+            },
+        )
+    return name, cert

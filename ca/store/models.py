@@ -125,8 +125,17 @@ class CertificateAuthority(Base):
     certificate_der: Mapped[bytes] = mapped_column(LargeBinary)
     fingerprint_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[dt.datetime]
+    family: Mapped[str] = mapped_column(String(32))
+    """The issuing CA line the profiles name (``qes``, ``seal``, ``auth``; ``root``): a key rollover
+    adds a new generation (``qes-g2``, ...) to the same family."""
+    generation: Mapped[int] = mapped_column(Integer)
+    superseded_at: Mapped[dt.datetime | None]
+    """When a newer generation took over issuance; the CA keeps publishing status for its certificates."""
 
-    __table_args__ = (CheckConstraint("role IN ('root', 'issuing')", name="role"),)
+    __table_args__ = (
+        CheckConstraint("role IN ('root', 'issuing')", name="role"),
+        UniqueConstraint("family", "generation"),
+    )
 
 
 class SerialReservation(Base):

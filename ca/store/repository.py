@@ -50,6 +50,7 @@ __all__ = [
     "reserve_serial",
     "settle_issued",
     "settle_stale_reservations",
+    "supersede_ca",
 ]
 
 
@@ -93,6 +94,9 @@ class CASnapshot:
     key: KeySnapshot
     responder_certificate_der: bytes | None
     responder_key: KeySnapshot | None
+    family: str = ""
+    generation: int = 1
+    superseded_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +232,8 @@ def add_ca(
     certificate_der: bytes,
     fingerprint_sha256: str,
     at: dt.datetime,
+    family: str | None = None,
+    generation: int = 1,
 ) -> int:
     row = CertificateAuthority(
         name=name,
@@ -242,6 +248,8 @@ def add_ca(
         certificate_der=certificate_der,
         fingerprint_sha256=fingerprint_sha256,
         created_at=at,
+        family=family or name,
+        generation=generation,
     )
     session.add(row)
     session.flush()
@@ -260,6 +268,15 @@ def add_ocsp_responder(
     session.add(row)
     session.flush()
     return row.id
+
+
+def supersede_ca(session: Session, ca_id: int, at: dt.datetime) -> None:
+    """A newer generation of the CA's family issues from now on."""
+    session.execute(
+        update(CertificateAuthority)
+        .where(CertificateAuthority.id == ca_id, CertificateAuthority.superseded_at.is_(None))
+        .values(superseded_at=at)
+    )
 
 
 def list_cas(session: Session) -> list[CASnapshot]:
@@ -290,6 +307,9 @@ def list_cas(session: Session) -> list[CASnapshot]:
                 key=_key_snapshot(key),
                 responder_certificate_der=responder[1].der if responder else None,
                 responder_key=_key_snapshot(responder[2]) if responder else None,
+                family=ca.family,
+                generation=ca.generation,
+                superseded_at=ca.superseded_at,
             )
         )
     return out
