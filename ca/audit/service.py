@@ -28,6 +28,7 @@ from cryptography.x509.oid import NameOID
 
 from ca.audit.chain import GENESIS_HASH, AuditEntry
 from ca.audit.verify import Checkpoint, StoredEntry, VerifyReport, checkpoint_message, verify_entries
+from ca.issuance.builder import key_usage
 from ca.issuance.csr import spki_der
 from ca.issuance.hierarchy import HierarchySettings, ca_key_ref, record_key
 from ca.issuance.serial import new_serial
@@ -108,17 +109,7 @@ class AuditService:
             .not_valid_after(root_cert.not_valid_after_utc)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=True,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=False,
-                    crl_sign=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
+                key_usage("digitalSignature", "contentCommitment"),
                 critical=True,
             )
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)

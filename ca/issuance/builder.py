@@ -69,6 +69,34 @@ def validity_window(now: dt.datetime, days: int, issuer_not_after: dt.datetime) 
     return not_before, min(not_after, issuer_not_after)
 
 
+def key_usage(*bits: str) -> x509.KeyUsage:
+    """A KeyUsage with exactly the named bits (RFC 5280 §4.2.1.3 names: ``digitalSignature``,
+    ``contentCommitment`` (nonRepudiation), ``keyEncipherment``, ``dataEncipherment``,
+    ``keyAgreement``, ``keyCertSign``, ``cRLSign``)."""
+    unknown = set(bits) - {
+        "digitalSignature",
+        "contentCommitment",
+        "keyEncipherment",
+        "dataEncipherment",
+        "keyAgreement",
+        "keyCertSign",
+        "cRLSign",
+    }
+    if unknown:
+        raise ValueError(f"unknown key usage bits: {', '.join(sorted(unknown))}")
+    return x509.KeyUsage(
+        digital_signature="digitalSignature" in bits,
+        content_commitment="contentCommitment" in bits,
+        key_encipherment="keyEncipherment" in bits,
+        data_encipherment="dataEncipherment" in bits,
+        key_agreement="keyAgreement" in bits,
+        key_cert_sign="keyCertSign" in bits,
+        crl_sign="cRLSign" in bits,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
 @functools.lru_cache(maxsize=64)
 def _fixed_extensions(profile: Profile, issuer: IssuerView) -> tuple[x509.Extension[x509.ExtensionType], ...]:
     """Extensions that depend on the profile and the issuer only."""
@@ -76,18 +104,7 @@ def _fixed_extensions(profile: Profile, issuer: IssuerView) -> tuple[x509.Extens
         issuer.certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     )
     # EN 319 412-2 NAT-4.3.2 / LEG-4.3.1: key usage critical, exactly the profile's bits.
-    bits = profile.key_usage
-    ku = x509.KeyUsage(
-        digital_signature="digitalSignature" in bits,
-        content_commitment="contentCommitment" in bits,
-        key_encipherment="keyEncipherment" in bits,
-        data_encipherment="dataEncipherment" in bits,
-        key_agreement="keyAgreement" in bits,
-        key_cert_sign=False,
-        crl_sign=False,
-        encipher_only=False,
-        decipher_only=False,
-    )
+    ku = key_usage(*(b for b in profile.key_usage if b not in ("keyCertSign", "cRLSign")))
     # EN 319 412-2 GEN-4.3.3-2 and EN 319 411-2 QCS-5.2-1: the ETSI policy, plus our own CP OID.
     policies = x509.CertificatePolicies(
         [

@@ -19,7 +19,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
-from ca.issuance.builder import IssuerLinks, IssuerView, ca_urls
+from ca.issuance.builder import IssuerLinks, IssuerView, ca_urls, key_usage
 from ca.issuance.csr import spki_der, spki_sha256
 from ca.issuance.serial import new_serial, serial_hex
 from ca.issuance.service import Actor, Issuer
@@ -93,16 +93,38 @@ def _ca_name(s: HierarchySettings, common_name: str) -> x509.Name:
 
 
 def _ca_key_usage() -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=False,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=True,
-        crl_sign=True,
-        encipher_only=False,
-        decipher_only=False,
+    return key_usage("keyCertSign", "cRLSign")
+
+
+def _store_ca(
+    session: UnitOfWork,
+    *,
+    name: str,
+    role: str,
+    parent_id: int | None,
+    ref: KeyRef,
+    cert: x509.Certificate,
+    at: dt.datetime,
+    family: str | None = None,
+    generation: int = 1,
+) -> int:
+    """Record a CA's key reference and its certificate; return the CA's id."""
+    return repo.add_ca(
+        session,
+        name=name,
+        role=role,
+        parent_id=parent_id,
+        key_ref_id=record_key(session, ref=ref, purpose="ca", cert=cert, at=at),
+        subject=cert.subject.rfc4514_string(),
+        serial=serial_hex(cert.serial_number),
+        ski=cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest.hex(),
+        not_before=cert.not_valid_before_utc,
+        not_after=cert.not_valid_after_utc,
+        certificate_der=cert.public_bytes(serialization.Encoding.DER),
+        fingerprint_sha256=cert.fingerprint(hashes.SHA256()).hex(),
+        at=at,
+        family=family,
+        generation=generation,
     )
 
 
@@ -195,20 +217,13 @@ def create_hierarchy(
         ids: dict[str, int] = {}
         inventory: list[dict[str, str | None]] = []
         for ca_name, ref, cert, parent in records:
-            key_ref_id = record_key(s, ref=ref, purpose="ca", cert=cert, at=now)
-            ids[ca_name] = repo.add_ca(
+            ids[ca_name] = _store_ca(
                 s,
                 name=ca_name,
                 role="root" if parent is None else "issuing",
                 parent_id=ids[parent] if parent else None,
-                key_ref_id=key_ref_id,
-                subject=cert.subject.rfc4514_string(),
-                serial=serial_hex(cert.serial_number),
-                ski=cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest.hex(),
-                not_before=cert.not_valid_before_utc,
-                not_after=cert.not_valid_after_utc,
-                certificate_der=cert.public_bytes(serialization.Encoding.DER),
-                fingerprint_sha256=cert.fingerprint(hashes.SHA256()).hex(),
+                ref=ref,
+                cert=cert,
                 at=now,
             )
             inventory.append(_inventory_entry(ca_name, "ca", ref, cert))
@@ -330,17 +345,7 @@ def issue_responder(
         .not_valid_before(now)
         .not_valid_after(not_after)
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
+            key_usage("digitalSignature"),
             critical=True,
         )
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.OCSP_SIGNING]), critical=False)
@@ -480,20 +485,13 @@ def rollover_issuing_ca(
     cert = issuing_ca_certificate(settings, root_cert, root_key, root_hash, ca_key, title, generation, now, not_after)
     responder_ref, responder_cert = issue_responder(backend, settings, name, cert, ca_key, now, stamp)
     with db.write() as s:
-        key_ref_id = record_key(s, ref=ref, purpose="ca", cert=cert, at=now)
-        new_id = repo.add_ca(
+        new_id = _store_ca(
             s,
             name=name,
             role="issuing",
             parent_id=root.id,
-            key_ref_id=key_ref_id,
-            subject=cert.subject.rfc4514_string(),
-            serial=serial_hex(cert.serial_number),
-            ski=cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest.hex(),
-            not_before=cert.not_valid_before_utc,
-            not_after=cert.not_valid_after_utc,
-            certificate_der=cert.public_bytes(serialization.Encoding.DER),
-            fingerprint_sha256=cert.fingerprint(hashes.SHA256()).hex(),
+            ref=ref,
+            cert=cert,
             at=now,
             family=family,
             generation=generation,
