@@ -23,13 +23,18 @@ class RAErrorKind(enum.Enum):
     TOO_LARGE = "too_large"
     CA_UNAVAILABLE = "ca_unavailable"
     CA_REFUSED = "ca_refused"
+    RATE_LIMITED = "rate_limited"
 
 
 class RAError(Exception):
     """A refused or failed RA operation; ``str()`` is one line for the caller."""
 
-    def __init__(self, kind: RAErrorKind, detail: str, findings: tuple[Finding, ...] = ()) -> None:
+    def __init__(
+        self, kind: RAErrorKind, detail: str, findings: tuple[Finding, ...] = (), *, retry_after: int | None = None
+    ) -> None:
         super().__init__(detail)
         self.kind = kind
         self.detail = detail
         self.findings = findings
+        self.retry_after = retry_after
+        """Seconds until a RATE_LIMITED caller may try again (the API's Retry-After)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 import re
 import secrets
 import uuid
@@ -66,6 +67,15 @@ _EMAIL_RE: Final = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(
 _REVOCATION_REASONS: Final = frozenset(
     {"unspecified", "keyCompromise", "affiliationChanged", "superseded", "cessationOfOperation"}
 )
+# Who may ask for which reason (EN 319 411-1 REV-6.2.4-01: the CPS lists who may request and why).
+# A revocation officer also withdraws a privilege, e.g. when an admission ends (REV-6.3.9-02 b).
+_OFFICER_REASONS: Final = _REVOCATION_REASONS | {"privilegeWithdrawn"}
+_ORGANISATION_REASONS: Final = frozenset({"affiliationChanged"})
+# Revocation password: at most this many wrong passwords per card (and per client address) in the
+# window; counted in the database, so the limit holds across processes.
+PASSWORD_WINDOW: Final = dt.timedelta(hours=1)
+PASSWORD_FAILURES_PER_CARD: Final = 5
+PASSWORD_FAILURES_PER_ADDRESS: Final = 20
 
 ANONYMOUS: Final = Principal(name="anonymous", roles=frozenset())
 SYSTEM: Final = Principal(name="system:scheduler", roles=frozenset({Role.SYSTEM}), second_factor=True)
@@ -1539,25 +1549,280 @@ class RAService:
             assert result is not None
             return result
 
-    def request_revocation(self, principal: Principal, card_id: int, reason: str) -> CardRec:
-        """Revoke a card: recorded as in progress with its receipt time, then revoked at the CA.
+    # -- revocation requests (EN 319 411-1 REV-6.2.4-xx, REV-6.3.9-xx, REV-6.4.5-09) ----------
 
-        If the CA cannot be reached the card stays "revocation in progress" and the error is
-        raised; the request itself is never lost.
+    def set_revocation_password(
+        self, principal: Principal, card_id: int, password: str, authorised_person: str | None = None
+    ) -> dt.datetime:
+        """The holder sets (or changes) the card's revocation password and names who may use it.
+        Stored as an Argon2 hash only; neither the API nor the audit log ever return it."""
+        now = self.clock()
+        with self.db.read() as s:
+            card = self._card(s, card_id, principal)
+        if not (Role.APPLICANT in principal.roles and card.holder_account_id == principal.account_id):
+            raise RAError(RAErrorKind.FORBIDDEN, "only the holder sets a card's revocation password")
+        if card.state not in (CardState.NOT_ACTIVATED, CardState.VALID):
+            raise RAError(RAErrorKind.ILLEGAL_TRANSITION, f"a card in state {card.state} cannot be revoked")
+        hashed = hash_password(password)
+        person = (authorised_person or "").strip() or None
+        with self.db.write() as s:
+            self._card(s, card_id, principal, lock=True)
+            repo.revocation_password_put(
+                s, card_id, password_hash=hashed, authorised_person=person, set_at=now, set_by=principal.name
+            )
+            self._audit(
+                s,
+                principal,
+                Role.APPLICANT,
+                "card.revocation_password_set",
+                "card",
+                card_id,
+                {"authorised_person": person},
+                at=now,
+            )
+        return now
+
+    def _requester(self, principal: Principal, card: CardRec) -> tuple[Role, str, str]:
+        """The acting role, the requester kind and how the caller was authenticated."""
+        if Role.APPLICANT in principal.roles and principal.account_id == card.holder_account_id:
+            return Role.APPLICANT, "holder", "session-totp" if principal.second_factor else "session"
+        role = principal.require(Role.REVOCATION_OFFICER, Role.RA_OFFICER, second_factor=True)
+        return role, "revocation-officer" if role is Role.REVOCATION_OFFICER else "organisation", "session-totp"
+
+    def request_revocation(
+        self, principal: Principal, card_id: int, reason: str, requester_name: str | None = None
+    ) -> CardRec:
+        """A revocation request by the holder, a revocation officer (any reason, incl.
+        privilegeWithdrawn) or an RA officer for the organisation of an affiliated card
+        (affiliationChanged).  Recorded as in progress with its receipt time, then revoked at the CA.
+
+        Every request is recorded with its decision, refused ones too, in the same transaction as
+        its effects and audited (REV-6.4.5-09).  If the CA cannot be reached the card stays
+        "revocation in progress" and the error is raised; the request itself is never lost.
+        """
+        if reason not in _OFFICER_REASONS:
+            raise RAError(RAErrorKind.MALFORMED, f"reason must be one of {', '.join(sorted(_OFFICER_REASONS))}")
+        received = self.clock()
+        refusal: RAError | None = None
+        with self.db.write() as s:
+            card = self._card(s, card_id, principal, lock=True)
+            role, kind, auth_by = self._requester(principal, card)
+            requester = principal.name
+            if kind == "organisation":
+                order = repo.order_get(s, card.order_id)
+                assert order is not None
+                if requester_name:
+                    requester = f"{principal.name} for {requester_name.strip()[:100]}"
+                if order.organisation_id is None:
+                    refusal = RAError(
+                        RAErrorKind.POLICY_VIOLATION,
+                        "the certificate is not affiliated with an organisation: the organisation may not revoke it",
+                    )
+                elif reason not in _ORGANISATION_REASONS:
+                    refusal = RAError(RAErrorKind.POLICY_VIOLATION, "the organisation revokes for affiliationChanged")
+            elif kind == "holder" and reason not in _REVOCATION_REASONS:
+                refusal = RAError(RAErrorKind.POLICY_VIOLATION, f"the holder may not revoke for {reason}")
+            request_id, slots_, refusal = self._decide(
+                s, principal, role, card, reason, received, kind, requester, auth_by, None, refusal
+            )
+        if refusal is not None:
+            raise refusal
+        return self._complete_revocation(principal, role, card_id, slots_, reason, received, request_id)
+
+    def revoke_with_password(
+        self,
+        card_id: int,
+        password: str,
+        reason: str,
+        requester_name: str,
+        client_address: str | None = None,
+    ) -> tuple[int, CardRec]:
+        """A revocation request by the card's revocation-authorised person, authenticated by the
+        revocation password (REV-6.2.4-09) without an account.
+
+        The password is checked with Argon2 even when the card or its password does not exist, and
+        an unknown card and a wrong password give the same answer.  Wrong passwords are recorded
+        and rate-limited per card and per client address in the database; within the window even
+        the right password is refused.
+
+        :returns: the request id and the card after revocation.
+        :raises RAError: FORBIDDEN (unknown card or wrong password), RATE_LIMITED, ILLEGAL_TRANSITION.
         """
         if reason not in _REVOCATION_REASONS:
             raise RAError(RAErrorKind.MALFORMED, f"reason must be one of {', '.join(sorted(_REVOCATION_REASONS))}")
+        requester = f"revocation-authorised:{requester_name.strip()[:200]}"
+        principal = Principal(name=requester, roles=frozenset({Role.SYSTEM}))
+        address = client_address[:64] if client_address else None
         received = self.clock()
+        with self.db.read() as s:
+            stored = repo.revocation_password_get(s, card_id)
+        if not self._dummy_hash:
+            self._dummy_hash = hash_password("x" * 16)
+        right = verify_password(stored[0] if stored else self._dummy_hash, password) and stored is not None
+        refusal: RAError | None = None
         with self.db.write() as s:
-            card = self._card(s, card_id, principal, lock=True)
-            role = self._own_or(principal, card.holder_account_id, Role.REVOCATION_OFFICER, second_factor=True)
-            target = card_transition(CardState(card.state), CardEvent.REQUEST_REVOCATION, role)
-            repo.card_update(s, card.id, state=target.value, revocation_requested_at=received, revocation_reason=reason)
+            # The card row lock serialises concurrent attempts on one card before they are counted.
+            card = repo.card_get(s, card_id, lock=True) if stored else None
+            retry = self._password_retry_after(s, card.id if card else None, address, received)
+            failed = False
+            if retry is not None:
+                refusal = RAError(
+                    RAErrorKind.RATE_LIMITED,
+                    "too many wrong revocation passwords: try again later",
+                    retry_after=retry,
+                )
+            elif card is None or not right:
+                failed = True
+                refusal = RAError(RAErrorKind.FORBIDDEN, "unknown card or wrong revocation password")
+            if card is None:
+                assert refusal is not None
+                self._record_refused_unknown(s, principal, card_id, received, requester, address, reason, refusal)
+                request_id, slots_ = 0, list[SlotRec]()
+            else:
+                request_id, slots_, refusal = self._decide(
+                    s,
+                    principal,
+                    Role.SYSTEM,
+                    card,
+                    reason,
+                    received,
+                    "authorised-person",
+                    requester,
+                    "revocation-password",
+                    address,
+                    refusal,
+                    auth_failed=failed,
+                )
+        if refusal is not None:
+            raise refusal
+        return request_id, self._complete_revocation(
+            principal, Role.SYSTEM, card_id, slots_, reason, received, request_id
+        )
+
+    def _password_retry_after(
+        self, s: UnitOfWork, card_id: int | None, address: str | None, now: dt.datetime
+    ) -> int | None:
+        """Seconds until the oldest counted failure leaves the window, when a limit is reached."""
+        failures = repo.revocation_failures(s, now - PASSWORD_WINDOW, card_id=card_id, client_address=address)
+        per_card = [at for c, _, at in failures if card_id is not None and c == card_id]
+        per_address = [at for _, a, at in failures if address is not None and a == address]
+        limited = []
+        if len(per_card) >= PASSWORD_FAILURES_PER_CARD:
+            limited.append(per_card[-PASSWORD_FAILURES_PER_CARD])
+        if len(per_address) >= PASSWORD_FAILURES_PER_ADDRESS:
+            limited.append(per_address[-PASSWORD_FAILURES_PER_ADDRESS])
+        if not limited:
+            return None
+        until = max(limited) + PASSWORD_WINDOW
+        return max(1, math.ceil((until - now).total_seconds()))
+
+    def _record_refused_unknown(
+        self,
+        s: UnitOfWork,
+        principal: Principal,
+        card_ref: int,
+        received: dt.datetime,
+        requester: str,
+        address: str | None,
+        reason: str,
+        refusal: RAError,
+    ) -> None:
+        request_id = repo.revocation_request_add(
+            s,
+            card_id=None,
+            card_ref=str(card_ref),
+            received_at=received,
+            requester_kind="authorised-person",
+            requester=requester,
+            authenticated_by="revocation-password",
+            auth_failed=refusal.kind is RAErrorKind.FORBIDDEN,
+            client_address=address,
+            reason=reason,
+            decision="refused",
+            decided_at=received,
+            detail=refusal.detail,
+        )
+        self._audit(
+            s,
+            principal,
+            Role.SYSTEM,
+            "card.revocation_refused",
+            "card",
+            card_ref,
+            {
+                "request": request_id,
+                "requester_kind": "authorised-person",
+                "authenticated_by": "revocation-password",
+                "reason": reason,
+                "detail": refusal.detail,
+            },
+            at=received,
+        )
+
+    def _decide(
+        self,
+        s: UnitOfWork,
+        principal: Principal,
+        role: Role,
+        card: CardRec,
+        reason: str,
+        received: dt.datetime,
+        kind: str,
+        requester: str,
+        auth_by: str,
+        address: str | None,
+        refusal: RAError | None,
+        *,
+        auth_failed: bool = False,
+    ) -> tuple[int, list[SlotRec], RAError | None]:
+        """Record the request and its decision, and on acceptance move the card to revocation in
+        progress with the receipt time (REV-6.2.4-03A counts from it), all in the caller's
+        transaction.  Returns the request id, the slots to revoke and the refusal, if any."""
+        target: CardState | None = None
+        if refusal is None:
+            try:
+                target = card_transition(CardState(card.state), CardEvent.REQUEST_REVOCATION, role)
+            except RAError as exc:
+                refusal = exc
+        decision = "refused" if refusal is not None else "accepted"
+        request_id = repo.revocation_request_add(
+            s,
+            card_id=card.id,
+            card_ref=str(card.id),
+            received_at=received,
+            requester_kind=kind,
+            requester=requester[:255],
+            authenticated_by=auth_by,
+            auth_failed=auth_failed,
+            client_address=address,
+            reason=reason,
+            decision=decision,
+            decided_at=received,
+            detail=refusal.detail[:255] if refusal is not None else None,
+        )
+        details: dict[str, JSONValue] = {
+            "request": request_id,
+            "requester_kind": kind,
+            "requester": requester[:255],
+            "authenticated_by": auth_by,
+            "reason": reason,
+        }
+        if refusal is not None:
             self._audit(
-                s, principal, role, "card.revocation_requested", "card", card.id, {"reason": reason}, at=received
+                s,
+                principal,
+                role,
+                "card.revocation_refused",
+                "card",
+                card.id,
+                {**details, "detail": refusal.detail},
+                at=received,
             )
-            card_slots = repo.slots(s, card.order_id)
-        return self._complete_revocation(principal, role, card_id, card_slots, reason, received)
+            return request_id, [], refusal
+        assert target is not None
+        repo.card_update(s, card.id, state=target.value, revocation_requested_at=received, revocation_reason=reason)
+        self._audit(s, principal, role, "card.revocation_requested", "card", card.id, details, at=received)
+        return request_id, repo.slots(s, card.order_id), None
 
     def _complete_revocation(
         self,
@@ -1567,7 +1832,10 @@ class RAService:
         card_slots: list[SlotRec],
         reason: str,
         received: dt.datetime,
+        request_id: int,
     ) -> CardRec:
+        """Carry the accepted request out through the CA revocation service, with the request's
+        receipt time (REV-6.2.4-03A, REV-6.3.9-01); the request is then marked carried out."""
         for slot in card_slots:
             if slot.issuer and slot.serial_hex:
                 try:
@@ -1583,6 +1851,7 @@ class RAService:
             card = self._card(s, card_id, principal, lock=True)
             target = card_transition(CardState(card.state), CardEvent.REVOKED, role)
             repo.card_update(s, card.id, state=target.value, revoked_at=now)
+            repo.revocation_request_update(s, request_id, decision="carried-out", carried_out_at=now)
             self._audit(
                 s,
                 principal,
@@ -1590,7 +1859,11 @@ class RAService:
                 "card.revoked",
                 "card",
                 card.id,
-                {"reason": reason, "serials": [f"{x.issuer}:{x.serial_hex}" for x in card_slots]},
+                {
+                    "reason": reason,
+                    "request": request_id,
+                    "serials": [f"{x.issuer}:{x.serial_hex}" for x in card_slots],
+                },
                 at=now,
             )
             result = repo.card_get(s, card.id)

@@ -88,12 +88,16 @@ class CardEvent(enum.StrEnum):
 
 
 _REV = Role.REVOCATION_OFFICER
+_REVOKERS: Final = frozenset({_A, _REV, _RA, _SYS})
 
 CARD_TRANSITIONS: Final[dict[tuple[CardState, CardEvent], tuple[CardState, frozenset[Role]]]] = {
     (CardState.NOT_ACTIVATED, CardEvent.ACTIVATE): (CardState.VALID, frozenset({_A, _SYS})),
-    (CardState.NOT_ACTIVATED, CardEvent.REQUEST_REVOCATION): (CardState.REVOCATION_IN_PROGRESS, frozenset({_A, _REV})),
-    (CardState.VALID, CardEvent.REQUEST_REVOCATION): (CardState.REVOCATION_IN_PROGRESS, frozenset({_A, _REV})),
-    (CardState.REVOCATION_IN_PROGRESS, CardEvent.REVOKED): (CardState.REVOKED, frozenset({_A, _REV, _SYS})),
+    # Revocation requests (EN 319 411-1 REV-6.2.4-09, authorised sources): the holder, a revocation
+    # officer, an RA officer for the organisation of an affiliated card, and the system for the
+    # named revocation-authorised person who proved the revocation password.
+    (CardState.NOT_ACTIVATED, CardEvent.REQUEST_REVOCATION): (CardState.REVOCATION_IN_PROGRESS, _REVOKERS),
+    (CardState.VALID, CardEvent.REQUEST_REVOCATION): (CardState.REVOCATION_IN_PROGRESS, _REVOKERS),
+    (CardState.REVOCATION_IN_PROGRESS, CardEvent.REVOKED): (CardState.REVOKED, _REVOKERS),
     (CardState.NOT_ACTIVATED, CardEvent.EXPIRE): (CardState.EXPIRED, frozenset({_SYS})),
     (CardState.VALID, CardEvent.EXPIRE): (CardState.EXPIRED, frozenset({_SYS})),
 }

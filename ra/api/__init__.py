@@ -2,9 +2,9 @@
 OpenAPI document generated from the schemas at ``/api/openapi.json``.
 
 Adapters only: each view parses input, calls one :class:`ra.service.RAService` method and maps
-errors.  Every view but registration, login and the product list needs a bearer token, and
-:func:`requires` checks the caller's role before the body is even validated; the service
-checks the role (and ownership) again.
+errors.  Every view but registration, login, the product list and revocation by revocation
+password needs a bearer token, and :func:`requires` checks the caller's role before the body is
+even validated; the service checks the role (and ownership) again.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from apiflask import APIBlueprint, APIFlask, HTTPTokenAuth
 from apiflask.exceptions import HTTPError
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from flask import Response, current_app, jsonify
+from flask import Response, current_app, jsonify, request
 from werkzeug.datastructures import FileStorage
 
 from ra.api import schemas as sc
@@ -50,6 +50,7 @@ PROBLEM_STATUS: Final = {
     RAErrorKind.POLICY_VIOLATION: 422,
     RAErrorKind.CA_REFUSED: 422,
     RAErrorKind.CA_UNAVAILABLE: 503,
+    RAErrorKind.RATE_LIMITED: 429,
 }
 _PROBLEM_TYPE: Final = "urn:qtsp:problem:"
 _EXTENSION: Final = "qtsp_ra"
@@ -133,7 +134,10 @@ def _ra_error(error: RAError) -> Response:
         extra["findings"] = [{"code": f.code, "message": f.message} for f in error.findings]
     from http import HTTPStatus
 
-    return _problem(status, HTTPStatus(status).phrase, error.detail, error.kind.value, **extra)
+    response = _problem(status, HTTPStatus(status).phrase, error.detail, error.kind.value, **extra)
+    if error.retry_after is not None:
+        response.headers["Retry-After"] = str(error.retry_after)
+    return response
 
 
 def _internal(error: Exception) -> Response:
@@ -422,12 +426,40 @@ def confirm_receipt(card_id: int) -> Any:
 
 @bp.post("/cards/<int:card_id>/revoke")
 @bp.auth_required(auth)
-@requires(Role.APPLICANT, Role.REVOCATION_OFFICER)
+@requires(Role.APPLICANT, Role.REVOCATION_OFFICER, Role.RA_OFFICER)
 @bp.input(sc.RevokeIn, arg_name="data")
 @bp.output(sc.CardOut)
-@bp.doc(summary="Revoke a card (the holder, or a revocation officer with a TOTP session)")
+@bp.doc(
+    summary="Request revocation: the holder; a revocation officer (any reason, e.g. privilegeWithdrawn); an RA "
+    "officer for the organisation of an affiliated card (affiliationChanged). Officers need a TOTP session."
+)
 def revoke(card_id: int, data: dict[str, Any]) -> Any:
-    return _service().request_revocation(_principal(), card_id, data["reason"])
+    return _service().request_revocation(_principal(), card_id, data["reason"], data["requester_name"])
+
+
+@bp.put("/cards/<int:card_id>/revocation-password")
+@bp.auth_required(auth)
+@requires(Role.APPLICANT)
+@bp.input(sc.RevocationPasswordIn, arg_name="data")
+@bp.output(sc.RevocationPasswordOut)
+@bp.doc(summary="The holder sets the card's revocation password and the person authorised to use it")
+def set_revocation_password(card_id: int, data: dict[str, Any]) -> dict[str, Any]:
+    at = _service().set_revocation_password(_principal(), card_id, data["password"], data["authorised_person"])
+    return {"card_id": card_id, "set_at": at}
+
+
+@bp.post("/revocations")
+@bp.input(sc.PasswordRevocationIn, arg_name="data")
+@bp.output(sc.PasswordRevocationOut)
+@bp.doc(
+    summary="Revoke with the card's revocation password (the revocation-authorised person, no account); "
+    "wrong passwords are rate-limited per card and client address (429 with Retry-After)"
+)
+def revoke_with_password(data: dict[str, Any]) -> dict[str, Any]:
+    request_id, card = _service().revoke_with_password(
+        data["card_id"], data["password"], data["reason"], data["requester_name"], request.remote_addr
+    )
+    return {"request_id": request_id, "card_id": card.id, "state": card.state}
 
 
 # ----------------------------------------------------------------------------------------------

@@ -197,6 +197,35 @@ class CardOut(Schema):
 
 class RevokeIn(Schema):
     reason = String(required=True, validate=Length(min=1, max=32))
+    requester_name = String(
+        load_default=None,
+        allow_none=True,
+        validate=Length(min=1, max=100),
+        metadata={"description": ("For an RA officer acting for the organisation: who at the organisation asked")},
+    )
+
+
+class RevocationPasswordIn(Schema):
+    password = String(required=True, validate=Length(min=1, max=256), load_only=True)
+    authorised_person = String(load_default=None, allow_none=True, validate=Length(min=1, max=128))
+
+
+class RevocationPasswordOut(Schema):
+    card_id = Integer()
+    set_at = DateTime()
+
+
+class PasswordRevocationIn(Schema):
+    card_id = Integer(required=True)
+    password = String(required=True, validate=Length(min=1, max=256), load_only=True)
+    reason = String(required=True, validate=Length(min=1, max=32))
+    requester_name = String(required=True, validate=Length(min=1, max=128))
+
+
+class PasswordRevocationOut(Schema):
+    request_id = Integer()
+    card_id = Integer()
+    state = String()
 
 
 class SignatoryIn(Schema):

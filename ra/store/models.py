@@ -28,6 +28,8 @@ __all__ = [
     "Organisation",
     "OzbRecord",
     "Person",
+    "RevocationPassword",
+    "RevocationRequest",
     "Signatory",
     "SlotRecord",
 ]
@@ -301,6 +303,56 @@ class Card(Base):
         ),
         Index(None, "holder_account_id"),
         Index(None, "state"),
+    )
+
+
+class RevocationPassword(Base):
+    """A card's revocation password (D-Trust "Sperrpasswort"), as an Argon2 hash only: never
+    returned by any interface.  ``authorised_person`` names who may revoke with it."""
+
+    __tablename__ = "ra_revocation_password"
+
+    card_id: Mapped[int] = mapped_column(ForeignKey("ra_card.id"), primary_key=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    authorised_person: Mapped[str | None] = mapped_column(String(_NAME))
+    set_at: Mapped[dt.datetime]
+    set_by: Mapped[str] = mapped_column(String(_ACTOR))
+
+
+class RevocationRequest(Base):
+    """Every revocation request, carried out or refused, with its receipt time, requester, how
+    they were authenticated and the decision (EN 319 411-1 REV-6.4.5-09, REV-6.2.4-09)."""
+
+    __tablename__ = "ra_revocation_request"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    card_id: Mapped[int | None] = mapped_column(ForeignKey("ra_card.id"))
+    """None when the named card does not exist (``card_ref`` keeps what was asked for)."""
+    card_ref: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[dt.datetime]
+    requester_kind: Mapped[str] = mapped_column(String(24))
+    requester: Mapped[str] = mapped_column(String(_ACTOR))
+    authenticated_by: Mapped[str] = mapped_column(String(24))
+    auth_failed: Mapped[bool] = mapped_column(Boolean)
+    """A wrong revocation password: these rows drive the rate limit."""
+    client_address: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(32))
+    decision: Mapped[str] = mapped_column(String(16))
+    decided_at: Mapped[dt.datetime]
+    carried_out_at: Mapped[dt.datetime | None]
+    detail: Mapped[str | None] = mapped_column(String(255))
+
+    __table_args__ = (
+        Index(None, "card_id", "received_at"),
+        Index(None, "client_address", "received_at"),
+        CheckConstraint(
+            "requester_kind IN ('holder', 'authorised-person', 'organisation', 'revocation-officer')",
+            name="requester_kind",
+        ),
+        CheckConstraint(
+            "authenticated_by IN ('session', 'session-totp', 'revocation-password')", name="authenticated_by"
+        ),
+        CheckConstraint("decision IN ('accepted', 'carried-out', 'refused')", name="decision"),
     )
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from ca.store.models import AuditEvent
@@ -45,6 +45,8 @@ from ra.store.models import (
     Organisation,
     OzbRecord,
     Person,
+    RevocationPassword,
+    RevocationRequest,
     Signatory,
     SlotRecord,
 )
@@ -94,6 +96,12 @@ __all__ = [
     "person_get",
     "person_get_or_create",
     "person_key",
+    "revocation_failures",
+    "revocation_password_get",
+    "revocation_password_put",
+    "revocation_request_add",
+    "revocation_request_update",
+    "revocation_requests",
     "session_add",
     "session_get",
     "slot_add",
@@ -483,6 +491,63 @@ def cards_due_activation(s: Session, shipped_before: dt.datetime) -> list[int]:
 def cards_due_expiry(s: Session, now: dt.datetime) -> list[int]:
     stmt = select(Card.id).where(Card.state.in_(("not-activated", "valid")), Card.not_after <= now)
     return list(s.scalars(stmt.order_by(Card.id)))
+
+
+# ----------------------------------------------------------------------------------------------
+# Revocation requests
+
+
+def revocation_password_put(s: Session, card_id: int, **values: Any) -> None:
+    row = s.get(RevocationPassword, card_id)
+    if row is None:
+        s.add(RevocationPassword(card_id=card_id, **values))
+    else:
+        for name, value in values.items():
+            setattr(row, name, value)
+    s.flush()
+
+
+def revocation_password_get(s: Session, card_id: int) -> tuple[str, str | None] | None:
+    """The card's revocation password hash and authorised person, or None when none is set."""
+    row = s.get(RevocationPassword, card_id)
+    return (row.password_hash, row.authorised_person) if row else None
+
+
+def revocation_request_add(s: Session, **values: Any) -> int:
+    row = RevocationRequest(**values)
+    s.add(row)
+    s.flush()
+    return row.id
+
+
+def revocation_request_update(s: Session, request_id: int, **values: Any) -> None:
+    s.execute(update(RevocationRequest).where(RevocationRequest.id == request_id).values(**values))
+
+
+def revocation_requests(s: Session, card_id: int) -> list[dict[str, Any]]:
+    stmt = select(RevocationRequest).where(RevocationRequest.card_id == card_id).order_by(RevocationRequest.id)
+    rows = s.scalars(stmt)
+    return [{c.name: getattr(r, c.name) for c in RevocationRequest.__table__.columns} for r in rows]
+
+
+def revocation_failures(
+    s: Session, since: dt.datetime, *, card_id: int | None, client_address: str | None
+) -> list[tuple[int | None, str | None, dt.datetime]]:
+    """Wrong revocation passwords received since ``since`` for the card or from the address:
+    (card, address, receipt time), oldest first."""
+    where = []
+    if card_id is not None:
+        where.append(RevocationRequest.card_id == card_id)
+    if client_address is not None:
+        where.append(RevocationRequest.client_address == client_address)
+    if not where:
+        return []
+    stmt = (
+        select(RevocationRequest.card_id, RevocationRequest.client_address, RevocationRequest.received_at)
+        .where(RevocationRequest.auth_failed.is_(True), RevocationRequest.received_at > since, or_(*where))
+        .order_by(RevocationRequest.received_at)
+    )
+    return [(r[0], r[1], r[2]) for r in s.execute(stmt)]
 
 
 def dn_binding(s: Session, subject_key: str) -> tuple[int | None, int | None] | None:

@@ -1,0 +1,196 @@
+"""Revocation requests (issue 6 point 3) on SQLite and PostgreSQL: by the holder, by the
+revocation-authorised person with the revocation password (rate-limited in the database), by the
+organisation for an affiliated card and by a revocation officer; each recorded with receipt time,
+requester, authentication and decision, and carried out through the CA (EN 319 411-1 REV-6.2.4-09,
+REV-6.4.5-09)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from sqlalchemy import select, update
+
+from ca.store.models import AuditEvent, CertificateRecord
+from ra.service import PASSWORD_FAILURES_PER_CARD
+from ra.store.models import RevocationPassword, RevocationRequest
+from tests.integration.ra_support import RAEnv, csr_pem
+
+SECRET = "Sperr-Passwort 2026!"
+
+
+def _card(env: RAEnv, *, organisation: bool = False) -> tuple[int, int]:
+    """A shipped card of applicant "a" (affiliated with an organisation if asked): (order, card)."""
+    env.applicant("a", "Anna", "A", "1980-01-01")
+    body: dict[str, object] = {"product": "qes-card", "method": "on-site", "country": "DE"}
+    sig_id = None
+    if organisation:
+        org_id, sig_id = env.organisation()
+        body.update(method="postident-branch", organisation_id=org_id)
+    order = env.ok("POST", "/api/orders", "a", json=body, status=201)["id"]
+    env.identity(order, "Anna", "A", "1980-01-01")
+    if organisation:
+        assert env.ozb(order, sig_id).status_code == 200
+    env.ok("POST", f"/api/orders/{order}/approve", "ra1")
+    env.ok("POST", f"/api/orders/{order}/slots/signature/csr", "caop", json={"csr_pem": csr_pem()})
+    return order, int(env.ok("POST", f"/api/orders/{order}/ship", "caop")["card_id"])
+
+
+def _ca_status(env: RAEnv, order: int) -> str:
+    serial = env.slot_serial(order)
+    with env.service.db.read() as s:
+        status = s.scalar(select(CertificateRecord.status).where(CertificateRecord.serial == serial))
+    assert status is not None
+    return status
+
+
+def _requests(env: RAEnv, card: int | None = None) -> list[RevocationRequest]:
+    with env.service.db.read() as s:
+        stmt = select(RevocationRequest).order_by(RevocationRequest.id)
+        if card is not None:
+            stmt = stmt.where(RevocationRequest.card_id == card)
+        rows = list(s.scalars(stmt))
+        s.expunge_all()
+    return rows
+
+
+def _audit_text(env: RAEnv) -> str:
+    with env.service.db.read() as s:
+        return json.dumps([(e.actor, e.action, e.details) for e in s.scalars(select(AuditEvent))], default=str)
+
+
+def _by_password(env: RAEnv, card: int, password: str, reason: str = "keyCompromise") -> object:
+    body = {"card_id": card, "password": password, "reason": reason, "requester_name": "Paul Prokurist"}
+    return env.call("POST", "/api/revocations", json=body)
+
+
+def test_holder_request_is_recorded_and_carried_out(env: RAEnv) -> None:
+    order, card = _card(env)
+    before = dt.datetime.now(dt.UTC)
+    assert env.ok("POST", f"/api/cards/{card}/revoke", "a", json={"reason": "keyCompromise"})["state"] == "revoked"
+    assert _ca_status(env, order) == "revoked"
+    [row] = _requests(env, card)
+    assert (row.requester_kind, row.authenticated_by, row.decision, row.reason) == (
+        "holder",
+        "session",
+        "carried-out",
+        "keyCompromise",
+    )
+    assert row.requester == f"account:{env.ids['a']}:a@example.org"
+    assert row.received_at >= before - dt.timedelta(seconds=1) and row.carried_out_at is not None
+    # The holder may not withdraw a privilege: that is the revocation officer's reason.
+    r = env.call("POST", f"/api/cards/{card}/revoke", "a", json={"reason": "privilegeWithdrawn"})
+    assert r.status_code == 422 and r.mimetype == "application/problem+json"
+
+
+def test_authorised_person_revokes_with_the_password(env: RAEnv) -> None:
+    order, card = _card(env)
+    out = env.ok(
+        "PUT",
+        f"/api/cards/{card}/revocation-password",
+        "a",
+        json={"password": SECRET, "authorised_person": "Paul Prokurist"},
+    )
+    assert out["card_id"] == card and "password" not in out
+    # Nobody else sets it; too short a password is refused.
+    assert (
+        env.call("PUT", f"/api/cards/{card}/revocation-password", "ra1", json={"password": SECRET}).status_code == 403
+    )
+    assert env.call("PUT", f"/api/cards/{card}/revocation-password", "a", json={"password": "short"}).status_code == 400
+    with env.service.db.read() as s:
+        stored = s.scalar(select(RevocationPassword.password_hash).where(RevocationPassword.card_id == card))
+    assert stored is not None and stored.startswith("$argon2") and SECRET not in stored
+    r = _by_password(env, card, SECRET)
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json()["state"] == "revoked" and SECRET not in r.get_data(as_text=True)
+    assert _ca_status(env, order) == "revoked"
+    [row] = _requests(env, card)
+    assert (row.requester_kind, row.authenticated_by, row.decision) == (
+        "authorised-person",
+        "revocation-password",
+        "carried-out",
+    )
+    assert row.requester == "revocation-authorised:Paul Prokurist" and row.client_address == "127.0.0.1"
+    assert SECRET not in _audit_text(env)
+    for caller in ("a", "ra1", "revo", "aud"):
+        assert SECRET not in env.call("GET", f"/api/cards/{card}", caller).get_data(as_text=True)
+
+
+def test_wrong_passwords_are_recorded_and_rate_limited(env: RAEnv) -> None:
+    order, card = _card(env)
+    env.ok("PUT", f"/api/cards/{card}/revocation-password", "a", json={"password": SECRET})
+    for _ in range(PASSWORD_FAILURES_PER_CARD):
+        r = _by_password(env, card, "wrong password 123")
+        assert r.status_code == 403 and r.mimetype == "application/problem+json"
+    # An unknown card gives the same answer (existence is not revealed) and is recorded too.
+    unknown = _by_password(env, 999_999, SECRET)
+    assert unknown.status_code == 403 and unknown.get_json()["detail"] == r.get_json()["detail"]
+    limited = _by_password(env, card, "wrong password 123")
+    assert limited.status_code == 429 and limited.get_json()["type"].endswith("rate_limited")
+    assert 0 < int(limited.headers["Retry-After"]) <= 3600
+    # Within the window even the right password is refused.
+    assert _by_password(env, card, SECRET).status_code == 429
+    assert env.ok("GET", f"/api/cards/{card}", "a")["state"] == "not-activated"
+    assert _ca_status(env, order) == "on-hold"
+    rows = _requests(env, card)
+    assert len(rows) == PASSWORD_FAILURES_PER_CARD + 2
+    assert all(x.decision == "refused" and x.authenticated_by == "revocation-password" for x in rows)
+    assert [x.auth_failed for x in rows] == [True] * PASSWORD_FAILURES_PER_CARD + [False, False]
+    assert [x.card_ref for x in _requests(env) if x.card_id is None] == ["999999"]
+    with env.service.db.read() as s:
+        refused = [e for e in s.scalars(select(AuditEvent)) if e.action == "card.revocation_refused"]
+    assert len(refused) == PASSWORD_FAILURES_PER_CARD + 3
+    text = _audit_text(env)
+    assert SECRET not in text and "wrong password 123" not in text
+    # Once the window has passed (the failures are older than an hour), the right password works.
+    with env.service.db.write() as s:
+        s.execute(update(RevocationRequest).values(received_at=dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)))
+    assert _by_password(env, card, SECRET).status_code == 200
+    assert _ca_status(env, order) == "revoked"
+
+
+def test_organisation_revokes_affiliated_cards_only(env: RAEnv) -> None:
+    order, card = _card(env, organisation=True)
+    body = {"reason": "affiliationChanged", "requester_name": "Max Mustermann (GF)"}
+    # The organisation revokes for affiliationChanged only.
+    r = env.call("POST", f"/api/cards/{card}/revoke", "ra1", json={"reason": "keyCompromise"})
+    assert r.status_code == 422
+    assert env.ok("POST", f"/api/cards/{card}/revoke", "ra1", json=body)["state"] == "revoked"
+    assert _ca_status(env, order) == "revoked"
+    refused, done = _requests(env, card)
+    assert (refused.requester_kind, refused.decision) == ("organisation", "refused")
+    assert (done.requester_kind, done.authenticated_by, done.decision, done.reason) == (
+        "organisation",
+        "session-totp",
+        "carried-out",
+        "affiliationChanged",
+    )
+    assert "Max Mustermann (GF)" in done.requester
+
+
+def test_organisation_request_refused_on_a_card_without_affiliation(env: RAEnv) -> None:
+    order, card = _card(env)
+    r = env.call("POST", f"/api/cards/{card}/revoke", "ra1", json={"reason": "affiliationChanged"})
+    assert r.status_code == 422 and "not affiliated" in r.get_json()["detail"]
+    assert env.ok("GET", f"/api/cards/{card}", "a")["state"] == "not-activated"
+    assert _ca_status(env, order) == "on-hold"
+    [row] = _requests(env, card)
+    assert (row.requester_kind, row.decision) == ("organisation", "refused") and "not affiliated" in (row.detail or "")
+
+
+def test_revocation_officer_withdraws_a_privilege(env: RAEnv) -> None:
+    order, card = _card(env)
+    env.ok("POST", f"/api/cards/{card}/confirm-receipt", "a")
+    out = env.ok("POST", f"/api/cards/{card}/revoke", "revo", json={"reason": "privilegeWithdrawn"})
+    assert out["state"] == "revoked" and out["revocation_reason"] == "privilegeWithdrawn"
+    assert _ca_status(env, order) == "revoked"
+    [row] = _requests(env, card)
+    assert (row.requester_kind, row.authenticated_by, row.decision) == (
+        "revocation-officer",
+        "session-totp",
+        "carried-out",
+    )
+    # Revoked is final (REV-6.3.9-04): a second request is refused and recorded.
+    r = env.call("POST", f"/api/cards/{card}/revoke", "revo", json={"reason": "keyCompromise"})
+    assert r.status_code == 409
+    assert [x.decision for x in _requests(env, card)] == ["carried-out", "refused"]
