@@ -1,8 +1,12 @@
-"""Helpers for integration tests: issue through the real runtime, lint with pkilint, verify with openssl."""
+"""Helpers for integration tests: the real runtime, a live gunicorn app on loopback, pkilint, openssl."""
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,8 +17,18 @@ from cryptography.hazmat.primitives import serialization
 from ca.audit.chain import GENESIS_HASH, AuditEntry, entry_hash
 from ca.issuance.lint import PkilintGate
 from ca.store.models import AuditEvent
+from qtsp.bench_ocsp import free_port
 from qtsp.config import load_config
 from qtsp.wiring import Runtime, runtime
+
+__all__ = [
+    "assert_audit_chain",
+    "free_port",
+    "gunicorn_app",
+    "open_runtime",
+    "openssl_verify",
+    "pkilint_findings",
+]
 
 _GATE = PkilintGate()  # built once for the whole test session (no development host downgrade)
 
@@ -23,6 +37,39 @@ _GATE = PkilintGate()  # built once for the whole test session (no development h
 def open_runtime(home: Path) -> Iterator[Runtime]:
     with runtime(load_config(home)) as rt:
         yield rt
+
+
+@contextmanager
+def gunicorn_app(env: dict[str, str], port: int, workers: int = 2) -> Iterator[None]:
+    exe = Path(sys.executable).with_name("gunicorn")
+    proc = subprocess.Popen(
+        [
+            str(exe),
+            "--workers",
+            str(workers),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "qtsp.app:create_app()",
+        ],
+        env={**os.environ, **env},
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, f"gunicorn exited with {proc.returncode}"
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ca/root.crt", timeout=2) as r:
+                    assert r.status == 200
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "gunicorn did not come up"
+                time.sleep(0.1)
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(15)
 
 
 def pkilint_findings(cert: x509.Certificate, profile: str) -> list[str]:

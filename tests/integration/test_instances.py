@@ -26,15 +26,7 @@ from sqlalchemy import func, select
 
 from ca.store.models import CertificateRecord, CRLRecord, SerialReservation, StatusEntry
 from tests.conftest import init_home
-from tests.integration.helpers import open_runtime
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.integration.helpers import free_port, open_runtime
 
 
 def _client(home: str, env: dict[str, str], count: int, barrier_path: str) -> None:
@@ -68,7 +60,7 @@ def _tune(home: Path) -> None:
 
 @pytest.mark.postgres
 def test_two_servers_and_a_worker_share_one_database(pg_url: str, tmp_path: Path) -> None:
-    ports = [_free_port(), _free_port()]
+    ports = [free_port(), free_port()]
     home = init_home(tmp_path / "home", database_url=pg_url, base_url=f"http://127.0.0.1:{ports[0]}")
     _tune(home.path)
     env = {**os.environ, **home.env, "QTSP_LOG_LEVEL": "INFO"}

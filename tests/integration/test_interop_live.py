@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import os
 import subprocess
 import sys
@@ -34,17 +33,9 @@ from qtsp.cli import cli
 from qtsp.demo import DEMO_SUBJECTS, fresh_csr
 from qtsp.wiring import os_actor
 from tests.conftest import Home, init_home, make_softhsm_token
-from tests.integration.helpers import open_runtime
+from tests.integration.helpers import free_port, gunicorn_app, open_runtime
 
 PROFILES = ("qes-natural", "qseal-legal", "upc-auth")
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -57,43 +48,10 @@ class Live:
     cas: dict[str, x509.Certificate]
 
 
-@contextlib.contextmanager
-def _gunicorn(env: dict[str, str], port: int, workers: int = 2) -> Iterator[None]:
-    exe = Path(sys.executable).with_name("gunicorn")
-    proc = subprocess.Popen(
-        [
-            str(exe),
-            "--workers",
-            str(workers),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-            "qtsp.app:create_app()",
-        ],
-        env={**os.environ, **env},
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, f"gunicorn exited with {proc.returncode}"
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ca/root.crt", timeout=2) as r:
-                    assert r.status == 200
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "gunicorn did not come up"
-                time.sleep(0.1)
-        yield
-    finally:
-        proc.terminate()
-        proc.wait(15)
-
-
 @pytest.fixture(scope="module", params=["soft", "pkcs11"])
 def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     tmp = tmp_path_factory.mktemp(f"live-{request.param}")
-    port = _free_port()
+    port = free_port()
     token = make_softhsm_token() if request.param == "pkcs11" else None
     home = init_home(tmp / "home", backend=request.param, token=token, base_url=f"http://127.0.0.1:{port}")
     env = {**home.env, "QTSP_HOME": str(home.path)}
@@ -133,7 +91,7 @@ def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         for name, cert in {**certs, **{f"ca-{k}": v for k, v in cas.items()}}.items():
             pem[name] = tmp / f"{name}.pem"
             pem[name].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        with _gunicorn(env, port):
+        with gunicorn_app(env, port):
             yield Live(home, f"http://127.0.0.1:{port}", env, pem, certs, cas)
     finally:
         for k, v in saved.items():

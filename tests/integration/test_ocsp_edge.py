@@ -31,8 +31,7 @@ from qtsp.demo import DEMO_SUBJECTS, fresh_csr
 from qtsp.edge import nginx_binary, nginx_edge, render_nginx_config
 from qtsp.wiring import os_actor
 from tests.conftest import Home, init_home, require
-from tests.integration.helpers import open_runtime
-from tests.integration.test_interop_live import _free_port, _gunicorn
+from tests.integration.helpers import free_port, gunicorn_app, open_runtime
 
 
 @dataclass
@@ -91,7 +90,7 @@ def _issue(edge: Edge, profile: str = "qes-natural") -> tuple[x509.Certificate, 
 def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
     require(nginx_binary() is not None, "nginx (Debian package nginx)")
     tmp = tmp_path_factory.mktemp("edge")
-    port, edge_port = _free_port(), _free_port()
+    port, edge_port = free_port(), free_port()
     home = init_home(tmp / "home", base_url=f"http://127.0.0.1:{edge_port}")
     env = {**home.env, "QTSP_HOME": str(home.path)}
     saved = {k: os.environ.get(k) for k in env}
@@ -103,7 +102,7 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
             issuer = next(
                 x509.load_der_x509_certificate(c.certificate_der) for c in repo.list_cas(s) if c.name == "qes"
             )
-        with _gunicorn(env, port), nginx_edge(tmp, edge_port, f"127.0.0.1:{port}") as run:
+        with gunicorn_app(env, port), nginx_edge(tmp, edge_port, f"127.0.0.1:{port}") as run:
             yield Edge(home, env, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{edge_port}", issuer, run)
     finally:
         for k, v in saved.items():

@@ -15,18 +15,11 @@ from cryptography import x509
 from cryptography.x509 import ocsp
 
 from tests.conftest import init_home
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.integration.helpers import free_port
 
 
 def test_qtsp_serve_answers_and_runs_the_scheduler(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     home = init_home(tmp_path / "home", base_url=f"http://127.0.0.1:{port}")
     exe = str(Path(sys.executable).with_name("qtsp"))
     proc = subprocess.Popen(
