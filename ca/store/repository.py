@@ -537,8 +537,9 @@ def certificate_dossier(session: Session, issuer_name: str, serial: str) -> dict
     """Everything the CA holds about one certificate: the stored row, its status entry, the
     reservation, and the issuance journal with the lint report (None when there is no such certificate)."""
     from ca.store.models import StatusEntry
+    from ca.store.status import ca_by_name
 
-    ca = session.scalars(select(CertificateAuthority).where(CertificateAuthority.name == issuer_name)).first()
+    ca = ca_by_name(session, issuer_name)
     if ca is None:
         return None
     cert = session.scalars(
