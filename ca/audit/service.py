@@ -29,8 +29,8 @@ from cryptography.x509.oid import NameOID
 from ca.audit.chain import GENESIS_HASH, AuditEntry
 from ca.audit.verify import Checkpoint, StoredEntry, VerifyReport, checkpoint_message, verify_entries
 from ca.issuance.builder import key_usage
-from ca.issuance.csr import spki_der
-from ca.issuance.hierarchy import HierarchySettings, ca_key_ref, record_key
+from ca.issuance.csr import spki_sha256
+from ca.issuance.hierarchy import HierarchySettings, ca_signing_key, record_key
 from ca.issuance.serial import new_serial
 from ca.issuance.service import Actor, Clock, system_clock
 from ca.store import audit_repo
@@ -42,10 +42,6 @@ from hsm.api import KeyAlgorithm
 __all__ = ["EXPORT_FORMAT", "AuditService", "ExportSummary", "verify_export"]
 
 EXPORT_FORMAT: Final = "qtsp-audit-export/v1"
-
-
-def _key_sha256(public_key: CertificatePublicKeyTypes) -> str:
-    return hashlib.sha256(spki_der(public_key)).hexdigest()
 
 
 def _sign(key: SigningKey, message: bytes) -> bytes:
@@ -89,7 +85,7 @@ class AuditService:
         ref = self.backend.generate(f"audit-{now.strftime('%Y%m%dT%H%M%SZ')}", algorithm)
         key = self.backend.signing_key(ref)
         root_cert = x509.load_der_x509_certificate(root.certificate_der)
-        root_key = self.backend.signing_key(ca_key_ref(root))
+        _, root_key = ca_signing_key(self.backend, root)
         root_ski = root_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
         cert = (
             x509.CertificateBuilder()
@@ -117,7 +113,7 @@ class AuditService:
             .sign(root_key, KeyAlgorithm(root.key.algorithm).default_hash())
         )
         der = cert.public_bytes(serialization.Encoding.DER)
-        key_sha = _key_sha256(cert.public_key())
+        key_sha = spki_sha256(cert.public_key())
         with self.db.write() as s:
             key_ref_id = record_key(s, ref=ref, purpose="audit", cert=cert, at=now)
             audit_repo.add_signer(
@@ -321,7 +317,7 @@ def verify_export(path: Path, *, trusted_root: x509.Certificate | None = None) -
                     ) from None
         else:
             notes.append("audit certificates taken from the file itself: pass --root to anchor them to the root CA")
-        keys = {_key_sha256(c.public_key()): c.public_key() for c in certs}
+        keys = {spki_sha256(c.public_key()): c.public_key() for c in certs}
         events: list[StoredEntry] = []
         checkpoints: list[Checkpoint] = []
         try:

@@ -16,7 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from ca.issuance.csr import spki_sha256
-from ca.issuance.hierarchy import HierarchySettings, ca_key_ref, issue_responder, store_responder
+from ca.issuance.hierarchy import HierarchySettings, ca_signing_key, issue_responder, store_responder
 from ca.issuance.service import Actor, Clock, system_clock
 from ca.store import repository as repo
 from ca.store.db import Database
@@ -59,7 +59,7 @@ class ResponderRenewal:
             ca_cert = x509.load_der_x509_certificate(ca.certificate_der)
             if current is not None and ca_cert.not_valid_after_utc <= current:
                 continue  # the CA expires first: a new responder would cover nothing more
-            ca_key = self.backend.signing_key(ca_key_ref(ca))
+            _, ca_key = ca_signing_key(self.backend, ca)
             stamp = now.strftime("%Y%m%dT%H%M%SZ")
             ref, cert = issue_responder(self.backend, self.settings, ca.name, ca_cert, ca_key, now, stamp)
             fingerprint = cert.fingerprint(hashes.SHA256()).hex()

@@ -33,7 +33,6 @@ __all__ = [
     "HierarchyExists",
     "HierarchyMismatch",
     "HierarchySettings",
-    "ca_key_ref",
     "ca_signing_key",
     "create_hierarchy",
     "issue_responder",
@@ -395,10 +394,6 @@ def _key_ref(snapshot: repo.KeySnapshot) -> KeyRef:
     )
 
 
-def ca_key_ref(ca: repo.CASnapshot) -> KeyRef:
-    return _key_ref(ca.key)
-
-
 def responder_key_ref(ca: repo.CASnapshot) -> KeyRef | None:
     return _key_ref(ca.responder_key) if ca.responder_key else None
 
@@ -427,22 +422,17 @@ def load_issuers(
     out: dict[str, Issuer] = {}
     # Issuance goes to the newest generation of each family (a rollover supersedes the older one,
     # which keeps publishing CRLs and OCSP for the certificates it issued).
-    for ca in sorted(cas, key=lambda c: (c.family, c.generation)):
+    for ca in cas:
         if ca.role != "issuing" or ca.superseded_at is not None:
             continue
-        ref = _key_ref(ca.key)
-        if ref.backend != backend.name:
-            raise HierarchyMismatch(
-                f"keys.backend: CA {ca.name}'s key is in the {ref.backend} backend, "
-                f"but the configured backend is {backend.name}"
-            )
+        algorithm, signing_key = ca_signing_key(backend, ca)
         cert = x509.load_der_x509_certificate(ca.certificate_der)
         links: IssuerLinks = ca_urls(base_url, ca.name)
         out[ca.family] = Issuer(
             id=ca.id,
             view=IssuerView(name=ca.name, certificate=cert, links=links, cp_arc=cp_arc, pds=pds),
-            algorithm=ref.algorithm,
-            signing_key=backend.signing_key(ref),
+            algorithm=algorithm,
+            signing_key=signing_key,
         )
     return out
 
@@ -476,8 +466,8 @@ def rollover_issuing_ca(
     generation = current.generation + 1
     name = f"{family}-g{generation}"
     root_cert = x509.load_der_x509_certificate(root.certificate_der)
-    root_key = backend.signing_key(_key_ref(root.key))
-    root_hash = KeyAlgorithm(root.key.algorithm).default_hash()
+    root_algorithm, root_key = ca_signing_key(backend, root)
+    root_hash = root_algorithm.default_hash()
     ref = backend.generate(f"{family}-ca-g{generation}-{stamp}", settings.issuing_algorithm)
     ca_key = backend.signing_key(ref)
     not_after = min(now + dt.timedelta(days=settings.issuing_validity_days), root_cert.not_valid_after_utc)
