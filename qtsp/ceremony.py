@@ -28,8 +28,8 @@ from typing import Any, Final
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+
+from ca.audit.verify import verify_audit_signature
 
 __all__ = [
     "SHARE_FORMAT",
@@ -180,18 +180,8 @@ def verify_report(path: Path, root: x509.Certificate | None) -> dict[str, Any]:
             cert.verify_directly_issued_by(root)
         except (InvalidSignature, ValueError, TypeError):
             raise CeremonyError("the report's audit certificate is not issued by this root CA") from None
-    key = cert.public_key()
-    data = report_bytes(report)
-    try:
-        if isinstance(key, ec.EllipticCurvePublicKey):
-            digest: hashes.HashAlgorithm = hashes.SHA384() if key.curve.key_size > 256 else hashes.SHA256()
-            key.verify(signature, data, ec.ECDSA(digest))
-        elif isinstance(key, rsa.RSAPublicKey):
-            key.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
-        else:
-            raise CeremonyError("unsupported audit key type")
-    except InvalidSignature:
-        raise CeremonyError("the ceremony report's signature does not verify: it was altered") from None
+    if not verify_audit_signature(cert.public_key(), signature, report_bytes(report)):
+        raise CeremonyError("the ceremony report's signature does not verify: it was altered")
     return dict(report)
 
 

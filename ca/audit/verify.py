@@ -36,6 +36,7 @@ __all__ = [
     "StoredEntry",
     "VerifyReport",
     "checkpoint_message",
+    "verify_audit_signature",
     "verify_checkpoint_signature",
     "verify_entries",
 ]
@@ -65,19 +66,25 @@ def checkpoint_message(seq: int, head_hash: str, at: dt.datetime) -> bytes:
     return f"qtsp-audit-checkpoint/v1\nseq={seq}\nhead={head_hash}\nat={when}\n".encode("ascii")
 
 
-def verify_checkpoint_signature(checkpoint: Checkpoint, public_key: CertificatePublicKeyTypes) -> bool:
-    message = checkpoint_message(checkpoint.seq, checkpoint.head_hash, checkpoint.at)
+def verify_audit_signature(public_key: CertificatePublicKeyTypes, signature: bytes, data: bytes) -> bool:
+    """Check a signature made with the audit key (checkpoints, ceremony reports): ECDSA with SHA-256
+    (P-256) or SHA-384 (larger curves), or RSA PKCS#1 v1.5 with SHA-256."""
     try:
         if isinstance(public_key, ec.EllipticCurvePublicKey):
             digest: hashes.HashAlgorithm = hashes.SHA384() if public_key.curve.key_size > 256 else hashes.SHA256()
-            public_key.verify(checkpoint.signature, message, ec.ECDSA(digest))
+            public_key.verify(signature, data, ec.ECDSA(digest))
         elif isinstance(public_key, rsa.RSAPublicKey):
-            public_key.verify(checkpoint.signature, message, padding.PKCS1v15(), hashes.SHA256())
+            public_key.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
         else:
             return False
     except InvalidSignature:
         return False
     return True
+
+
+def verify_checkpoint_signature(checkpoint: Checkpoint, public_key: CertificatePublicKeyTypes) -> bool:
+    message = checkpoint_message(checkpoint.seq, checkpoint.head_hash, checkpoint.at)
+    return verify_audit_signature(public_key, checkpoint.signature, message)
 
 
 @dataclass(frozen=True, slots=True)
