@@ -144,6 +144,13 @@ class RAService:
     # ------------------------------------------------------------------------------------------
     # helpers
 
+    def _dummy(self) -> str:
+        """An Argon2 hash to verify against when there is nothing to check, so that the time taken
+        does not reveal whether an account or card exists."""
+        if not self._dummy_hash:
+            self._dummy_hash = hash_password("x" * 16)
+        return self._dummy_hash
+
     def _audit(
         self,
         s: UnitOfWork,
@@ -387,9 +394,7 @@ class RAService:
             account = repo.account_by_email(s, email)
         if account is None:
             # Spend the same time as a real check, so timing does not reveal which emails exist.
-            if not self._dummy_hash:
-                self._dummy_hash = hash_password("x" * 16)
-            verify_password(self._dummy_hash, password)
+            verify_password(self._dummy(), password)
             failure = "unknown account or wrong password"
         elif account.disabled or not verify_password(account.password_hash, password):
             failure = "unknown account or wrong password"
@@ -1656,9 +1661,7 @@ class RAService:
         received = self.clock()
         with self.db.read() as s:
             stored = repo.revocation_password_get(s, card_id)
-        if not self._dummy_hash:
-            self._dummy_hash = hash_password("x" * 16)
-        right = verify_password(stored[0] if stored else self._dummy_hash, password) and stored is not None
+        right = verify_password(stored[0] if stored else self._dummy(), password) and stored is not None
         refusal: RAError | None = None
         with self.db.write() as s:
             # The card row lock serialises concurrent attempts on one card before they are counted.
