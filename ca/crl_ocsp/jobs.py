@@ -66,6 +66,9 @@ class LeasedRunner:
             error = f"{type(exc).__name__}: {exc}"[:2000]
             log.exception("job %s failed", name)
         finally:
+            # The span logged below lies inside the lease: taken after the lease was acquired and
+            # before it is released (another instance may start as soon as the release commits).
+            finished = time.time()
             try:
                 with self.db.write() as s:
                     lease.release(s, name, self.holder, self.clock(), error)
@@ -79,7 +82,7 @@ class LeasedRunner:
                     "job": name,
                     "holder": self.holder,
                     "started": started,
-                    "finished": time.time(),
+                    "finished": finished,
                     "state": "failed" if error else "ran",
                 },
             )
