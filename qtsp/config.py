@@ -158,6 +158,12 @@ class RAConfig:
     evidence_retention_days: int = 4018
     """Identity-document copies are deleted this long after upload, their digests kept (default 11
     years; set it to the period your terms and conditions state, TS 119 461 ISS-8.5.2-04)."""
+    sms_gateway: str = "spool"
+    """Who carries SMS (TANs): ``spool`` (development: files under ``<home>/outbox``) or
+    ``package.module:factory`` (see ra/outbox.py).  Carrier credentials come from the gateway's own
+    environment, never from this file."""
+    post_gateway: str = "spool"
+    """Who prints and posts letters (order passwords, registration secrets): as ``sms_gateway``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,6 +290,13 @@ class _Section:
 
 
 _LANG_RE = re.compile(r"^[a-z]{2}\Z")
+
+
+def _gateway(key: str, value: str) -> str:
+    module, sep, attr = value.partition(":")
+    if value != "spool" and not (sep and module and attr.isidentifier()):
+        raise ConfigurationError(key, f"{value!r} is neither 'spool' nor 'package.module:factory'")
+    return value
 
 
 def _url(key: str, value: str, schemes: tuple[str, ...]) -> str:
@@ -446,6 +459,8 @@ def load_config(home: str | os.PathLike[str] | None = None, *, base_url: str | N
         data_key_file=rs.path("data_key_file", home_path, env="QTSP_RA_DATA_KEY_FILE")
         or home_path / "secrets" / "ra-data.key",
         evidence_retention_days=rs.integer("evidence_retention_days", 4018, 1, 36500),
+        sms_gateway=_gateway("ra.sms_gateway", rs.string("sms_gateway", "spool", env="QTSP_RA_SMS_GATEWAY")),
+        post_gateway=_gateway("ra.post_gateway", rs.string("post_gateway", "spool", env="QTSP_RA_POST_GATEWAY")),
     )
     rs.finish()
 
@@ -534,4 +549,7 @@ checkpoint_interval_seconds = {config.audit.checkpoint_interval_seconds}
 
 [ra]
 activation_hours = {config.ra.activation_hours if config.ra else 24}
+# SMS and letters: "spool" writes them under <home>/outbox (development only).
+sms_gateway = "{config.ra.sms_gateway if config.ra else "spool"}"
+post_gateway = "{config.ra.post_gateway if config.ra else "spool"}"
 """

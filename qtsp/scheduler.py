@@ -59,6 +59,7 @@ def status_jobs(rt: Runtime) -> list[StatusJob]:
             ),
         ),
         StatusJob("ra-cards", dt.timedelta(seconds=60), lambda: ra_card_jobs(rt)),
+        StatusJob("ra-outbox", dt.timedelta(seconds=30), lambda: ra_outbox_job(rt)),
         StatusJob(
             "audit-checkpoint",
             dt.timedelta(seconds=rt.config.audit.checkpoint_interval_seconds),
@@ -84,6 +85,14 @@ def ra_card_jobs(rt: Runtime) -> str:
         f"reconciled {len(reconciled.recorded)} recorded, {len(reconciled.reset)} reset; "
         f"activated {len(activated)}, expired {len(expired)}, copies deleted {len(purged)}"
     )
+
+
+def ra_outbox_job(rt: Runtime) -> str:
+    """SMS and letters due (new, or due for a retry) go to their gateways."""
+    from qtsp.wiring import ra_service
+
+    result = ra_service(rt).dispatch_outbox()
+    return f"sent {len(result.sent)}, retry {len(result.retried)}, failed {len(result.failed)}"
 
 
 def presign_all(rt: Runtime, batch: int = 500, max_batches: int = 40) -> int:

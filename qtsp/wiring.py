@@ -36,6 +36,7 @@ from qtsp.ceremony import (
     report_sha256,
 )
 from qtsp.config import CONFIG_FILE_NAME, Config, render_config
+from ra.outbox import Channel, Gateway
 from ra.service import RAService
 
 __all__ = [
@@ -210,7 +211,19 @@ def ra_service(rt: Runtime, *, pkilint: bool | None = None) -> RAService:
         ca=adapter,
         data_key=DataKey.from_file(key_file, create=True),
         activation_delay=dt.timedelta(hours=ra_config.activation_hours if ra_config else 24),
+        gateways=outbox_gateways(rt.config),
     )
+
+
+def outbox_gateways(config: Config) -> dict[Channel, Gateway]:
+    """The SMS and letter gateways of ``[ra] sms_gateway`` / ``post_gateway``."""
+    from ra.outbox import load_gateway
+
+    sms, post = (config.ra.sms_gateway, config.ra.post_gateway) if config.ra else ("spool", "spool")
+    return {
+        Channel.SMS: load_gateway(sms, Channel.SMS, config.home),
+        Channel.POST: load_gateway(post, Channel.POST, config.home),
+    }
 
 
 @contextlib.contextmanager

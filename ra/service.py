@@ -47,6 +47,7 @@ from ra.organisation import (
     ozb_findings,
     signatory_matching,
 )
+from ra.outbox import Channel, DispatchResult, Gateway, Outbox
 from ra.products import IdentMethod, OrderKind, Product, check_method
 from ra.records import AccountRec, CardRec, OrderRec, OrganisationRec, SignatoryRec, SlotRec
 from ra.roles import OPERATOR_ROLES, Principal, Role
@@ -139,7 +140,18 @@ class RAService:
     clock: Callable[[], dt.datetime] = system_clock
     activation_delay: dt.timedelta = dt.timedelta(hours=24)
     session_lifetime: dt.timedelta = dt.timedelta(hours=8)
+    gateways: Mapping[Channel, Gateway] = field(default_factory=dict)
+    """The SMS and letter carriers the outbox hands messages to (ra/outbox.py)."""
     _dummy_hash: str = field(default="", init=False, repr=False)
+
+    @property
+    def outbox(self) -> Outbox:
+        """SMS and letters, queued in the caller's transaction and sent by :meth:`dispatch_outbox`."""
+        return Outbox(self.db, self.data_key, self.clock)
+
+    def dispatch_outbox(self) -> DispatchResult:
+        """Hand due messages to the gateways (scheduled job; SMS-TAN requests call it at once)."""
+        return self.outbox.dispatch(self.gateways)
 
     # ------------------------------------------------------------------------------------------
     # helpers

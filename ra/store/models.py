@@ -26,6 +26,7 @@ __all__ = [
     "IdentityRecord",
     "Order",
     "Organisation",
+    "OutboxMessage",
     "OzbRecord",
     "Person",
     "RevocationPassword",
@@ -370,3 +371,35 @@ class DNBinding(Base):
     organisation_id: Mapped[int | None] = mapped_column(ForeignKey("ra_organisation.id"))
     first_order_id: Mapped[int] = mapped_column(ForeignKey("ra_order.id"))
     created_at: Mapped[dt.datetime]
+
+
+class OutboxMessage(Base):
+    """An SMS or a letter waiting for (or taken by) its gateway.  Recipient and text are only in
+    ``payload``, encrypted with the RA data key (AAD: the reference) and wiped once sent."""
+
+    __tablename__ = "ra_outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reference: Mapped[str] = mapped_column(String(36), unique=True)
+    channel: Mapped[str] = mapped_column(String(8))
+    purpose: Mapped[str] = mapped_column(String(32))
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("ra_account.id"))
+    card_id: Mapped[int | None] = mapped_column(ForeignKey("ra_card.id"))
+    recipient_hint: Mapped[str] = mapped_column(String(64))
+    """A masked recipient for operators (``+49********67``); the full one is in the payload only."""
+    key_id: Mapped[str] = mapped_column(String(16))
+    payload: Mapped[bytes | None] = mapped_column(LargeBinary)
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime]
+    next_attempt_at: Mapped[dt.datetime]
+    claimed_at: Mapped[dt.datetime | None]
+    sent_at: Mapped[dt.datetime | None]
+    gateway_ref: Mapped[str | None] = mapped_column(String(128))
+    last_error: Mapped[str | None] = mapped_column(String(255))
+
+    __table_args__ = (
+        Index(None, "state", "next_attempt_at"),
+        CheckConstraint("channel IN ('sms', 'post')", name="channel"),
+        CheckConstraint("state IN ('pending', 'sending', 'sent', 'failed', 'cancelled')", name="state"),
+    )
