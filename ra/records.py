@@ -83,6 +83,7 @@ class OrderRec:
     parent_card_id: int | None
     submitted_at: dt.datetime
     updated_at: dt.datetime
+    postal_address: str | None
 
 
 @dataclass(frozen=True, slots=True)

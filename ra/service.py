@@ -119,6 +119,20 @@ class OrderView:
     card_id: int | None
 
 
+def normalise_postal_address(text: str) -> str:
+    """2-6 non-empty lines of at most 80 printable characters each (trimmed), joined by newlines.
+
+    :raises RAError: MALFORMED naming what is wrong.
+    """
+    lines = [line.strip() for line in text.replace("\r\n", "\n").split("\n") if line.strip()]
+    if not 2 <= len(lines) <= 6:
+        raise RAError(RAErrorKind.MALFORMED, "postal_address: 2 to 6 non-empty lines")
+    for line in lines:
+        if len(line) > 80 or not line.isprintable():
+            raise RAError(RAErrorKind.MALFORMED, "postal_address: each line at most 80 printable characters")
+    return "\n".join(lines)
+
+
 def _sha(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -541,8 +555,10 @@ class RAService:
         organisation_id: int | None = None,
         common_name: str | None = None,
         validity_days: int | None = None,
+        postal_address: str | None = None,
     ) -> int:
-        """An applicant orders a product for themself (natural) or their organisation (seal)."""
+        """An applicant orders a product for themself (natural) or their organisation (seal);
+        ``postal_address`` (2-6 lines) is where the card and letters about it are posted."""
         principal.require(Role.APPLICANT)
         assert principal.account_id is not None and principal.person_id is not None
         prod = self._product(product)
@@ -572,6 +588,7 @@ class RAService:
                 raise RAError(RAErrorKind.MALFORMED, f"{prod.title}: common_name (1-64 characters) is required")
         elif common_name is not None:
             raise RAError(RAErrorKind.MALFORMED, "common_name is set from the names for natural persons")
+        address = normalise_postal_address(postal_address) if postal_address is not None else None
         now = self.clock()
         with self.db.write() as s:
             if organisation_id is not None:
@@ -596,6 +613,7 @@ class RAService:
                 common_name=common_name,
                 validity_days=days,
                 parent_card_id=None,
+                postal_address=address,
                 submitted_at=now,
                 updated_at=now,
             )

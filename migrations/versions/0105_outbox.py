@@ -1,4 +1,5 @@
-"""Outbox: ``ra_outbox`` holds every SMS and letter the RA sends (SMS-TANs, order passwords,
+"""Outbox and postal addresses: ``ra_order.postal_address`` (where the card and any letter about
+it go: the address checked at identification); ``ra_outbox`` holds every SMS and letter the RA sends (SMS-TANs, order passwords,
 registration secrets) until a gateway has taken it.  Recipient and text are stored only encrypted
 with the RA data key and wiped once sent; the row, its purpose and the delivery outcome stay.
 
@@ -21,6 +22,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("ra_order") as batch_op:
+        batch_op.add_column(sa.Column("postal_address", sa.Text(), nullable=True))
     op.create_table(
         "ra_outbox",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -55,3 +58,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index(op.f("ix_ra_outbox_state_next_attempt_at"), table_name="ra_outbox")
     op.drop_table("ra_outbox")
+    with op.batch_alter_table("ra_order") as batch_op:
+        batch_op.drop_column("postal_address")

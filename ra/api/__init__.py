@@ -205,6 +205,7 @@ def _order_out(view: OrderView) -> dict[str, Any]:
         "email": o.email,
         "organisation_id": o.organisation_id,
         "validity_days": o.validity_days,
+        "postal_address": o.postal_address,
         "submitted_at": o.submitted_at,
         "updated_at": o.updated_at,
         "approvals": list(view.approvals),

@@ -89,6 +89,11 @@ class OrderIn(Schema):
     organisation_id = Integer(load_default=None)
     common_name = String(load_default=None, validate=Length(min=1, max=64))
     validity_days = Integer(load_default=None, validate=Range(min=1, max=1096))
+    postal_address = String(
+        load_default=None,
+        validate=Length(max=500),
+        metadata={"description": "Where the card and letters are posted: 2-6 lines separated by newlines"},
+    )
 
 
 class SlotOut(Schema):
@@ -114,6 +119,7 @@ class OrderOut(Schema):
     email = String(allow_none=True)
     organisation_id = Integer(allow_none=True)
     validity_days = Integer()
+    postal_address = String(allow_none=True)
     submitted_at = DateTime()
     updated_at = DateTime()
     approvals = List(String())

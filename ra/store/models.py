@@ -150,6 +150,9 @@ class Order(Base):
     validity_days: Mapped[int] = mapped_column(Integer)
     parent_card_id: Mapped[int | None] = mapped_column(Integer)
     """The card a follow-up or renewal order continues (later issue)."""
+    postal_address: Mapped[str | None] = mapped_column(Text)
+    """Where the card and letters about it (order passwords, registration secrets) are posted:
+    2-6 lines joined by newlines, confirmed at identification."""
     submitted_at: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime]
 

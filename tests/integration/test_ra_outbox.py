@@ -181,3 +181,19 @@ def test_masking() -> None:
     assert mask_recipient(PHONE) == "+49*********78"
     assert mask_recipient("Max Mustermann\nBerlin") == "Max***"
     assert mask_recipient("") == "***"
+
+
+def test_order_keeps_a_normalised_postal_address(env: RAEnv) -> None:
+    env.applicant("a", "Anna", "A", "1980-01-01")
+    body = {"product": "qes-card", "method": "on-site", "country": "DE"}
+    for bad in ("only one line", "a\n" * 7, "Anna A\n" + "x" * 81, "Anna A\nBerlin\x00"):
+        r = env.call("POST", "/api/orders", "a", json={**body, "postal_address": bad})
+        assert r.status_code == 400 and "postal_address" in r.get_json()["detail"], bad
+    order = env.ok(
+        "POST",
+        "/api/orders",
+        "a",
+        json={**body, "postal_address": " Anna A \r\n\nHauptstr. 1\n10115 Berlin "},
+        status=201,
+    )["id"]
+    assert env.ok("GET", f"/api/orders/{order}", "a")["postal_address"] == "Anna A\nHauptstr. 1\n10115 Berlin"
