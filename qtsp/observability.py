@@ -31,6 +31,7 @@ from ca.store.db import StoreError
 from ca.store.metrics_repo import ping, status_figures
 from hsm import HSMError
 from qtsp.wiring import Runtime
+from ra.store.repository import ra_figures
 
 __all__ = [
     "HSM_ERRORS",
@@ -82,6 +83,7 @@ class DatabaseFigures(Collector):
             rt = self._runtime()
             with rt.db.read() as s:
                 f = status_figures(s)
+                ra = ra_figures(s)
         except (StoreError, HSMError, OSError):
             up = GaugeMetricFamily("qtsp_database_up", "1 when the database answered this scrape")
             up.add_metric([], 0)
@@ -132,6 +134,25 @@ class DatabaseFigures(Collector):
         audit = GaugeMetricFamily("qtsp_audit_entries", "Entries in the hash-chained audit log")
         audit.add_metric([], f.audit_entries)
         yield audit
+        pending = GaugeMetricFamily(
+            "qtsp_ra_revocations_pending", "Accepted revocation requests not yet carried out by the CA"
+        )
+        pending.add_metric([], ra.revocations_pending)
+        yield pending
+        oldest = GaugeMetricFamily(
+            "qtsp_ra_revocations_pending_oldest_seconds",
+            "Age of the oldest accepted revocation request not yet carried out (0 when none); EN 319 411-1 "
+            "REV-6.2.4-03A allows 24 h from receipt to publication",
+        )
+        received = ra.oldest_pending_received_at
+        oldest.add_metric([], (now - received).total_seconds() if received else 0.0)
+        yield oldest
+        outbox = GaugeMetricFamily(
+            "qtsp_ra_outbox_messages", "SMS and letters in the outbox by state", labels=["state"]
+        )
+        for state in ("pending", "sending", "sent", "failed", "cancelled"):
+            outbox.add_metric([state], ra.outbox.get(state, 0))
+        yield outbox
 
 
 def _registry(runtime: Callable[[], Runtime]) -> CollectorRegistry:

@@ -71,6 +71,7 @@ def status_jobs(rt: Runtime) -> list[StatusJob]:
 
 def ra_card_jobs(rt: Runtime) -> str:
     """Slots left ``issuing`` by a process that ended mid-issuance are reconciled with the CA;
+    accepted revocation requests the CA has not carried out yet are retried;
     cards shipped longer ago than [ra] activation_hours are activated (their holds released in
     the CA); cards past their certificates' expiry are marked expired; identity-document copies
     older than [ra] evidence_retention_days are deleted (digests and audit entries kept)."""
@@ -78,11 +79,13 @@ def ra_card_jobs(rt: Runtime) -> str:
 
     service = ra_service(rt)
     reconciled = service.reconcile_issuing()
+    revoked, still_failing = service.complete_pending_revocations()
     activated, expired = service.activate_due(), service.expire_due()
     retention = rt.config.ra.evidence_retention_days if rt.config.ra else 4018
     purged = service.purge_expired_copies(dt.timedelta(days=retention))
     return (
         f"reconciled {len(reconciled.recorded)} recorded, {len(reconciled.reset)} reset; "
+        f"revocations carried out {len(revoked)}, still failing {len(still_failing)}; "
         f"activated {len(activated)}, expired {len(expired)}, copies deleted {len(purged)}"
     )
 

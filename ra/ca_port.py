@@ -18,6 +18,7 @@ from typing import Protocol
 from cryptography.hazmat.primitives import serialization
 
 from ca.audit.chain import JSONValue
+from ca.crl_ocsp.revocation import RevocationError
 from ca.findings import Finding
 from ca.issuance.errors import IssuanceError
 from ca.issuance.service import Actor, IssuanceService
@@ -91,6 +92,10 @@ class CAPort(Protocol):
 
     def revoke(self, issuer: str, serial_hex: str, reason: str, *, actor: Actor, received_at: dt.datetime) -> None: ...
 
+    def certificate_status(self, issuer: str, serial_hex: str) -> str:
+        """``good``, ``on-hold`` or ``revoked``, as the CA's CRL and OCSP publish it."""
+        ...
+
     def remote_key_csr(self, label: str) -> bytes:
         """Generate a key pair inside the HSM backend under ``label`` and return a CSR it signed (DER)."""
         ...
@@ -111,6 +116,8 @@ class RevocationPort(Protocol):
         received_at: dt.datetime,
         invalidity_date: dt.datetime | None = None,
     ) -> object: ...
+
+    def status(self, issuer_name: str, serial: str) -> str: ...
 
 
 class CAAdapter:
@@ -199,6 +206,12 @@ class CAAdapter:
 
     def revoke(self, issuer: str, serial_hex: str, reason: str, *, actor: Actor, received_at: dt.datetime) -> None:
         self._service().revoke(issuer, serial_hex, reason, actor=actor, received_at=received_at)
+
+    def certificate_status(self, issuer: str, serial_hex: str) -> str:
+        try:
+            return self._service().status(issuer, serial_hex)
+        except RevocationError as exc:
+            raise RAError(RAErrorKind.NOT_FOUND, f"the CA: {exc.detail}") from None
 
     def remote_key_csr(self, label: str) -> bytes:
         if self._remote_keys is None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import math
 import re
 import secrets
@@ -61,6 +62,8 @@ from ra.workflow import (
     card_transition,
     order_transition,
 )
+
+log = logging.getLogger(__name__)
 
 __all__ = ["ANONYMOUS", "SYSTEM", "ApprovalResult", "OrderView", "RAService", "ReconcileResult", "cli_principal"]
 
@@ -1868,10 +1871,15 @@ class RAService:
         request_id: int,
     ) -> CardRec:
         """Carry the accepted request out through the CA revocation service, with the request's
-        receipt time (REV-6.2.4-03A, REV-6.3.9-01); the request is then marked carried out."""
+        receipt time (REV-6.2.4-03A, REV-6.3.9-01); the request is then marked carried out.
+
+        Idempotent: a certificate the CA already shows revoked (an earlier attempt that ended
+        after the CA's commit, or a CA operator) is not revoked again."""
         for slot in card_slots:
             if slot.issuer and slot.serial_hex:
                 try:
+                    if self.ca.certificate_status(slot.issuer, slot.serial_hex) == "revoked":
+                        continue
                     self.ca.revoke(
                         slot.issuer, slot.serial_hex, reason, actor=principal.actor(role), received_at=received
                     )
@@ -1902,6 +1910,52 @@ class RAService:
             result = repo.card_get(s, card.id)
             assert result is not None
             return result
+
+    def complete_pending_revocations(
+        self, older_than: dt.timedelta = dt.timedelta(minutes=1), limit: int = 100
+    ) -> tuple[list[int], list[int]]:
+        """Carry out accepted revocation requests that were not (the CA was unreachable, or the
+        process ended between acceptance and the CA's revocation): the scheduled RA job retries
+        them until done, with the original receipt time, so the 24 h of REV-6.2.4-03A are kept
+        or their breach is visible (``qtsp_ra_revocations_pending_oldest_seconds``).
+
+        :returns: the requests carried out now, and those still failing.
+        """
+        now = self.clock()
+        with self.db.read() as s:
+            pending = repo.revocation_requests_pending(s, now - older_than, limit)
+        done: list[int] = []
+        failing: list[int] = []
+        system = Principal(name="system:revocation-retry", roles=frozenset({Role.SYSTEM}))
+        for row in pending:
+            request_id, card_id = int(row["id"]), row["card_id"]
+            if card_id is None:
+                continue
+            with self.db.read() as s:
+                card = repo.card_get(s, card_id)
+                slots_ = repo.slots(s, card.order_id) if card is not None else []
+            if card is None or card.state != CardState.REVOCATION_IN_PROGRESS:
+                # Carried out by a later request for the same card: this one is settled with it.
+                with self.db.write() as s:
+                    repo.revocation_request_update(s, request_id, decision="carried-out", carried_out_at=now)
+                    self._audit(
+                        s, system, Role.SYSTEM, "card.revocation_request_settled", "card", card_id,
+                        {"request": request_id, "card_state": card.state if card else None}, at=now,
+                    )  # fmt: skip
+                done.append(request_id)
+                continue
+            try:
+                self._complete_revocation(
+                    system, Role.SYSTEM, card_id, slots_, str(row["reason"]), row["received_at"], request_id
+                )
+            except RAError as exc:
+                log.warning(
+                    "revocation request %s for card %s still not carried out: %s", request_id, card_id, exc.detail
+                )
+                failing.append(request_id)
+            else:
+                done.append(request_id)
+        return done, failing
 
     def expire_due(self) -> list[int]:
         now = self.clock()

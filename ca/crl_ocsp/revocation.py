@@ -92,6 +92,14 @@ class RevocationService:
             )
         return cert
 
+    def status(self, issuer_name: str, serial: str) -> str:
+        """The certificate's status: ``good``, ``on-hold`` or ``revoked``.
+
+        :raises RevocationError: unknown CA or serial.
+        """
+        with self.db.read() as s:
+            return self._lookup(s, issuer_name, normalise_serial(serial)).status
+
     def find_issuer(self, serial: str) -> str:
         """The name of the CA that issued ``serial`` (serials are unique per CA; ambiguity is refused)."""
         shex = normalise_serial(serial)

@@ -97,5 +97,5 @@ def update_row(s: Session, message_id: int, **values: Any) -> None:
 def counts(s: Session) -> dict[str, int]:
     return {
         state: n
-        for state, n in s.execute(select(OutboxMessage.state, func.count()).group_by(OutboxMessage.state)).tuples()
+        for state, n in s.execute(select(OutboxMessage.state, func.count()).group_by(OutboxMessage.state)).all()
     }

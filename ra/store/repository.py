@@ -10,10 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from ca.store.models import AuditEvent
@@ -58,6 +58,7 @@ T = TypeVar("T", bound="DataclassInstance")
 
 __all__ = [
     "AuditRow",
+    "RAFigures",
     "account_add",
     "account_by_email",
     "account_get",
@@ -96,12 +97,14 @@ __all__ = [
     "person_get",
     "person_get_or_create",
     "person_key",
+    "ra_figures",
     "revocation_failures",
     "revocation_password_get",
     "revocation_password_put",
     "revocation_request_add",
     "revocation_request_update",
     "revocation_requests",
+    "revocation_requests_pending",
     "session_add",
     "session_get",
     "slot_add",
@@ -528,6 +531,36 @@ def revocation_requests(s: Session, card_id: int) -> list[dict[str, Any]]:
     stmt = select(RevocationRequest).where(RevocationRequest.card_id == card_id).order_by(RevocationRequest.id)
     rows = s.scalars(stmt)
     return [{c.name: getattr(r, c.name) for c in RevocationRequest.__table__.columns} for r in rows]
+
+
+def revocation_requests_pending(s: Session, received_before: dt.datetime, limit: int = 100) -> list[dict[str, Any]]:
+    """Accepted requests not yet carried out, received before ``received_before``, oldest first."""
+    stmt = (
+        select(RevocationRequest)
+        .where(RevocationRequest.decision == "accepted", RevocationRequest.received_at < received_before)
+        .order_by(RevocationRequest.received_at, RevocationRequest.id)
+        .limit(limit)
+    )
+    return [{c.name: getattr(r, c.name) for c in RevocationRequest.__table__.columns} for r in s.scalars(stmt)]
+
+
+@dataclass(frozen=True, slots=True)
+class RAFigures:
+    revocations_pending: int
+    """Accepted revocation requests not carried out yet."""
+    oldest_pending_received_at: dt.datetime | None
+    outbox: dict[str, int]
+    """Outbox messages by state."""
+
+
+def ra_figures(s: Session) -> RAFigures:
+    """Figures for the metrics endpoint."""
+    from ra.store.outbox_repo import counts
+
+    n, oldest = s.execute(
+        select(func.count(), func.min(RevocationRequest.received_at)).where(RevocationRequest.decision == "accepted")
+    ).one()
+    return RAFigures(int(n), oldest, counts(s))
 
 
 def revocation_failures(

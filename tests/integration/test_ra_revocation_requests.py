@@ -11,7 +11,8 @@ import json
 
 from sqlalchemy import select, update
 
-from ca.store.models import AuditEvent, CertificateRecord
+from ca.store.models import AuditEvent, CertificateRecord, StatusEntry
+from ra.errors import RAError, RAErrorKind
 from ra.service import PASSWORD_FAILURES_PER_CARD
 from ra.store.models import RevocationPassword, RevocationRequest
 from tests.integration.ra_support import RAEnv, csr_pem
@@ -194,3 +195,84 @@ def test_revocation_officer_withdraws_a_privilege(env: RAEnv) -> None:
     r = env.call("POST", f"/api/cards/{card}/revoke", "revo", json={"reason": "keyCompromise"})
     assert r.status_code == 409
     assert [x.decision for x in _requests(env, card)] == ["carried-out", "refused"]
+
+
+class _CAOutage:
+    """The real CA behind the port, whose revocation first fails (the CA host unreachable), or
+    succeeds and then loses the answer (the RA process ends right after the CA's commit)."""
+
+    def __init__(self, real: object, *, after_commit: bool = False) -> None:
+        self._real = real
+        self._after_commit = after_commit
+        self.calls = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._real, name)
+
+    def revoke(self, *args: object, **kwargs: object) -> None:
+        self.calls += 1
+        if self._after_commit:
+            self._real.revoke(*args, **kwargs)  # type: ignore[attr-defined]
+        raise RAError(RAErrorKind.CA_UNAVAILABLE, "connection to the CA lost")
+
+
+def _metric(env: RAEnv, name: str) -> float:
+    from prometheus_client.core import Metric
+
+    from qtsp.observability import DatabaseFigures
+
+    class _RT:
+        db = env.service.db
+
+    metrics: list[Metric] = list(DatabaseFigures(_RT).collect())  # type: ignore[arg-type, return-value]
+    [value] = [s.value for m in metrics for s in m.samples if s.name == name]
+    return value
+
+
+def test_accepted_request_is_carried_out_by_the_job_after_a_ca_outage(env: RAEnv) -> None:
+    order, card = _card(env)
+    real = env.service.ca
+    env.service.ca = _CAOutage(real)  # type: ignore[assignment]
+    r = env.call("POST", f"/api/cards/{card}/revoke", "a", json={"reason": "keyCompromise"})
+    assert r.status_code == 503
+    [row] = _requests(env, card)
+    assert row.decision == "accepted" and row.carried_out_at is None
+    assert env.ok("GET", f"/api/cards/{card}", "a")["state"] == "revocation-in-progress"
+    assert _ca_status(env, order) == "on-hold"
+    assert _metric(env, "qtsp_ra_revocations_pending") == 1
+    assert _metric(env, "qtsp_ra_revocations_pending_oldest_seconds") >= 0
+
+    # Not before a minute has passed (the request itself may still be finishing), and the CA still down.
+    assert env.service.complete_pending_revocations() == ([], [])
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=2)
+    env.service.clock = lambda: later
+    assert env.service.complete_pending_revocations() == ([], [row.id])
+    env.service.ca = real
+    assert env.service.complete_pending_revocations() == ([row.id], [])
+    assert _ca_status(env, order) == "revoked"
+    [row] = _requests(env, card)
+    assert row.decision == "carried-out" and row.carried_out_at == later
+    assert env.ok("GET", f"/api/cards/{card}", "a")["state"] == "revoked"
+    assert _metric(env, "qtsp_ra_revocations_pending") == 0
+    # The CA recorded the original receipt time (REV-6.2.4-03A counts from it), not the retry's.
+    with env.service.db.read() as s:
+        received = s.scalar(select(StatusEntry.received_at).where(StatusEntry.serial == env.slot_serial(order)))
+    assert received == row.received_at
+    assert env.service.complete_pending_revocations() == ([], [])
+
+
+def test_retry_after_the_ca_committed_does_not_revoke_twice(env: RAEnv) -> None:
+    order, card = _card(env)
+    real = env.service.ca
+    env.service.ca = outage = _CAOutage(real, after_commit=True)  # type: ignore[assignment]
+    assert env.call("POST", f"/api/cards/{card}/revoke", "a", json={"reason": "keyCompromise"}).status_code == 503
+    assert outage.calls == 1 and _ca_status(env, order) == "revoked"
+    env.service.ca = real
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=2)
+    env.service.clock = lambda: later
+    [row] = _requests(env, card)
+    assert env.service.complete_pending_revocations() == ([row.id], [])
+    assert env.ok("GET", f"/api/cards/{card}", "a")["state"] == "revoked"
+    with env.service.db.read() as s:
+        actions = [e.action for e in s.scalars(select(AuditEvent).where(AuditEvent.action == "certificate.revoked"))]
+    assert len(actions) == 1
