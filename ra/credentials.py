@@ -27,6 +27,7 @@ __all__ = [
     "MIN_PASSWORD_LENGTH",
     "DataKey",
     "hash_password",
+    "new_letter_secret",
     "new_totp_secret",
     "totp_step",
     "verify_password",
@@ -48,6 +49,16 @@ def verify_password(stored: str, password: str) -> bool:
         return _HASHER.verify(stored, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
+
+
+#: Letter secrets avoid characters read alike on paper (0/O, 1/I/L, 5/S, 2/Z, 8/B, U/V).
+LETTER_ALPHABET: Final = "ACDEFGHJKMNPQRTWXY34679"
+
+
+def new_letter_secret(groups: int = 4, size: int = 4) -> str:
+    """A secret to be printed in a letter: ``groups`` x ``size`` characters from a CSPRNG, joined
+    by hyphens (4 x 4 of 23 symbols: 72 bits)."""
+    return "-".join("".join(secrets.choice(LETTER_ALPHABET) for _ in range(size)) for _ in range(groups))
 
 
 def new_totp_secret() -> str:

@@ -28,7 +28,7 @@ from ca.profiles.subject import AdmissionInput, SubjectError, SubjectInput
 from ca.store import repository as ca_repo
 from ca.store.db import Database, UnitOfWork
 from ra.ca_port import CAPort, IssuedRef, subject_to_json
-from ra.credentials import DataKey, hash_password, new_totp_secret, totp_step, verify_password
+from ra.credentials import DataKey, hash_password, new_letter_secret, new_totp_secret, totp_step, verify_password
 from ra.errors import RAError, RAErrorKind
 from ra.evidence import (
     DocumentType,
@@ -48,7 +48,7 @@ from ra.organisation import (
     ozb_findings,
     signatory_matching,
 )
-from ra.outbox import Channel, DispatchResult, Gateway, Outbox
+from ra.outbox import Channel, DispatchResult, Gateway, Outbox, mask_recipient
 from ra.products import IdentMethod, OrderKind, Product, check_method
 from ra.records import AccountRec, CardRec, OrderRec, OrganisationRec, SignatoryRec, SlotRec
 from ra.roles import OPERATOR_ROLES, Principal, Role
@@ -1619,6 +1619,92 @@ class RAService:
                 at=now,
             )
         return now
+
+    def issue_revocation_password(
+        self, principal: Principal, card_id: int, authorised_person: str, postal_address: str
+    ) -> tuple[dt.datetime, str]:
+        """The D-Trust model: the RA generates the card's revocation password and posts it to the
+        person authorised to revoke, whom the holder, or an RA officer for the organisation of an
+        affiliated card, names (seed 000: "a person authorised to revoke is kept on file for the
+        organisation and is given a revocation password").  Replaces any earlier password.
+
+        The password exists in clear only inside the encrypted outbox letter, queued in the same
+        transaction as its Argon2 hash; it is never returned or audited.
+
+        :returns: when it was set, and the letter's outbox reference.
+        """
+        person = " ".join(authorised_person.split())
+        if not 1 <= len(person) <= 128:
+            raise RAError(RAErrorKind.MALFORMED, "authorised_person: 1 to 128 characters")
+        address = normalise_postal_address(postal_address)
+        with self.db.read() as s:
+            card = self._card(s, card_id, principal)
+            order = repo.order_get(s, card.order_id)
+        assert order is not None
+        if Role.APPLICANT in principal.roles and card.holder_account_id == principal.account_id:
+            role = Role.APPLICANT
+        else:
+            role = principal.require(Role.RA_OFFICER, second_factor=True)
+            if order.organisation_id is None:
+                raise RAError(
+                    RAErrorKind.POLICY_VIOLATION,
+                    "the card is not affiliated with an organisation: only its holder names who may revoke it",
+                )
+        if card.state not in (CardState.NOT_ACTIVATED, CardState.VALID):
+            raise RAError(RAErrorKind.ILLEGAL_TRANSITION, f"a card in state {card.state} cannot be revoked")
+        password = new_letter_secret()
+        hashed = hash_password(password)
+        now = self.clock()
+        text = (
+            f"Revocation password for card {card_id} ({order.product})\n\n"
+            f"Dear {person},\n\nyou are authorised to request the revocation of card {card_id}. "
+            f"Your revocation password is:\n\n    {password}\n\n"
+            "Keep this letter safe and separate from the card. Use the password only to revoke the card "
+            "(POST /api/revocations with the card number, the password, the reason and your name). "
+            "It replaces any earlier revocation password of this card."
+        )
+        with self.db.write() as s:
+            self._card(s, card_id, principal, lock=True)
+            repo.revocation_password_put(
+                s, card_id, password_hash=hashed, authorised_person=person, set_at=now, set_by=principal.name
+            )
+            reference = self.outbox.enqueue(
+                s,
+                channel=Channel.POST,
+                purpose="revocation-password",
+                recipient=f"{person}\n{address}",
+                text=text,
+                card_id=card_id,
+            )
+            self._audit(
+                s,
+                principal,
+                role,
+                "card.revocation_password_issued",
+                "card",
+                card_id,
+                {"authorised_person": person, "letter": reference, "recipient": mask_recipient(person)},
+                at=now,
+            )
+        return now, reference
+
+    def revocation_requests(self, principal: Principal, card_id: int) -> list[dict[str, JSONValue]]:
+        """A card's revocation requests with their decisions: the holder sees their own card's,
+        officers and auditors every card's (client addresses for officers and auditors only)."""
+        with self.db.read() as s:
+            card = self._card(s, card_id, principal)
+            if not (Role.APPLICANT in principal.roles and card.holder_account_id == principal.account_id):
+                principal.require(Role.REVOCATION_OFFICER, Role.RA_OFFICER, Role.AUDITOR)
+            rows = repo.revocation_requests(s, card_id)
+        holder = principal.account_id == card.holder_account_id and not principal.roles & OPERATOR_ROLES
+        return [
+            {
+                k: (v.isoformat() if isinstance(v, dt.datetime) else v)
+                for k, v in row.items()
+                if not (holder and k == "client_address")
+            }
+            for row in rows
+        ]
 
     def _requester(self, principal: Principal, card: CardRec) -> tuple[Role, str, str]:
         """The acting role, the requester kind and how the caller was authenticated."""

@@ -449,6 +449,31 @@ def set_revocation_password(card_id: int, data: dict[str, Any]) -> dict[str, Any
     return {"card_id": card_id, "set_at": at}
 
 
+@bp.post("/cards/<int:card_id>/revocation-password/letter")
+@bp.auth_required(auth)
+@requires(Role.APPLICANT, Role.RA_OFFICER)
+@bp.input(sc.RevocationLetterIn, arg_name="data")
+@bp.output(sc.RevocationLetterOut, status_code=201)
+@bp.doc(
+    summary="Generate the card's revocation password and post it to the person authorised to revoke "
+    "(the holder, or an RA officer with TOTP for an affiliated card)"
+)
+def issue_revocation_password(card_id: int, data: dict[str, Any]) -> dict[str, Any]:
+    at, letter = _service().issue_revocation_password(
+        _principal(), card_id, data["authorised_person"], data["postal_address"]
+    )
+    return {"card_id": card_id, "set_at": at, "letter": letter}
+
+
+@bp.get("/cards/<int:card_id>/revocation-requests")
+@bp.auth_required(auth)
+@requires(Role.APPLICANT, Role.RA_OFFICER, Role.REVOCATION_OFFICER, Role.AUDITOR)
+@bp.output(sc.RevocationRequestOut(many=True))
+@bp.doc(summary="The card's revocation requests with receipt time, requester, authentication and decision")
+def revocation_requests(card_id: int) -> Any:
+    return _service().revocation_requests(_principal(), card_id)
+
+
 @bp.post("/revocations")
 @bp.input(sc.PasswordRevocationIn, arg_name="data")
 @bp.output(sc.PasswordRevocationOut)

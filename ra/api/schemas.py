@@ -221,6 +221,38 @@ class RevocationPasswordOut(Schema):
     set_at = DateTime()
 
 
+class RevocationLetterIn(Schema):
+    authorised_person = String(required=True, validate=Length(min=1, max=128))
+    postal_address = String(
+        required=True,
+        validate=Length(min=3, max=500),
+        metadata={"description": "The authorised person's address: 2-6 lines separated by newlines"},
+    )
+
+
+class RevocationLetterOut(Schema):
+    card_id = Integer()
+    set_at = DateTime()
+    letter = String(metadata={"description": "The outbox reference of the letter carrying the password"})
+
+
+class RevocationRequestOut(Schema):
+    id = Integer()
+    card_id = Integer(allow_none=True)
+    card_ref = String()
+    received_at = String()
+    requester_kind = String()
+    requester = String()
+    authenticated_by = String()
+    auth_failed = Boolean()
+    client_address = String(allow_none=True)
+    reason = String()
+    decision = String()
+    decided_at = String()
+    carried_out_at = String(allow_none=True)
+    detail = String(allow_none=True)
+
+
 class PasswordRevocationIn(Schema):
     card_id = Integer(required=True)
     password = String(required=True, validate=Length(min=1, max=256), load_only=True)

@@ -33,6 +33,8 @@ EXPECTED: dict[tuple[str, str], set[str] | None] = {
     ("POST", "/api/cards/<int:card_id>/confirm-receipt"): {A},
     ("POST", "/api/cards/<int:card_id>/revoke"): {A, RA, REV},
     ("PUT", "/api/cards/<int:card_id>/revocation-password"): {A},
+    ("POST", "/api/cards/<int:card_id>/revocation-password/letter"): {A, RA},
+    ("GET", "/api/cards/<int:card_id>/revocation-requests"): {A, RA, REV, AUD},
     ("POST", "/api/revocations"): ANY,
     ("POST", "/api/organisations"): {RA},
     ("GET", "/api/organisations/<int:org_id>"): {RA, AUD},

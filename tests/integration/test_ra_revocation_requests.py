@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
 from sqlalchemy import select, update
 
 from ca.store.models import AuditEvent, CertificateRecord, StatusEntry
 from ra.errors import RAError, RAErrorKind
+from ra.outbox import Channel, SpoolGateway
 from ra.service import PASSWORD_FAILURES_PER_CARD
 from ra.store.models import RevocationPassword, RevocationRequest
 from tests.integration.ra_support import RAEnv, csr_pem
@@ -22,7 +24,8 @@ SECRET = "Sperr-Passwort 2026!"
 
 def _card(env: RAEnv, *, organisation: bool = False) -> tuple[int, int]:
     """A shipped card of applicant "a" (affiliated with an organisation if asked): (order, card)."""
-    env.applicant("a", "Anna", "A", "1980-01-01")
+    if "a" not in env.tokens:
+        env.applicant("a", "Anna", "A", "1980-01-01")
     body: dict[str, object] = {"product": "qes-card", "method": "on-site", "country": "DE"}
     sig_id = None
     if organisation:
@@ -276,3 +279,64 @@ def test_retry_after_the_ca_committed_does_not_revoke_twice(env: RAEnv) -> None:
     with env.service.db.read() as s:
         actions = [e.action for e in s.scalars(select(AuditEvent).where(AuditEvent.action == "certificate.revoked"))]
     assert len(actions) == 1
+
+
+def _letter_password(env: RAEnv, reference: str) -> str:
+    """Send the outbox and read the password from the spooled letter (the development gateway)."""
+    spool = env.service.gateways[Channel.POST]
+    assert isinstance(spool, SpoolGateway)
+    assert reference in env.service.dispatch_outbox().sent
+    [password] = re.findall(r"^    ([A-Z0-9]{4}(?:-[A-Z0-9]{4}){3})$", spool.read(Channel.POST, reference), re.M)
+    return password
+
+
+def test_ra_generates_the_password_and_posts_it_to_the_authorised_person(env: RAEnv) -> None:
+    order, card = _card(env)
+    env.ok("PUT", f"/api/cards/{card}/revocation-password", "a", json={"password": SECRET})
+    body = {"authorised_person": "Paul  Prokurist", "postal_address": "Muster GmbH\nHauptstr. 1\n10115 Berlin"}
+    out = env.ok("POST", f"/api/cards/{card}/revocation-password/letter", "a", json=body, status=201)
+    assert set(out) == {"card_id", "set_at", "letter"}
+    password = _letter_password(env, out["letter"])
+    assert password not in _audit_text(env) and password not in json.dumps(out)
+    # The holder's earlier password is replaced; the letter's one revokes.
+    assert _by_password(env, card, SECRET).status_code == 403
+    r = _by_password(env, card, password)
+    assert r.status_code == 200 and r.get_json()["state"] == "revoked"
+    assert _ca_status(env, order) == "revoked"
+    with env.service.db.read() as s:
+        stored = s.get(RevocationPassword, card)
+        assert stored is not None and stored.authorised_person == "Paul Prokurist"
+        assert password not in stored.password_hash
+    # Revoked: no new password can be issued.
+    r = env.call("POST", f"/api/cards/{card}/revocation-password/letter", "a", json=body)
+    assert r.status_code == 409
+
+
+def test_revocation_letter_rules(env: RAEnv) -> None:
+    _, card = _card(env)
+    _, affiliated = _card(env, organisation=True)
+    body = {"authorised_person": "Paul Prokurist", "postal_address": "Muster GmbH\n10115 Berlin"}
+    r = env.call("POST", f"/api/cards/{card}/revocation-password/letter", "ra1", json=body)
+    assert r.status_code == 422 and "not affiliated" in r.get_json()["detail"]
+    env.ok("POST", f"/api/cards/{affiliated}/revocation-password/letter", "ra1", json=body, status=201)
+    r = env.call(
+        "POST", f"/api/cards/{card}/revocation-password/letter", "a", json={**body, "postal_address": "one line"}
+    )
+    assert r.status_code == 400 and "postal_address" in r.get_json()["detail"]
+    env.applicant("b", "Bert", "B", "1970-01-01")
+    assert env.call("POST", f"/api/cards/{card}/revocation-password/letter", "b", json=body).status_code == 404
+
+
+def test_revocation_requests_are_readable_by_holder_and_officers(env: RAEnv) -> None:
+    _, card = _card(env)
+    env.ok("PUT", f"/api/cards/{card}/revocation-password", "a", json={"password": SECRET})
+    assert _by_password(env, card, "wrong password 123").status_code == 403
+    own = env.ok("GET", f"/api/cards/{card}/revocation-requests", "a")
+    assert [(r["decision"], r["authenticated_by"], r["auth_failed"]) for r in own] == [
+        ("refused", "revocation-password", True)
+    ]
+    assert "client_address" not in own[0]  # never shown to the holder
+    audited = env.ok("GET", f"/api/cards/{card}/revocation-requests", "aud")
+    assert audited[0]["client_address"] == "127.0.0.1"
+    env.applicant("b", "Bert", "B", "1970-01-01")
+    assert env.call("GET", f"/api/cards/{card}/revocation-requests", "b").status_code == 404
