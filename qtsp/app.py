@@ -99,4 +99,9 @@ def create_app(home: str | None = None, *, config: Config | None = None) -> Flas
     # The same handler in front of Flask for the hottest path (identical answers and headers).
     app.wsgi_app = OCSPFastPath(app.wsgi_app, ocsp_http)  # type: ignore[method-assign]
     init_ra_api(app, runtimes.ra_service)
+    if config.serve.trusted_proxies:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = config.serve.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     return app

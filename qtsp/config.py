@@ -110,6 +110,11 @@ class IssuanceConfig:
 class ServeConfig:
     host: str
     port: int
+    trusted_proxies: int = 0
+    """Reverse proxies in front of the application (nginx: 1) whose ``X-Forwarded-For`` and
+    ``X-Forwarded-Proto`` are believed: the client address then drives per-address rate limits
+    and is recorded with revocation requests.  0 (default): the socket's peer address only, so a
+    client can never forge its address with a header."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -426,6 +431,7 @@ def load_config(home: str | os.PathLike[str] | None = None, *, base_url: str | N
     serve = ServeConfig(
         host=sv.string("host", "127.0.0.1", env="QTSP_SERVE_HOST"),
         port=sv.integer("port", 8080, 1, 65535, env="QTSP_SERVE_PORT"),
+        trusted_proxies=sv.integer("trusted_proxies", 0, 0, 5, env="QTSP_SERVE_TRUSTED_PROXIES"),
     )
     sv.finish()
 
@@ -532,6 +538,8 @@ pkilint = {str(config.issuance.pkilint).lower()}
 [serve]
 host = "{config.serve.host}"
 port = {config.serve.port}
+# Reverse proxies whose X-Forwarded-For is believed (1 behind the nginx edge; 0 when clients connect directly).
+trusted_proxies = {config.serve.trusted_proxies}
 
 [status]
 crl_interval_seconds = {config.status.crl_interval_seconds}

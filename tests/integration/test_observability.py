@@ -104,3 +104,22 @@ def test_json_logs_redact_secrets(capsys: pytest.CaptureFixture[str]) -> None:
     assert lines[0]["pin"] == "[redacted]" and lines[0]["password"] == "[redacted]"
     assert lines[1]["event"] == "plain message" and lines[1]["level"] == "warning"
     logging.getLogger().handlers.clear()
+
+
+@pytest.mark.parametrize("hops", [0, 1])
+def test_client_address_behind_a_trusted_proxy(soft_home: Home, hops: int) -> None:
+    """Per-address revocation limits and request records use the proxy's X-Forwarded-For only when
+    [serve] trusted_proxies says a proxy is there; otherwise a client cannot forge its address."""
+    text = (soft_home.path / "qtsp.toml").read_text()
+    (soft_home.path / "qtsp.toml").write_text(text.replace("trusted_proxies = 0", f"trusted_proxies = {hops}"))
+    app = create_app(config=load_config(soft_home.path))
+    body = {"card_id": 999999, "password": "not the password", "reason": "keyCompromise", "requester_name": "X"}
+    r = app.test_client().post("/api/revocations", json=body, headers={"X-Forwarded-For": "203.0.113.9"})
+    assert r.status_code == 403
+    from sqlalchemy import select
+
+    from ra.store.models import RevocationRequest
+
+    with app.extensions["qtsp_runtime"].get().db.read() as s:
+        [address] = list(s.scalars(select(RevocationRequest.client_address)))
+    assert address == ("203.0.113.9" if hops else "127.0.0.1")
