@@ -83,6 +83,7 @@ def ra_card_jobs(rt: Runtime) -> str:
     activated, expired = service.activate_due(), service.expire_due()
     retention = rt.config.ra.evidence_retention_days if rt.config.ra else 4018
     purged = service.purge_expired_copies(dt.timedelta(days=retention))
+    service.purge_login_failures()
     return (
         f"reconciled {len(reconciled.recorded)} recorded, {len(reconciled.reset)} reset; "
         f"revocations carried out {len(revoked)}, still failing {len(still_failing)}; "

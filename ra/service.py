@@ -80,6 +80,10 @@ _ORGANISATION_REASONS: Final = frozenset({"affiliationChanged"})
 PASSWORD_WINDOW: Final = dt.timedelta(hours=1)
 PASSWORD_FAILURES_PER_CARD: Final = 5
 PASSWORD_FAILURES_PER_ADDRESS: Final = 20
+#: Failed logins counted over LOGIN_WINDOW: per email (any address) and per client address.
+LOGIN_WINDOW: Final = dt.timedelta(minutes=15)
+LOGIN_FAILURES_PER_EMAIL: Final = 10
+LOGIN_FAILURES_PER_ADDRESS: Final = 30
 
 ANONYMOUS: Final = Principal(name="anonymous", roles=frozenset())
 SYSTEM: Final = Principal(name="system:scheduler", roles=frozenset({Role.SYSTEM}), second_factor=True)
@@ -412,15 +416,39 @@ class RAService:
             raise RAError(RAErrorKind.CONFLICT, "the account has no second factor")
         return self.data_key.decrypt(account.totp_secret, self._totp_aad(account.id)).decode()
 
-    def login(self, email: str, password: str, totp: str | None = None) -> tuple[str, bool]:
+    def login(
+        self, email: str, password: str, totp: str | None = None, client_address: str | None = None
+    ) -> tuple[str, bool]:
         """Check the password (and the TOTP code, if given); return a bearer token and whether a
-        second factor was presented.  Every attempt is audited (EN 319 411-1 OVR-6.4.5-02)."""
+        second factor was presented.  Every attempt is audited (EN 319 411-1 OVR-6.4.5-02).
+
+        Failed logins are recorded and limited per email and per client address over
+        :data:`LOGIN_WINDOW`; at the limit even the right password is refused (RATE_LIMITED with the
+        seconds to wait), so guessing cannot go on.  A TOTP code is accepted once: the step is
+        claimed with a conditional update, so two logins racing with one code cannot both succeed.
+        """
         email = email.strip().lower()
+        email_key = _sha(email)
+        address = client_address[:64] if client_address else None
         now = self.clock()
         failure: str | None = None
         step: int | None = None
         with self.db.read() as s:
             account = repo.account_by_email(s, email)
+            retry = self._login_retry_after(s, email_key, address, now)
+        if retry is not None:
+            with self.db.write() as s:
+                ca_repo.append_audit(
+                    s,
+                    at=now,
+                    actor=f"unauthenticated:{email[:200]}",
+                    role="none",
+                    action="account.login_throttled",
+                    object_type="account",
+                    object_id=str(account.id) if account else None,
+                    details={"client_address": address, "retry_after": retry},
+                )
+            raise RAError(RAErrorKind.RATE_LIMITED, "too many failed logins: try again later", retry_after=retry)
         if account is None:
             # Spend the same time as a real check, so timing does not reveal which emails exist.
             verify_password(self._dummy(), password)
@@ -436,7 +464,15 @@ class RAService:
                     failure = "wrong or already used TOTP code"
         token = secrets.token_urlsafe(32)
         with self.db.write() as s:
+            if (
+                failure is None
+                and account is not None
+                and step is not None
+                and not repo.account_claim_totp_step(s, account.id, step)
+            ):
+                failure = "wrong or already used TOTP code"
             if failure is not None or account is None:
+                repo.login_failure_add(s, email_key, address, now)
                 ca_repo.append_audit(
                     s,
                     at=now,
@@ -445,11 +481,9 @@ class RAService:
                     action="account.login_failed",
                     object_type="account",
                     object_id=str(account.id) if account else None,
-                    details={"reason": failure},
+                    details={"reason": failure, "client_address": address},
                 )
             else:
-                if step is not None:
-                    repo.account_update(s, account.id, totp_last_step=step)
                 repo.session_add(
                     s,
                     token_sha256=_sha(token),
@@ -471,6 +505,23 @@ class RAService:
         if failure is not None:
             raise RAError(RAErrorKind.UNAUTHENTICATED, failure)
         return token, step is not None
+
+    @staticmethod
+    def _login_retry_after(s: UnitOfWork, email_key: str, address: str | None, now: dt.datetime) -> int | None:
+        by_email, by_address = repo.login_failures(s, now - LOGIN_WINDOW, email_key, address)
+        limited = []
+        if len(by_email) >= LOGIN_FAILURES_PER_EMAIL:
+            limited.append(by_email[-LOGIN_FAILURES_PER_EMAIL])
+        if len(by_address) >= LOGIN_FAILURES_PER_ADDRESS:
+            limited.append(by_address[-LOGIN_FAILURES_PER_ADDRESS])
+        if not limited:
+            return None
+        return max(1, math.ceil((max(limited) + LOGIN_WINDOW - now).total_seconds()))
+
+    def purge_login_failures(self) -> int:
+        """Forget failed logins older than the window (scheduled RA job)."""
+        with self.db.write() as s:
+            return repo.login_failures_purge(s, self.clock() - LOGIN_WINDOW)
 
     def authenticate(self, token: str) -> Principal:
         """The caller behind a bearer token.

@@ -162,7 +162,7 @@ def register(data: dict[str, Any]) -> dict[str, Any]:
 @bp.output(sc.LoginOut)
 @bp.doc(summary="Log in; operators add a TOTP code for actions that cause issuance or revocation")
 def login(data: dict[str, Any]) -> dict[str, Any]:
-    token, second = _service().login(data["email"], data["password"], data["totp"])
+    token, second = _service().login(data["email"], data["password"], data["totp"], request.remote_addr)
     return {"token": token, "second_factor": second}
 
 

@@ -24,6 +24,7 @@ __all__ = [
     "DNBinding",
     "EvidenceCopy",
     "IdentityRecord",
+    "LoginFailure",
     "Order",
     "Organisation",
     "OutboxMessage",
@@ -406,3 +407,16 @@ class OutboxMessage(Base):
         CheckConstraint("channel IN ('sms', 'post')", name="channel"),
         CheckConstraint("state IN ('pending', 'sending', 'sent', 'failed', 'cancelled')", name="state"),
     )
+
+
+class LoginFailure(Base):
+    """A failed login: drives the per-email and per-address login limits (never the password)."""
+
+    __tablename__ = "ra_login_failure"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email_sha256: Mapped[str] = mapped_column(String(64))
+    client_address: Mapped[str | None] = mapped_column(String(64))
+    at: Mapped[dt.datetime]
+
+    __table_args__ = (Index(None, "email_sha256", "at"), Index(None, "client_address", "at"))

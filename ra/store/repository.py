@@ -41,6 +41,7 @@ from ra.store.models import (
     DNBinding,
     EvidenceCopy,
     IdentityRecord,
+    LoginFailure,
     Order,
     Organisation,
     OzbRecord,
@@ -61,6 +62,7 @@ __all__ = [
     "RAFigures",
     "account_add",
     "account_by_email",
+    "account_claim_totp_step",
     "account_get",
     "account_set_roles",
     "account_update",
@@ -84,6 +86,9 @@ __all__ = [
     "dn_binding",
     "identity_get",
     "identity_put",
+    "login_failure_add",
+    "login_failures",
+    "login_failures_purge",
     "order_add",
     "order_get",
     "order_update",
@@ -561,6 +566,47 @@ def ra_figures(s: Session) -> RAFigures:
         select(func.count(), func.min(RevocationRequest.received_at)).where(RevocationRequest.decision == "accepted")
     ).one()
     return RAFigures(int(n), oldest, counts(s))
+
+
+def login_failure_add(s: Session, email_sha256: str, client_address: str | None, at: dt.datetime) -> None:
+    s.add(LoginFailure(email_sha256=email_sha256, client_address=client_address, at=at))
+    s.flush()
+
+
+def login_failures(
+    s: Session, since: dt.datetime, email_sha256: str, client_address: str | None
+) -> tuple[list[dt.datetime], list[dt.datetime]]:
+    """Failed logins since ``since``: for the email, and from the address; oldest first."""
+    by_email = s.scalars(
+        select(LoginFailure.at)
+        .where(LoginFailure.email_sha256 == email_sha256, LoginFailure.at > since)
+        .order_by(LoginFailure.at)
+    )
+    by_address: list[dt.datetime] = []
+    if client_address is not None:
+        by_address = list(
+            s.scalars(
+                select(LoginFailure.at)
+                .where(LoginFailure.client_address == client_address, LoginFailure.at > since)
+                .order_by(LoginFailure.at)
+            )
+        )
+    return list(by_email), by_address
+
+
+def login_failures_purge(s: Session, before: dt.datetime) -> int:
+    return s.execute(delete(LoginFailure).where(LoginFailure.at < before)).rowcount or 0  # type: ignore[attr-defined]
+
+
+def account_claim_totp_step(s: Session, account_id: int, step: int) -> bool:
+    """Record ``step`` as the account's last accepted TOTP step only if it is newer than the last
+    one: one conditional UPDATE, so two logins racing with the same code cannot both succeed."""
+    result = s.execute(
+        update(Account)
+        .where(Account.id == account_id, or_(Account.totp_last_step.is_(None), Account.totp_last_step < step))
+        .values(totp_last_step=step)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def revocation_failures(

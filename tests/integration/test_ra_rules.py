@@ -79,6 +79,60 @@ def test_approval_needs_a_totp_session_and_codes_are_not_replayed(env: RAEnv) ->
     )
 
 
+def test_one_totp_code_wins_a_login_race(env: RAEnv) -> None:
+    """Two logins racing with the same fresh code: the step is claimed by a conditional update, so
+    exactly one gets a second-factor session (SQLite serialises writers; PostgreSQL really races)."""
+    import threading
+
+    from ra.errors import RAError
+
+    now = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)  # a step no earlier login has used
+    env.service.clock = lambda: now
+    code = pyotp.TOTP(env.totp["ra2"]).at(now)
+    barrier = threading.Barrier(4)
+    outcomes: list[str] = []
+
+    def attempt() -> None:
+        barrier.wait()
+        try:
+            env.service.login("ra2@qtsp.example", PASSWORD, code)
+            outcomes.append("ok")
+        except RAError as exc:
+            outcomes.append(exc.detail)
+
+    threads = [threading.Thread(target=attempt) for _ in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert sorted(outcomes) == ["ok"] + ["wrong or already used TOTP code"] * 3
+
+
+def test_failed_logins_are_throttled_per_email_and_per_address(env: RAEnv) -> None:
+    from ra.service import LOGIN_FAILURES_PER_ADDRESS, LOGIN_FAILURES_PER_EMAIL, LOGIN_WINDOW
+
+    env.applicant("a", "Anna", "A", "1980-01-01")
+    right = {"email": "a@example.org", "password": PASSWORD}
+    wrong = {**right, "password": "not the password"}
+    for _ in range(LOGIN_FAILURES_PER_EMAIL):
+        assert env.call("POST", "/api/auth/login", json=wrong).status_code == 401
+    # At the limit even the right password is refused, with the time to wait.
+    r = env.call("POST", "/api/auth/login", json=right)
+    assert r.status_code == 429 and 0 < int(r.headers["Retry-After"]) <= LOGIN_WINDOW.total_seconds()
+    # Another account from the same address is still fine (below the address limit)...
+    assert env.call("POST", "/api/auth/login", json={**right, "email": "ra1@qtsp.example"}).status_code == 200
+    # ...until the address itself has failed too often, for any email, known or not.
+    for i in range(LOGIN_FAILURES_PER_ADDRESS - LOGIN_FAILURES_PER_EMAIL):
+        env.call("POST", "/api/auth/login", json={"email": f"nobody{i}@example.org", "password": "x" * 12})
+    r = env.call("POST", "/api/auth/login", json={**right, "email": "ra1@qtsp.example"})
+    assert r.status_code == 429
+    # After the window the right password works again, and old failures are purged.
+    later = dt.datetime.now(dt.UTC) + LOGIN_WINDOW + dt.timedelta(seconds=5)
+    env.service.clock = lambda: later
+    assert env.call("POST", "/api/auth/login", json=right).status_code == 200
+    assert env.service.purge_login_failures() == LOGIN_FAILURES_PER_ADDRESS
+
+
 def test_illegal_transitions_are_refused(env: RAEnv) -> None:
     env.applicant("a", "Anna", "A", "1980-01-01")
     order = _order(env, "a")
