@@ -18,6 +18,7 @@ from qtsp.wiring import os_actor, ra_service, runtime
 from ra.errors import RAError
 from ra.evidence import DocumentType, IdentityEvidence
 from ra.organisation import OrganisationData, SignatoryData
+from ra.outbox import Channel, SpoolGateway
 from ra.roles import Principal, Role
 from ra.service import RAService, cli_principal
 
@@ -58,6 +59,42 @@ def _identity(given: str, surname: str, dob: dt.date, **over: object) -> Identit
     }
     values.update(over)
     return IdentityEvidence(**values)  # type: ignore[arg-type]
+
+
+def _revocation_by_authorised_person(
+    ra: RAService, ra1: Principal, caop: Principal, tag: str, console: Console
+) -> None:
+    """A card whose revocation password the RA posts to the person the holder names; that person
+    revokes with it, without an account, after a wrong try is recorded (seed 000)."""
+    dob = dt.date(1970, 1, 1) + dt.timedelta(days=secrets.randbelow(9000))
+    holder = _applicant(ra, tag, "Rita", "Rueckruf", dob)
+    order = ra.create_order(holder, product="qes-card", method="on-site", country="DE")
+    ra.record_identity(ra1, order, _identity("Rita", "Rueckruf", dob))
+    ra.approve(ra1, order)
+    ra.submit_csr(caop, order, "signature", fresh_csr())
+    ra.ship(caop, order)
+    card = ra.get_order(holder, order).card_id
+    assert card is not None
+    ra.confirm_receipt(holder, card)
+    table = Table(title=f"qtsp demo: revocation by the revocation-authorised person (card {card})")
+    table.add_column("step")
+    table.add_column("result", overflow="fold")
+    _, letter = ra.issue_revocation_password(holder, card, "Ralf Rueckruf", "Ralf Rueckruf\nHauptstr. 1\n10115 Berlin")
+    sent = ra.dispatch_outbox()
+    spool = ra.gateways.get(Channel.POST)
+    table.add_row("RA generates the revocation password", f"letter {letter} queued for the authorised person; only its Argon2 hash is stored")
+    table.add_row("letter handed to the post gateway", f"{len(sent.sent)} sent ({type(spool).__name__})")
+    password = ""
+    if isinstance(spool, SpoolGateway):
+        password = spool.read(Channel.POST, letter).split("\n\n    ", 1)[1].split("\n", 1)[0]
+    try:
+        ra.revoke_with_password(card, "a wrong password", "keyCompromise", "Ralf Rueckruf", "192.0.2.7")
+    except RAError as exc:
+        table.add_row("wrong password", f"refused and recorded: {exc.detail}")
+    request_id, revoked = ra.revoke_with_password(card, password, "keyCompromise", "Ralf Rueckruf", "192.0.2.7")
+    table.add_row("right password from the letter", f"request {request_id}: card {revoked.state}")
+    table.add_row("recorded requests", ", ".join(str(r["decision"]) for r in ra.revocation_requests(holder, card)))
+    console.print(table)
 
 
 def run_ra_demo(config: Config, console: Console) -> None:
@@ -204,3 +241,4 @@ def run_ra_demo(config: Config, console: Console) -> None:
         except RAError as exc:
             refused.add_row("professional attribute", exc.detail)
         console.print(refused)
+        _revocation_by_authorised_person(ra, ra1, caop, tag, console)
