@@ -82,7 +82,9 @@ def _revocation_by_authorised_person(
     _, letter = ra.issue_revocation_password(holder, card, "Ralf Rueckruf", "Ralf Rueckruf\nHauptstr. 1\n10115 Berlin")
     sent = ra.dispatch_outbox()
     spool = ra.gateways.get(Channel.POST)
-    table.add_row("RA generates the revocation password", f"letter {letter} queued for the authorised person; only its Argon2 hash is stored")
+    table.add_row(
+        "RA generates the revocation password", f"letter {letter} for the authorised person; Argon2 hash stored"
+    )
     table.add_row("letter handed to the post gateway", f"{len(sent.sent)} sent ({type(spool).__name__})")
     password = ""
     if isinstance(spool, SpoolGateway):
