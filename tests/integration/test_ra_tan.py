@@ -103,7 +103,27 @@ def _problem(r: Any, status: int, words: str) -> dict[str, Any]:
     return dict(body)
 
 
-def test_number_with_first_application_then_revocation_by_tan_through_the_ca(env: RAEnv) -> None:
+# Each test runs a few scenarios on one RA (setting one up costs seconds); each scenario uses its
+# own cards, and every limit it exercises is per card (the per-address limits stay far away).
+
+
+def test_number_with_first_application_revocation_by_tan_and_portal_refusals(env: RAEnv) -> None:
+    _first_application_then_revocation_by_tan(env)
+    _portal_ordered_cards_refuse_every_tan_operation(env)
+
+
+def test_registration_with_the_posted_secret_and_its_limits(env: RAEnv) -> None:
+    _later_registration_with_the_posted_secret(env)
+    _wrong_secrets_kill_the_secret_then_are_rate_limited(env)
+
+
+def test_tan_rules_request_flood_and_concurrent_use(env: RAEnv) -> None:
+    _binding_expiry_supersession_and_wrong_attempts(env)
+    _a_flood_of_tan_requests_is_refused(env)
+    _concurrent_use_of_one_tan_succeeds_exactly_once(env)
+
+
+def _first_application_then_revocation_by_tan(env: RAEnv) -> None:
     order, card = _card(env)
     assert env.ok("GET", f"/api/orders/{order}", "h")["channel"] == "partner"
     status = env.ok("GET", f"/api/cards/{card}/sms-tan", "h")
@@ -148,8 +168,8 @@ def test_number_with_first_application_then_revocation_by_tan_through_the_ca(env
     assert tan not in text and E164 not in text and "+49*********89" in text
 
 
-def test_later_registration_with_the_posted_secret_and_change_of_number(env: RAEnv) -> None:
-    order, card = _card(env, mobile=None)
+def _later_registration_with_the_posted_secret(env: RAEnv) -> None:
+    _, card = _card(env, mobile=None)
     _problem(env.call("POST", "/api/tans", json={"card_id": card, "purpose": "revocation"}), 422, "no mobile number")
     # Another applicant cannot ask for the holder's letter; an RA officer may (it goes to the registered address).
     env.applicant("x", "Xaver", "Other", "1970-05-05")
@@ -188,7 +208,7 @@ def test_later_registration_with_the_posted_secret_and_change_of_number(env: RAE
         assert value not in text
 
 
-def test_wrong_registration_secrets_kill_the_secret_then_are_rate_limited(env: RAEnv) -> None:
+def _wrong_secrets_kill_the_secret_then_are_rate_limited(env: RAEnv) -> None:
     _, card = _card(env, mobile=None)
     secret = _secret(env, card)
     url = f"/api/cards/{card}/mobile"
@@ -206,7 +226,7 @@ def test_wrong_registration_secrets_kill_the_secret_then_are_rate_limited(env: R
     assert env.ok("GET", f"/api/cards/{card}/sms-tan", "h")["mobile"] is None
 
 
-def test_tan_binding_expiry_supersession_and_wrong_attempts(env: RAEnv) -> None:
+def _binding_expiry_supersession_and_wrong_attempts(env: RAEnv) -> None:
     order, card = _card(env)
     _, other = _card(env)
     tans = TanService(env.service)
@@ -271,7 +291,7 @@ def test_tan_binding_expiry_supersession_and_wrong_attempts(env: RAEnv) -> None:
         assert value not in text
 
 
-def test_a_flood_of_tan_requests_is_refused_with_retry_after(env: RAEnv) -> None:
+def _a_flood_of_tan_requests_is_refused(env: RAEnv) -> None:
     _, card = _card(env)
     for _ in range(TAN_REQUESTS_PER_CARD):
         env.ok("POST", "/api/tans", json={"card_id": card, "purpose": "revocation"}, status=202)
@@ -286,7 +306,7 @@ def test_a_flood_of_tan_requests_is_refused_with_retry_after(env: RAEnv) -> None
     assert env.call("POST", "/api/tans", json={"card_id": card, "purpose": "login"}).status_code == 422
 
 
-def test_portal_ordered_cards_refuse_every_tan_operation(env: RAEnv) -> None:
+def _portal_ordered_cards_refuse_every_tan_operation(env: RAEnv) -> None:
     env.applicant("p", "Paul", "Portal", "1975-07-07")
     base = {"product": "qes-card", "method": "on-site", "country": "DE", "postal_address": ADDRESS}
     # No number with a portal order, nor for a product without SMS-TAN, nor a malformed one.
@@ -323,7 +343,7 @@ def test_portal_ordered_cards_refuse_every_tan_operation(env: RAEnv) -> None:
     assert "card.tan_request_refused" in _actions(env, card)
 
 
-def test_concurrent_use_of_one_tan_succeeds_exactly_once(env: RAEnv) -> None:
+def _concurrent_use_of_one_tan_succeeds_exactly_once(env: RAEnv) -> None:
     _, card = _card(env)
     tan, _ = _tan(env, card, "follow-up")
     tans = TanService(env.service)
