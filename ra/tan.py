@@ -379,7 +379,7 @@ class TanService:
                     s,
                     principal,
                     acting,
-                    "card.registration_secret_refused",
+                    "card.registration_secret_request_refused",
                     "card",
                     card.id,
                     {"detail": refusal.detail},
@@ -494,7 +494,7 @@ class TanService:
                     + (": it is now invalid, request a new one" if attempts >= SECRET_ATTEMPTS else ""),
                 )
             elif stored is None or not tan_repo.consume_secret(s, stored.id, now):
-                refusal = RAError(RAErrorKind.CONFLICT, "the registration secret has already been used")
+                refusal = RAError(RAErrorKind.CONFLICT, "the registration secret has just been used or replaced")
             if refusal is not None:
                 self.ra._audit(
                     s,
