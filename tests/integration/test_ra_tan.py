@@ -18,9 +18,17 @@ import pytest
 from sqlalchemy import select, update
 
 from ca.store.models import AuditEvent, CertificateRecord
+from ra.errors import RAError, RAErrorKind
 from ra.outbox import Channel, SpoolGateway
-from ra.store.models import OutboxMessage, RegistrationSecret, RevocationRequest, SmsMobile, Tan
-from ra.tan import TAN_ATTEMPTS, TAN_FAILURES_PER_CARD, TAN_REQUESTS_PER_CARD, TanService
+from ra.store.models import OutboxMessage, RegistrationSecret, RevocationRequest, SmsMobile, Tan, TanFailure
+from ra.tan import (
+    TAN_ATTEMPTS,
+    TAN_FAILURES_PER_ADDRESS,
+    TAN_FAILURES_PER_CARD,
+    TAN_REQUESTS_PER_ADDRESS,
+    TAN_REQUESTS_PER_CARD,
+    TanService,
+)
 from tests.integration.ra_support import RAEnv, csr_pem
 
 MOBILE = "+49 151 2345 6789"
@@ -170,15 +178,17 @@ def _first_application_then_revocation_by_tan(env: RAEnv) -> str:
         assert req.received_at >= before - dt.timedelta(seconds=1) and req.requester == "sms-tan:+49*********89 (Hanna)"
         row = s.scalar(select(OutboxMessage).where(OutboxMessage.reference == sent["reference"]))
         assert row is not None and (row.state, row.payload) == ("sent", None)  # text wiped once sent
-    # Single use: the same TAN again is refused.
+    # Single use: the same TAN again is refused; a revoked card gets no more TANs.
     _problem(_revoke(env, card, tan), 403, "no valid TAN")
-    assert _actions(env, card)[-6:] == [
+    _problem(env.call("POST", "/api/tans", json={"card_id": card, "purpose": "revocation"}), 409, "revoked")
+    assert _actions(env, card)[-7:] == [
         "card.tan_issued",
         "card.tan_used",
         "card.revocation_requested",
         "card.revoked",
         "card.tan_refused",
         "card.revocation_refused",
+        "card.tan_request_refused",
     ]
     text = _audit_text(env)
     assert tan not in text and E164 not in text and "+49*********89" in text
@@ -211,7 +221,19 @@ def _later_registration_with_the_posted_secret(env: RAEnv) -> None:
     tan, _ = _tan(env, card)
     # Changing the number needs a new secret; TANs sent to the old number die with it.
     again = _secret(env, card)
-    env.ok("PUT", f"/api/cards/{card}/mobile", "h", json={"secret": again, "mobile": "+43 664 1234567"})
+    # An expired secret is refused (and not counted as a wrong one).
+    with env.service.db.write() as s:
+        s.execute(
+            update(RegistrationSecret)
+            .where(RegistrationSecret.state == "active")
+            .values(expires_at=dt.datetime.now(dt.UTC))
+        )
+    body = {"secret": again, "mobile": "+43 664 1234567"}
+    _problem(env.call("PUT", f"/api/cards/{card}/mobile", "h", json=body), 403, "expired")
+    with env.service.db.write() as s:
+        later = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+        s.execute(update(RegistrationSecret).where(RegistrationSecret.state == "active").values(expires_at=later))
+    env.ok("PUT", f"/api/cards/{card}/mobile", "h", json=body)
     assert env.ok("GET", f"/api/cards/{card}/sms-tan", "ra1")["mobile"] == "+43********67"
     _problem(_revoke(env, card, tan), 403, "no valid TAN")
     actions = _actions(env, card)
@@ -220,6 +242,10 @@ def _later_registration_with_the_posted_secret(env: RAEnv) -> None:
     with env.service.db.read() as s:
         states = list(s.scalars(select(RegistrationSecret.state).order_by(RegistrationSecret.id)))
     assert states == ["superseded", "used", "used"]
+    # At most three letters per card and day.
+    r = env.call("POST", f"/api/cards/{card}/registration-secret", "h")
+    _problem(r, 429, "per card and day")
+    assert int(r.headers["Retry-After"]) > 3600
     text = _audit_text(env)
     for value in (secret, again, first, E164, "+436641234567"):
         assert value not in text
@@ -321,6 +347,42 @@ def _a_flood_of_tan_requests_is_refused(env: RAEnv) -> None:
     # Unknown cards and purposes.
     _problem(env.call("POST", "/api/tans", json={"card_id": 999999, "purpose": "revocation"}), 404, "no card")
     assert env.call("POST", "/api/tans", json={"card_id": card, "purpose": "login"}).status_code == 422
+
+    # Per client address: TAN requests and wrong TANs over all cards (rows of another card stand in
+    # for a caller who spread them over many).
+    _, fresh = _card(env)
+    tans = TanService(env.service)
+    address = "203.0.113.9"
+    now = dt.datetime.now(dt.UTC)
+    with env.service.db.write() as s:
+        for _ in range(TAN_REQUESTS_PER_ADDRESS):
+            s.add(
+                Tan(
+                    card_id=card,
+                    purpose="revocation",
+                    salt="00",
+                    digest="00",
+                    state="superseded",
+                    attempts=0,
+                    created_at=now,
+                    expires_at=now,
+                    requested_by="test",
+                    client_address=address,
+                    outbox_ref="x",
+                )
+            )
+        for _ in range(TAN_FAILURES_PER_ADDRESS):
+            s.add(TanFailure(card_id=card, kind="tan", at=now, client_address=address))
+    with pytest.raises(RAError, match="too many TAN requests") as exc:
+        tans.request_tan(fresh, "revocation", client_address=address)
+    assert exc.value.kind is RAErrorKind.RATE_LIMITED and exc.value.retry_after
+    tan = tans.request_tan(fresh, "revocation", client_address="203.0.113.10")  # another address may
+    code = _spool(env, Channel.SMS).read(Channel.SMS, tan.reference)[:6]
+    with env.service.db.write() as s:
+        verdict = tans.verify_tan(s, fresh, "revocation", code, client_address=address)
+    assert verdict.refusal is not None and verdict.refusal.kind is RAErrorKind.RATE_LIMITED
+    with env.service.db.write() as s:
+        assert tans.verify_tan(s, fresh, "revocation", code, client_address="203.0.113.10").ok
 
 
 def _portal_ordered_cards_refuse_every_tan_operation(env: RAEnv) -> None:
