@@ -387,6 +387,8 @@ class TanService:
                 )
             else:
                 assert order.postal_address is not None
+                # Seed 000: the secret goes by post to the registered address (the one checked at
+                # identification), never to an address from the request.
                 withdrawn: list[JSONValue] = []
                 for old in tan_repo.secrets_supersede(s, card.id):
                     self.ra.outbox.cancel(s, old.outbox_ref)
@@ -517,6 +519,7 @@ class TanService:
                     by=principal.name,
                     at=now,
                 )
+                # REG-6.4.5-03: a registration event, audited (masked number only).
                 # TANs already sent to the old number die with it.
                 superseded = self._supersede_tans(s, card.id, None)
                 self.ra._audit(
@@ -790,6 +793,9 @@ class TanService:
             card = repo.card_get(s, card_id, lock=True)
             if card is None:
                 raise RAError(RAErrorKind.NOT_FOUND, f"no card {card_id}")
+            # REV-6.2.4-09: the request is authenticated (the TAN went to the registered phone)
+            # before it is accepted; REV-6.4.5-09: recorded with its decision either way, in this
+            # transaction, together with the TAN's consumption or the counted wrong attempt.
             verdict = self.verify_tan(
                 s, card.id, TanPurpose.REVOCATION.value, tan, client_address=address, principal=principal
             )
