@@ -99,6 +99,56 @@ def _revocation_by_authorised_person(
     console.print(table)
 
 
+def _sms_tan_demo(ra: RAService, tag: str, ra1: Principal, caop: Principal, portal_card: int, console: Console) -> None:
+    """SMS-TAN (seed 000): a partner-channel card with the mobile number from the application, a
+    revocation TAN sent through the outbox (shown masked from the development spool) and used to
+    revoke the card without a login; then the refusal for a portal-ordered card."""
+    from ra.outbox import Channel, SpoolGateway
+    from ra.tan import TanService
+
+    dob = dt.date(1950, 1, 1) + dt.timedelta(days=secrets.randbelow(3000))
+    tom = _applicant(ra, tag, "Tom", "Telefon", dob)
+    mobile = f"+49151{secrets.randbelow(10**8):08d}"
+    order = ra.create_order(
+        tom,
+        product="qes-card",
+        method="on-site",
+        country="DE",
+        channel="partner",
+        mobile=mobile,
+        postal_address="Tom Telefon\nKammerweg 3\n10117 Berlin",
+    )
+    ra.record_identity(ra1, order, _identity("Tom", "Telefon", dob))
+    ra.approve(ra1, order)
+    ra.submit_csr(caop, order, "signature", fresh_csr())
+    ra.ship(caop, order)
+    card = ra.get_order(tom, order).card_id or 0
+    tans = TanService(ra)
+    table = Table(title="qtsp demo: SMS-TAN (partner channel) and its refusal for a portal card")
+    table.add_column("step")
+    table.add_column("result", overflow="fold")
+    status = tans.status(tom, card)
+    table.add_row("mobile number with the application", f"card {card} via {status.channel}: {status.mobile}")
+    sent = tans.request_tan(card, "revocation", client_address="127.0.0.1")
+    gateway = ra.gateways.get(Channel.SMS)
+    if isinstance(gateway, SpoolGateway):
+        text = gateway.read(Channel.SMS, sent.reference)
+        tan = text[:6]
+        shown = "******" + text[6:]
+        table.add_row("TAN sent (spool, TAN masked)", f"to {sent.sent_to}: {shown}")
+        request_id, revoked = tans.revoke_with_tan(card, tan, "keyCompromise", "Tom Telefon", "127.0.0.1")
+        table.add_row("revoked with card id + TAN, no login", f"request {request_id}: card {revoked.state}")
+    else:
+        table.add_row("TAN sent", f"to {sent.sent_to} through the configured SMS gateway")
+    try:
+        tans.request_tan(portal_card, "revocation", client_address="127.0.0.1")
+    except RAError as exc:
+        table.add_row(f"portal-ordered card {portal_card}", f"refused: {exc.detail}")
+    else:
+        table.add_row(f"portal-ordered card {portal_card}", "[red]NOT refused[/red]")
+    console.print(table)
+
+
 def run_ra_demo(config: Config, console: Console) -> None:
     tag = secrets.token_hex(3)
     rnd = secrets.randbelow(3000)
@@ -244,3 +294,4 @@ def run_ra_demo(config: Config, console: Console) -> None:
             refused.add_row("professional attribute", exc.detail)
         console.print(refused)
         _revocation_by_authorised_person(ra, ra1, caop, tag, console)
+        _sms_tan_demo(ra, tag, ra1, caop, ra.get_order(erika, o1).card_id or 0, console)

@@ -18,6 +18,7 @@ from ra.errors import RAError, RAErrorKind
 
 __all__ = [
     "MAX_VALIDITY_DAYS",
+    "ORDER_CHANNELS",
     "IdentMethod",
     "OrderKind",
     "Product",
@@ -94,6 +95,8 @@ class Product:
     email: bool
     """The subject's email goes into certificates whose profile allows it."""
     slots: tuple[Slot, ...]
+    sms_tan_channels: frozenset[str] = frozenset()
+    """Order channels through which SMS-TAN is offered for this product (ra/tan.py; never ``portal``)."""
 
     @property
     def evidence(self) -> tuple[str, ...]:
@@ -110,7 +113,7 @@ class Product:
 
 _KEYS: Final = frozenset(
     {"title", "subject", "delivery", "four_eyes", "validity_days", "methods", "organisation", "professional", "email"}
-    | {"slots"}
+    | {"slots", "sms_tan_channels"}
 )
 
 
@@ -197,6 +200,7 @@ def parse_product(name: str, raw: object, profiles: Mapping[str, Literal["natura
         raise ProductError(f"product {name}: professional attributes apply to natural persons only")
     assert isinstance(title, str) and isinstance(four_eyes, bool)
     assert isinstance(professional, bool) and isinstance(email, bool)
+    sms_tan = _sms_tan_channels(name, raw.get("sms_tan_channels", []))
     return Product(
         name=name,
         title=title,
@@ -209,7 +213,25 @@ def parse_product(name: str, raw: object, profiles: Mapping[str, Literal["natura
         professional=professional,
         email=email,
         slots=tuple(slots),
+        sms_tan_channels=sms_tan,
     )
+
+
+#: Where an order can come from (seed 000): the TSP's own portal, or a partner channel (a
+#: chamber's member service, an organisation's issuing office, a special application page).
+ORDER_CHANNELS: Final = ("portal", "partner")
+
+
+def _sms_tan_channels(name: str, raw: object) -> frozenset[str]:
+    if not isinstance(raw, list) or not all(isinstance(x, str) for x in raw):
+        raise ProductError(f"product {name}: sms_tan_channels must be a list of channel names")
+    for channel in raw:
+        if channel not in ORDER_CHANNELS:
+            raise ProductError(f"product {name}: sms_tan_channels: unknown channel {channel!r}")
+        if channel == "portal":
+            # Seed 000: "not available for cards ordered in the D-Trust Portal".
+            raise ProductError(f"product {name}: SMS-TAN is never offered for portal-ordered cards")
+    return frozenset(raw)
 
 
 def parse_products(text: str, profiles: Mapping[str, Literal["natural", "legal"]]) -> dict[str, Product]:

@@ -84,6 +84,7 @@ class OrderRec:
     submitted_at: dt.datetime
     updated_at: dt.datetime
     postal_address: str | None
+    channel: str = "portal"
 
 
 @dataclass(frozen=True, slots=True)

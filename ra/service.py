@@ -27,6 +27,7 @@ from ca.issuance.service import system_clock
 from ca.profiles.subject import AdmissionInput, SubjectError, SubjectInput
 from ca.store import repository as ca_repo
 from ca.store.db import Database, UnitOfWork
+from ra import tan
 from ra.ca_port import CAPort, IssuedRef, subject_to_json
 from ra.credentials import DataKey, hash_password, new_letter_secret, new_totp_secret, totp_step, verify_password
 from ra.errors import RAError, RAErrorKind
@@ -610,12 +611,17 @@ class RAService:
         common_name: str | None = None,
         validity_days: int | None = None,
         postal_address: str | None = None,
+        channel: str = "portal",
+        mobile: str | None = None,
     ) -> int:
         """An applicant orders a product for themself (natural) or their organisation (seal);
-        ``postal_address`` (2-6 lines) is where the card and letters about it are posted."""
+        ``postal_address`` (2-6 lines) is where the card and letters about it are posted;
+        ``channel`` is where it is ordered, and ``mobile`` the number for SMS-TAN where that
+        channel offers it (ra/tan.py)."""
         principal.require(Role.APPLICANT)
         assert principal.account_id is not None and principal.person_id is not None
         prod = self._product(product)
+        number = tan.check_application(prod, channel, mobile)
         try:
             ident = IdentMethod(method)
         except ValueError:
@@ -668,19 +674,22 @@ class RAService:
                 validity_days=days,
                 parent_card_id=None,
                 postal_address=address,
+                channel=channel,
                 submitted_at=now,
                 updated_at=now,
             )
-            self._audit(
-                s,
-                principal,
-                Role.APPLICANT,
-                "order.created",
-                "order",
-                order_id,
-                {"product": prod.name, "method": ident.value, "organisation_id": organisation_id, "kind": "new"},
-                at=now,
-            )
+            details: dict[str, JSONValue] = {
+                "product": prod.name,
+                "method": ident.value,
+                "organisation_id": organisation_id,
+                "kind": "new",
+                "channel": channel,
+            }
+            if number is not None:  # seed 000: the number is given with the first application
+                details["mobile"] = tan.store_mobile(
+                    s, self.data_key, order_id, number, source="application", by=principal.name, at=now
+                )
+            self._audit(s, principal, Role.APPLICANT, "order.created", "order", order_id, details, at=now)
         return order_id
 
     @staticmethod

@@ -206,6 +206,7 @@ def _order_out(view: OrderView) -> dict[str, Any]:
         "organisation_id": o.organisation_id,
         "validity_days": o.validity_days,
         "postal_address": o.postal_address,
+        "channel": o.channel,
         "submitted_at": o.submitted_at,
         "updated_at": o.updated_at,
         "approvals": list(view.approvals),
@@ -625,3 +626,6 @@ def create_app(service: RAService) -> APIFlask:
     )
     init_app(app, service)
     return app
+
+
+from ra.api import tan as _tan_views  # noqa: E402,F401  (SMS-TAN views on the same blueprint)

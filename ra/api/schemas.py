@@ -7,6 +7,7 @@ from apiflask.fields import Boolean, Date, DateTime, Dict, File, Integer, List, 
 from apiflask.validators import Length, OneOf, Range
 
 from ra.evidence import DocumentType
+from ra.products import ORDER_CHANNELS
 from ra.workflow import WaitingReason
 
 __all__ = [
@@ -94,6 +95,17 @@ class OrderIn(Schema):
         validate=Length(max=500),
         metadata={"description": "Where the card and letters are posted: 2-6 lines separated by newlines"},
     )
+    channel = String(
+        load_default="portal",
+        validate=OneOf(ORDER_CHANNELS),
+        metadata={"description": "Where the card is ordered: the portal, or a partner channel (SMS-TAN offered)"},
+    )
+    mobile = String(
+        load_default=None,
+        load_only=True,
+        validate=Length(max=32),
+        metadata={"description": "Mobile number for SMS-TAN (E.164), where the product and channel offer it"},
+    )
 
 
 class SlotOut(Schema):
@@ -120,6 +132,7 @@ class OrderOut(Schema):
     organisation_id = Integer(allow_none=True)
     validity_days = Integer()
     postal_address = String(allow_none=True)
+    channel = String()
     submitted_at = DateTime()
     updated_at = DateTime()
     approvals = List(String())

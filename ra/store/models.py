@@ -30,10 +30,14 @@ __all__ = [
     "OutboxMessage",
     "OzbRecord",
     "Person",
+    "RegistrationSecret",
     "RevocationPassword",
     "RevocationRequest",
     "Signatory",
     "SlotRecord",
+    "SmsMobile",
+    "Tan",
+    "TanFailure",
 ]
 
 _NAME = 128
@@ -156,12 +160,16 @@ class Order(Base):
     2-6 lines joined by newlines, confirmed at identification."""
     submitted_at: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime]
+    channel: Mapped[str] = mapped_column(String(16), server_default="portal")
+    """Where it was ordered (ra/tan.py): ``portal`` (the TSP's own portal, no SMS-TAN) or ``partner``
+    (a chamber's or organisation's issuing office, a special application page)."""
 
     __table_args__ = (
         CheckConstraint(
             "state IN ('open', 'waiting', 'in-production', 'shipped', 'done', 'rejected', 'cancelled')", name="state"
         ),
         CheckConstraint("kind IN ('new', 'follow-up', 'renewal')", name="kind"),
+        CheckConstraint("channel IN ('portal', 'partner')", name="channel"),
         Index(None, "applicant_account_id"),
         Index(None, "state"),
     )
@@ -355,7 +363,8 @@ class RevocationRequest(Base):
             name="requester_kind",
         ),
         CheckConstraint(
-            "authenticated_by IN ('session', 'session-totp', 'revocation-password')", name="authenticated_by"
+            "authenticated_by IN ('session', 'session-totp', 'revocation-password', 'sms-tan')",
+            name="authenticated_by",
         ),
         CheckConstraint("decision IN ('accepted', 'carried-out', 'refused')", name="decision"),
     )
@@ -420,3 +429,91 @@ class LoginFailure(Base):
     at: Mapped[dt.datetime]
 
     __table_args__ = (Index(None, "email_sha256", "at"), Index(None, "client_address", "at"))
+
+
+class SmsMobile(Base):
+    """The holder's mobile number for SMS-TANs (seed 000: "stored exclusively for this purpose"),
+    per order: given with the first application or registered later with a posted registration
+    secret.  Personal data: only encrypted with the RA data key (AAD: the order id); ``hint`` is
+    the masked form shown to callers."""
+
+    __tablename__ = "ra_sms_mobile"
+
+    order_id: Mapped[int] = mapped_column(ForeignKey("ra_order.id"), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(16))
+    number: Mapped[bytes] = mapped_column(LargeBinary)
+    hint: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(24))
+    set_at: Mapped[dt.datetime]
+    set_by: Mapped[str] = mapped_column(String(_ACTOR))
+
+    __table_args__ = (CheckConstraint("source IN ('application', 'registration-secret')", name="source"),)
+
+
+class RegistrationSecret(Base):
+    """A registration secret posted to the order's address (seed 000), as an Argon2 hash only;
+    single use, expires, dies after too many wrong entries."""
+
+    __tablename__ = "ra_registration_secret"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    card_id: Mapped[int] = mapped_column(ForeignKey("ra_card.id"))
+    secret_hash: Mapped[str] = mapped_column(String(255))
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    requested_at: Mapped[dt.datetime]
+    requested_by: Mapped[str] = mapped_column(String(_ACTOR))
+    expires_at: Mapped[dt.datetime]
+    used_at: Mapped[dt.datetime | None]
+    outbox_ref: Mapped[str] = mapped_column(String(36))
+
+    __table_args__ = (
+        Index(None, "card_id", "requested_at"),
+        CheckConstraint("state IN ('active', 'used', 'superseded', 'dead')", name="state"),
+    )
+
+
+class Tan(Base):
+    """A one-time TAN sent by SMS, bound to a card and a purpose.  Only a keyed HMAC of it is
+    stored (ra/tan.py explains why that suffices for a 6-digit, 5-minute, 3-attempt secret)."""
+
+    __tablename__ = "ra_tan"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    card_id: Mapped[int] = mapped_column(ForeignKey("ra_card.id"))
+    purpose: Mapped[str] = mapped_column(String(16))
+    salt: Mapped[str] = mapped_column(String(32))
+    digest: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
+    used_at: Mapped[dt.datetime | None]
+    requested_by: Mapped[str] = mapped_column(String(_ACTOR))
+    client_address: Mapped[str | None] = mapped_column(String(64))
+    outbox_ref: Mapped[str] = mapped_column(String(36))
+
+    __table_args__ = (
+        Index(None, "card_id", "created_at"),
+        Index(None, "client_address", "created_at"),
+        CheckConstraint("purpose IN ('follow-up', 'revocation')", name="purpose"),
+        CheckConstraint("state IN ('active', 'used', 'superseded', 'dead')", name="state"),
+    )
+
+
+class TanFailure(Base):
+    """A wrong TAN or registration secret: these rows drive the per-card and per-address limits."""
+
+    __tablename__ = "ra_tan_failure"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    card_id: Mapped[int | None] = mapped_column(ForeignKey("ra_card.id"))
+    kind: Mapped[str] = mapped_column(String(24))
+    at: Mapped[dt.datetime]
+    client_address: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (
+        Index(None, "card_id", "kind", "at"),
+        Index(None, "client_address", "at"),
+        CheckConstraint("kind IN ('tan', 'registration-secret')", name="kind"),
+    )

@@ -133,8 +133,15 @@ def test_export_writes_every_certificate(soft_home: Home, tmp_path: Path) -> Non
     assert sorted(p.name for p in (tmp_path / "out" / "ca").glob("*.pem")) == [
         "auth.pem", "chain.pem", "qes.pem", "root.pem", "seal.pem",
     ]  # fmt: skip
-    # 3 demo + 3 OCSP responders + the RA demo's cards: signature, seal, UPC (signature + authentication)
-    assert len(list((tmp_path / "out" / "certs").glob("*.pem"))) == 10
+    # Every stored certificate (demo, OCSP responders, the RA demo's cards), each exactly once.
+    import sqlite3
+
+    with sqlite3.connect(soft_home.path / "qtsp.db") as db:
+        serials = {f"{p}-{s}" for p, s in db.execute("SELECT profile, serial FROM certificate")}
+    assert len(serials) >= 10
+    exported = list((tmp_path / "out" / "certs").glob("*.pem"))
+    assert len(exported) == len(serials)
+    assert all(any(p.name.endswith(f"{s.split('-', 1)[1]}.pem") for p in exported) for s in serials)
 
 
 def test_soft_passphrase_file_is_private(soft_home: Home) -> None:

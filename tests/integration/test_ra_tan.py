@@ -1,0 +1,452 @@
+"""SMS-TAN (issue 6 point 4, seed 000) on SQLite and PostgreSQL: the mobile number given with the
+first application or registered later with a posted registration secret; one-time TANs through
+the outbox (single use, short validity, bound to card and purpose, rate-limited in the database);
+revocation by TAN carried out through the CA; portal-ordered cards refuse every TAN operation;
+no TAN, secret or full number in responses or the audit log."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import re
+import threading
+import time
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+from ca.store.models import AuditEvent, CertificateRecord
+from ra.errors import RAError, RAErrorKind
+from ra.outbox import Channel, SpoolGateway
+from ra.store.models import OutboxMessage, RegistrationSecret, RevocationRequest, SmsMobile, Tan, TanFailure
+from ra.tan import (
+    TAN_ATTEMPTS,
+    TAN_FAILURES_PER_ADDRESS,
+    TAN_FAILURES_PER_CARD,
+    TAN_REQUESTS_PER_ADDRESS,
+    TAN_REQUESTS_PER_CARD,
+    TanService,
+)
+from tests.integration.ra_support import RAEnv, csr_pem
+
+MOBILE = "+49 151 2345 6789"
+E164 = "+4915123456789"
+ADDRESS = "Hanna Holder\nMusterstraße 1\n10115 Berlin"
+HOLDER = ("Hanna", "Holder", "1981-02-03")
+
+
+def _card(env: RAEnv, *, channel: str = "partner", mobile: str | None = MOBILE, who: str = "h") -> tuple[int, int]:
+    """A shipped card of applicant ``who`` (created on first use): (order, card)."""
+    if who not in env.tokens:
+        env.applicant(who, *HOLDER)
+    body: dict[str, Any] = {
+        "product": "qes-card",
+        "method": "on-site",
+        "country": "DE",
+        "channel": channel,
+        "postal_address": ADDRESS,
+    }
+    if mobile is not None:
+        body["mobile"] = mobile
+    order = env.ok("POST", "/api/orders", who, json=body, status=201)["id"]
+    env.identity(order, *HOLDER)
+    env.ok("POST", f"/api/orders/{order}/approve", "ra1")
+    env.ok("POST", f"/api/orders/{order}/slots/signature/csr", "caop", json={"csr_pem": csr_pem()})
+    return order, int(env.ok("POST", f"/api/orders/{order}/ship", "caop")["card_id"])
+
+
+def _spool(env: RAEnv, channel: Channel) -> SpoolGateway:
+    gateway = env.service.gateways[channel]
+    assert isinstance(gateway, SpoolGateway)
+    return gateway
+
+
+def _tan(env: RAEnv, card: int, purpose: str = "revocation") -> tuple[str, dict[str, Any]]:
+    """Request a TAN; read it from the spooled SMS.  Returns (TAN, response body)."""
+    body = env.ok("POST", "/api/tans", json={"card_id": card, "purpose": purpose}, status=202)
+    text = _spool(env, Channel.SMS).read(Channel.SMS, body["reference"])
+    found = re.match(r"^(\d{6}) is your TAN", text)
+    assert found is not None, text
+    assert found.group(1) not in json.dumps(body)  # the TAN never comes back in the response
+    return found.group(1), body
+
+
+def _revoke(env: RAEnv, card: int, tan: str) -> Any:
+    return env.call("POST", "/api/revocations/sms-tan", json={"card_id": card, "tan": tan, "reason": "keyCompromise"})
+
+
+def _secret(env: RAEnv, card: int, who: str = "h") -> str:
+    body = env.ok("POST", f"/api/cards/{card}/registration-secret", who, status=202)
+    text = _spool(env, Channel.POST).read(Channel.POST, body["reference"])
+    found = re.search(r"card \d+: ([0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4})", text)
+    assert found is not None, text
+    assert found.group(1) not in json.dumps(body)
+    return found.group(1)
+
+
+def _audit_text(env: RAEnv) -> str:
+    with env.service.db.read() as s:
+        text = json.dumps([(e.actor, e.action, e.details) for e in s.scalars(select(AuditEvent))], default=str)
+    return _strip_times(text)
+
+
+def _strip_times(text: str) -> str:
+    """Times have 6-digit microseconds and logs epoch fractions: drop them before looking for a TAN."""
+    text = re.sub(r"\d{4}-\d\d-\d\d[T ][0-9:.,+]+", "<time>", text)
+    return re.sub(r"\d+\.\d+", "<number>", text)
+
+
+def _actions(env: RAEnv, card: int) -> list[str]:
+    with env.service.db.read() as s:
+        stmt = select(AuditEvent.action).where(AuditEvent.object_type == "card", AuditEvent.object_id == str(card))
+        return list(s.scalars(stmt.order_by(AuditEvent.seq)))
+
+
+def _ca_status(env: RAEnv, order: int) -> str:
+    serial = env.slot_serial(order)
+    with env.service.db.read() as s:
+        status = s.scalar(select(CertificateRecord.status).where(CertificateRecord.serial == serial))
+    assert status is not None
+    return status
+
+
+def _problem(r: Any, status: int, words: str) -> dict[str, Any]:
+    body = r.get_json()
+    assert r.status_code == status, (r.status_code, body)
+    assert r.mimetype == "application/problem+json" and words in body["detail"], body
+    return dict(body)
+
+
+# Each test runs a few scenarios on one RA (setting one up costs seconds); each scenario uses its
+# own cards, and every limit it exercises is per card (the per-address limits stay far away).
+
+
+def test_number_with_first_application_revocation_by_tan_and_portal_refusals(
+    env: RAEnv, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="ra")
+    tan = _first_application_then_revocation_by_tan(env)
+    assert caplog.records  # the spool gateway logged the SMS, by its metadata only
+    standard = set(logging.makeLogRecord({}).__dict__)
+    extras = [{k: v for k, v in r.__dict__.items() if k not in standard} for r in caplog.records]
+    logged = " ".join(r.getMessage() for r in caplog.records) + json.dumps(extras, default=str)
+    assert tan not in logged and E164 not in logged
+    _portal_ordered_cards_refuse_every_tan_operation(env)
+
+
+def test_registration_with_the_posted_secret_and_its_limits(env: RAEnv) -> None:
+    _later_registration_with_the_posted_secret(env)
+    _wrong_secrets_kill_the_secret_then_are_rate_limited(env)
+
+
+def test_tan_rules_request_flood_and_concurrent_use(env: RAEnv) -> None:
+    _binding_expiry_supersession_and_wrong_attempts(env)
+    _a_flood_of_tan_requests_is_refused(env)
+    _concurrent_use_of_one_tan_succeeds_exactly_once(env)
+
+
+def _first_application_then_revocation_by_tan(env: RAEnv) -> str:
+    order, card = _card(env)
+    assert env.ok("GET", f"/api/orders/{order}", "h")["channel"] == "partner"
+    status = env.ok("GET", f"/api/cards/{card}/sms-tan", "h")
+    assert status["offered"] is True and status["source"] == "application"
+    assert status["mobile"] == "+49*********89" and E164 not in json.dumps(status)
+    with env.service.db.read() as s:
+        stored = s.get(SmsMobile, order)
+        assert stored is not None and E164.encode() not in stored.number  # encrypted with the data key
+
+    tan, sent = _tan(env, card)
+    assert sent["sent_to"] == "+49*********89" and sent["purpose"] == "revocation"
+    before = dt.datetime.now(dt.UTC)
+    done = env.ok(
+        "POST",
+        "/api/revocations/sms-tan",
+        json={"card_id": card, "tan": tan, "reason": "keyCompromise", "requester_name": "Hanna"},
+    )
+    assert done["state"] == "revoked" and tan not in json.dumps(done)
+    assert _ca_status(env, order) == "revoked"
+    with env.service.db.read() as s:
+        [req] = s.scalars(select(RevocationRequest).where(RevocationRequest.card_id == card)).all()
+        assert (req.requester_kind, req.authenticated_by, req.decision, req.reason) == (
+            "holder",
+            "sms-tan",
+            "carried-out",
+            "keyCompromise",
+        )
+        assert req.received_at >= before - dt.timedelta(seconds=1) and req.requester == "sms-tan:+49*********89 (Hanna)"
+        row = s.scalar(select(OutboxMessage).where(OutboxMessage.reference == sent["reference"]))
+        assert row is not None and (row.state, row.payload) == ("sent", None)  # text wiped once sent
+    # Single use: the same TAN again is refused; a revoked card gets no more TANs.
+    _problem(_revoke(env, card, tan), 403, "no valid TAN")
+    _problem(env.call("POST", "/api/tans", json={"card_id": card, "purpose": "revocation"}), 409, "revoked")
+    assert _actions(env, card)[-7:] == [
+        "card.tan_issued",
+        "card.tan_used",
+        "card.revocation_requested",
+        "card.revoked",
+        "card.tan_refused",
+        "card.revocation_refused",
+        "card.tan_request_refused",
+    ]
+    text = _audit_text(env)
+    assert tan not in text and E164 not in text and "+49*********89" in text
+    return tan
+
+
+def _later_registration_with_the_posted_secret(env: RAEnv) -> None:
+    _, card = _card(env, mobile=None)
+    _problem(env.call("POST", "/api/tans", json={"card_id": card, "purpose": "revocation"}), 422, "no mobile number")
+    # Another applicant cannot ask for the holder's letter; an RA officer may (it goes to the registered address).
+    env.applicant("x", "Xaver", "Other", "1970-05-05")
+    assert env.call("POST", f"/api/cards/{card}/registration-secret", "x").status_code == 404
+    first = _secret(env, card, "ra1")
+    secret = _secret(env, card)  # supersedes the first
+    letter = next((_spool(env, Channel.POST).directory / "post").glob("*.txt")).read_text(encoding="utf-8")
+    assert letter.startswith("To: " + ADDRESS + "\n")  # the registered address, nowhere else
+
+    _problem(env.call("PUT", f"/api/cards/{card}/mobile", "h", json={"secret": first, "mobile": MOBILE}), 403, "wrong")
+    _problem(
+        env.call("PUT", f"/api/cards/{card}/mobile", "h", json={"secret": secret, "mobile": "0151 123"}), 400, "E.164"
+    )
+    assert (
+        env.call("PUT", f"/api/cards/{card}/mobile", "x", json={"secret": secret, "mobile": MOBILE}).status_code == 404
+    )
+    got = env.ok("PUT", f"/api/cards/{card}/mobile", "h", json={"secret": secret.lower(), "mobile": MOBILE})
+    assert (got["mobile"], got["source"]) == ("+49*********89", "registration-secret")
+    # Single use.
+    _problem(env.call("PUT", f"/api/cards/{card}/mobile", "h", json={"secret": secret, "mobile": MOBILE}), 403, "wrong")
+
+    tan, _ = _tan(env, card)
+    # Changing the number needs a new secret; TANs sent to the old number die with it.
+    again = _secret(env, card)
+    # An expired secret is refused (and not counted as a wrong one).
+    with env.service.db.write() as s:
+        s.execute(
+            update(RegistrationSecret)
+            .where(RegistrationSecret.state == "active")
+            .values(expires_at=dt.datetime.now(dt.UTC))
+        )
+    body = {"secret": again, "mobile": "+43 664 1234567"}
+    _problem(env.call("PUT", f"/api/cards/{card}/mobile", "h", json=body), 403, "expired")
+    with env.service.db.write() as s:
+        later = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+        s.execute(update(RegistrationSecret).where(RegistrationSecret.state == "active").values(expires_at=later))
+    env.ok("PUT", f"/api/cards/{card}/mobile", "h", json=body)
+    assert env.ok("GET", f"/api/cards/{card}/sms-tan", "ra1")["mobile"] == "+43********67"
+    _problem(_revoke(env, card, tan), 403, "no valid TAN")
+    actions = _actions(env, card)
+    assert actions.count("card.registration_secret_requested") == 3
+    assert "card.mobile_registered" in actions and "card.mobile_changed" in actions
+    with env.service.db.read() as s:
+        states = list(s.scalars(select(RegistrationSecret.state).order_by(RegistrationSecret.id)))
+    assert states == ["superseded", "used", "used"]
+    # At most three letters per card and day.
+    r = env.call("POST", f"/api/cards/{card}/registration-secret", "h")
+    _problem(r, 429, "per card and day")
+    assert int(r.headers["Retry-After"]) > 3600
+    text = _audit_text(env)
+    for value in (secret, again, first, E164, "+436641234567"):
+        assert value not in text
+
+
+def _wrong_secrets_kill_the_secret_then_are_rate_limited(env: RAEnv) -> None:
+    _, card = _card(env, mobile=None)
+    secret = _secret(env, card)
+    url = f"/api/cards/{card}/mobile"
+    for _ in range(3):
+        _problem(env.call("PUT", url, "h", json={"secret": "AAAA-BBBB-CCCC-DDDD", "mobile": MOBILE}), 403, "wrong")
+    # Three wrong entries killed it: the right secret is refused now.
+    _problem(env.call("PUT", url, "h", json={"secret": secret, "mobile": MOBILE}), 403, "wrong or no valid")
+    _problem(env.call("PUT", url, "h", json={"secret": secret, "mobile": MOBILE}), 403, "wrong or no valid")
+    limited = env.call("PUT", url, "h", json={"secret": secret, "mobile": MOBILE})
+    _problem(limited, 429, "too many wrong registration secrets")
+    assert 0 < int(limited.headers["Retry-After"]) <= 3600
+    # A fresh secret is still refused within the window: the limit holds per card.
+    fresh = _secret(env, card)
+    _problem(env.call("PUT", url, "h", json={"secret": fresh, "mobile": MOBILE}), 429, "too many")
+    assert env.ok("GET", f"/api/cards/{card}/sms-tan", "h")["mobile"] is None
+
+
+def _binding_expiry_supersession_and_wrong_attempts(env: RAEnv) -> None:
+    order, card = _card(env)
+    _, other = _card(env)
+    tans = TanService(env.service)
+
+    # Bound to purpose and card.
+    follow_up, _ = _tan(env, card, "follow-up")
+    _problem(_revoke(env, card, follow_up), 403, "no valid TAN for revocation")
+    revocation, _ = _tan(env, card)
+    _problem(_revoke(env, other, revocation), 403, "no valid TAN")
+
+    # The follow-up flow's entry point: verify_tan consumes the TAN in the caller's transaction.
+    with env.service.db.write() as s:
+        verdict = tans.verify_tan(s, card, "follow-up", follow_up)
+    assert verdict.ok and verdict.refusal is None
+    with env.service.db.write() as s:
+        again = tans.verify_tan(s, card, "follow-up", follow_up)
+    assert not again.ok and again.refusal is not None
+
+    # Expired.
+    with env.service.db.write() as s:
+        s.execute(update(Tan).where(Tan.card_id == card).values(expires_at=dt.datetime.now(dt.UTC)))
+    _problem(_revoke(env, card, revocation), 403, "expired")
+
+    # A new TAN supersedes the unused one and withdraws its SMS while still queued.
+    gateways = env.service.gateways
+    env.service.gateways = {}  # no carrier: the SMS stays queued
+    try:
+        old = env.ok("POST", "/api/tans", json={"card_id": other, "purpose": "revocation"}, status=202)
+        env.ok("POST", "/api/tans", json={"card_id": other, "purpose": "revocation"}, status=202)
+    finally:
+        env.service.gateways = gateways
+    with env.service.db.read() as s:
+        row = s.scalar(select(OutboxMessage).where(OutboxMessage.reference == old["reference"]))
+        assert row is not None and (row.state, row.payload) == ("cancelled", None)
+        assert list(s.scalars(select(Tan.state).where(Tan.card_id == other).order_by(Tan.id))) == [
+            "superseded",
+            "active",
+        ]
+
+    # Three wrong TANs kill it: then even the right one is refused.
+    right, _ = _tan(env, card)
+    wrong = "000000" if right != "000000" else "111111"
+    for n in range(1, TAN_ATTEMPTS + 1):
+        body = _problem(_revoke(env, card, wrong), 403, "wrong TAN")
+        assert ("now invalid" in body["detail"]) == (n == TAN_ATTEMPTS)
+    _problem(_revoke(env, card, right), 403, "no valid TAN")
+    # Wrong TANs per card and hour: past the limit even a fresh, right TAN is refused (429).
+    fresh, _ = _tan(env, card)
+    for _ in range(TAN_FAILURES_PER_CARD - TAN_ATTEMPTS):
+        _problem(_revoke(env, card, wrong if fresh != wrong else "222222"), 403, "wrong TAN")
+    limited = _revoke(env, card, fresh)
+    _problem(limited, 429, "too many wrong TANs")
+    assert 0 < int(limited.headers["Retry-After"]) <= 3600
+    assert _ca_status(env, order) != "revoked"
+    with env.service.db.read() as s:
+        refused = s.scalars(
+            select(RevocationRequest).where(RevocationRequest.card_id == card, RevocationRequest.auth_failed.is_(True))
+        ).all()
+        assert len(refused) == TAN_FAILURES_PER_CARD and {r.authenticated_by for r in refused} == {"sms-tan"}
+    text = _audit_text(env)
+    for value in (follow_up, revocation, right, fresh):
+        assert value not in text
+
+
+def _a_flood_of_tan_requests_is_refused(env: RAEnv) -> None:
+    _, card = _card(env)
+    for _ in range(TAN_REQUESTS_PER_CARD):
+        env.ok("POST", "/api/tans", json={"card_id": card, "purpose": "revocation"}, status=202)
+    r = env.call("POST", "/api/tans", json={"card_id": card, "purpose": "follow-up"})
+    _problem(r, 429, "too many TAN requests")
+    assert 0 < int(r.headers["Retry-After"]) <= 3600
+    assert _actions(env, card)[-1] == "card.tan_request_refused"
+    with env.service.db.read() as s:
+        assert len(s.scalars(select(Tan).where(Tan.card_id == card)).all()) == TAN_REQUESTS_PER_CARD
+    # Unknown cards and purposes.
+    _problem(env.call("POST", "/api/tans", json={"card_id": 999999, "purpose": "revocation"}), 404, "no card")
+    assert env.call("POST", "/api/tans", json={"card_id": card, "purpose": "login"}).status_code == 422
+
+    # Per client address: TAN requests and wrong TANs over all cards (rows of another card stand in
+    # for a caller who spread them over many).
+    _, fresh = _card(env)
+    tans = TanService(env.service)
+    address = "203.0.113.9"
+    now = dt.datetime.now(dt.UTC)
+    with env.service.db.write() as s:
+        for _ in range(TAN_REQUESTS_PER_ADDRESS):
+            s.add(
+                Tan(
+                    card_id=card,
+                    purpose="revocation",
+                    salt="00",
+                    digest="00",
+                    state="superseded",
+                    attempts=0,
+                    created_at=now,
+                    expires_at=now,
+                    requested_by="test",
+                    client_address=address,
+                    outbox_ref="x",
+                )
+            )
+        for _ in range(TAN_FAILURES_PER_ADDRESS):
+            s.add(TanFailure(card_id=card, kind="tan", at=now, client_address=address))
+    with pytest.raises(RAError, match="too many TAN requests") as exc:
+        tans.request_tan(fresh, "revocation", client_address=address)
+    assert exc.value.kind is RAErrorKind.RATE_LIMITED and exc.value.retry_after
+    tan = tans.request_tan(fresh, "revocation", client_address="203.0.113.10")  # another address may
+    code = _spool(env, Channel.SMS).read(Channel.SMS, tan.reference)[:6]
+    with env.service.db.write() as s:
+        verdict = tans.verify_tan(s, fresh, "revocation", code, client_address=address)
+    assert verdict.refusal is not None and verdict.refusal.kind is RAErrorKind.RATE_LIMITED
+    with env.service.db.write() as s:
+        assert tans.verify_tan(s, fresh, "revocation", code, client_address="203.0.113.10").ok
+
+
+def _portal_ordered_cards_refuse_every_tan_operation(env: RAEnv) -> None:
+    env.applicant("p", "Paul", "Portal", "1975-07-07")
+    base = {"product": "qes-card", "method": "on-site", "country": "DE", "postal_address": ADDRESS}
+    # No number with a portal order, nor for a product without SMS-TAN, nor a malformed one.
+    _problem(env.call("POST", "/api/orders", "p", json={**base, "mobile": MOBILE}), 422, "portal")
+    _problem(
+        env.call(
+            "POST",
+            "/api/orders",
+            "p",
+            json={**base, "product": "upc-card", "channel": "partner", "mobile": MOBILE, "email": "p@example.org"},
+        ),
+        422,
+        "not offered",
+    )
+    _problem(env.call("POST", "/api/orders", "p", json={**base, "channel": "partner", "mobile": "12345"}), 400, "E.164")
+    assert env.call("POST", "/api/orders", "p", json={**base, "channel": "shop"}).status_code == 422
+
+    order, card = _card(env, channel="portal", mobile=None)
+    assert env.ok("GET", f"/api/orders/{order}", "h")["channel"] == "portal"
+    assert env.ok("GET", f"/api/cards/{card}/sms-tan", "h")["offered"] is False
+    _problem(env.call("POST", "/api/tans", json={"card_id": card, "purpose": "revocation"}), 422, "portal")
+    _problem(env.call("POST", f"/api/cards/{card}/registration-secret", "h"), 422, "portal")
+    _problem(
+        env.call("PUT", f"/api/cards/{card}/mobile", "h", json={"secret": "AAAA-BBBB-CCCC-DDDD", "mobile": MOBILE}),
+        422,
+        "portal",
+    )
+    _problem(_revoke(env, card, "123456"), 422, "portal")
+    assert _ca_status(env, order) != "revoked"
+    with env.service.db.read() as s:
+        [req] = s.scalars(select(RevocationRequest).where(RevocationRequest.card_id == card)).all()
+        assert (req.authenticated_by, req.decision) == ("sms-tan", "refused")
+        assert s.scalar(select(Tan).where(Tan.card_id == card)) is None
+    assert "card.tan_request_refused" in _actions(env, card)
+
+
+def _concurrent_use_of_one_tan_succeeds_exactly_once(env: RAEnv) -> None:
+    _, card = _card(env)
+    tan, _ = _tan(env, card, "follow-up")
+    tans = TanService(env.service)
+    barrier = threading.Barrier(2)
+    outcomes: list[bool] = []
+    errors: list[BaseException] = []
+
+    def use() -> None:
+        try:
+            barrier.wait()
+            with env.service.db.write() as s:
+                verdict = tans.verify_tan(s, card, "follow-up", tan)
+                time.sleep(0.3)  # hold the transaction open: the other one must wait or lose
+            outcomes.append(verdict.ok)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=use) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sorted(outcomes) == [False, True]
+    with env.service.db.read() as s:
+        assert s.scalar(select(Tan.state).where(Tan.card_id == card)) == "used"
+    assert _actions(env, card).count("card.tan_used") == 1
