@@ -35,6 +35,7 @@ __all__ = [
     "RejectIn",
     "RevokeIn",
     "RolesIn",
+    "ShipOut",
     "SlotOut",
 ]
 
@@ -89,6 +90,7 @@ class OrderIn(Schema):
     organisation_id = Integer(load_default=None)
     common_name = String(load_default=None, validate=Length(min=1, max=64))
     validity_days = Integer(load_default=None, validate=Range(min=1, max=1096))
+    shop_id = Integer(load_default=None)
 
 
 class SlotOut(Schema):
@@ -320,3 +322,12 @@ class EvidenceOut(Schema):
     audit_events = List(Dict())
     prepared_for = Dict()
     evidence_copy_content = Dict(required=False)
+
+
+class ShipOut(OrderOut):
+    transport_pin = String(
+        allow_none=True,
+        metadata={
+            "description": "The card's transport PIN, returned this once to card production (ra/transport_pin.py)"
+        },
+    )
