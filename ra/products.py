@@ -94,6 +94,8 @@ class Product:
     email: bool
     """The subject's email goes into certificates whose profile allows it."""
     slots: tuple[Slot, ...]
+    transport_pin_digits: int = 6
+    """Card products: digits of the transport PIN the card ships behind (ra/transport_pin.py)."""
 
     @property
     def evidence(self) -> tuple[str, ...]:
@@ -110,7 +112,7 @@ class Product:
 
 _KEYS: Final = frozenset(
     {"title", "subject", "delivery", "four_eyes", "validity_days", "methods", "organisation", "professional", "email"}
-    | {"slots"}
+    | {"slots", "transport_pin_digits"}
 )
 
 
@@ -195,6 +197,10 @@ def parse_product(name: str, raw: object, profiles: Mapping[str, Literal["natura
     email = _get(name, raw, "email", bool, False)
     if professional and subject_kind != "natural":
         raise ProductError(f"product {name}: professional attributes apply to natural persons only")
+    pin_digits = _get(name, raw, "transport_pin_digits", int, 6)
+    assert isinstance(pin_digits, int)
+    if not 6 <= pin_digits <= 12:
+        raise ProductError(f"product {name}: transport_pin_digits must be 6..12, got {pin_digits}")
     assert isinstance(title, str) and isinstance(four_eyes, bool)
     assert isinstance(professional, bool) and isinstance(email, bool)
     return Product(
@@ -209,6 +215,7 @@ def parse_product(name: str, raw: object, profiles: Mapping[str, Literal["natura
         professional=professional,
         email=email,
         slots=tuple(slots),
+        transport_pin_digits=pin_digits,
     )
 
 

@@ -339,6 +339,7 @@ class ShopService:
         now = ra.clock()
         refusal: RAError | None = None
         with ra.db.write() as s:
+            shop_repo.lock_account(s, principal.account_id)
             failures = shop_repo.failures_since(
                 s, _PURPOSE, now - CODE_WINDOW, account_id=principal.account_id, client_address=address
             )

@@ -19,11 +19,12 @@ Life of a transport PIN:
 3. **Destroyed with the card.**  When a revocation request is accepted or the card expires,
    :func:`destroy` drops the ciphertext (audited); a later reveal is refused.
 
-Why six digits: the transport PIN protects the card only in transit and until the holder sets
-PIN and PUK; the chip blocks it after a few wrong tries (3 on common QSCDs), so a thief of the
-letter guesses right with a chance of 3 in 10^6.  Online guessing at this API is impossible (the
-PIN is never compared here, only shown).  Six digits is also what card readers with a PIN pad
-accept everywhere.
+Why six digits (the default; a card product may set ``transport_pin_digits``, 6..12, in
+products.toml): the transport PIN protects the card only in transit and until the holder sets PIN
+and PUK; the chip blocks it after a few wrong tries (3 on common QSCDs), so whoever intercepts the
+card guesses right with a chance of 3 in 10^6.  Guessing at this API is impossible (the PIN is
+never compared here, only shown, and only after the account password).  Six digits is also what
+PIN-pad card readers accept everywhere.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ __all__ = [
 ]
 
 TRANSPORT_PIN_DIGITS: Final = 6
+"""The default; a card product may ask for more (``transport_pin_digits`` in products.toml, 6..12)."""
 REVEAL_WINDOW: Final = dt.timedelta(hours=1)
 REVEAL_FAILURES_PER_CARD: Final = 5
 REVEAL_FAILURES_PER_ADDRESS: Final = 20
@@ -87,7 +89,7 @@ def issue_on_ship(
         return None
     if pins.pin_get(s, card_id) is not None:
         raise RAError(RAErrorKind.CONFLICT, f"card {card_id} already has a transport PIN")
-    pin = new_transport_pin()
+    pin = new_transport_pin(product.transport_pin_digits)
     now = ra.clock()
     pins.pin_add(
         s,

@@ -11,13 +11,14 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from ra.store.models import Order, Organisation, SecretFailure, Shop, ShopMember
+from ra.store.models import Account, Order, Organisation, SecretFailure, Shop, ShopMember
 
 __all__ = [
     "ShopRec",
     "failure_add",
     "failures_since",
     "is_member",
+    "lock_account",
     "member_add",
     "member_shops",
     "order_shop",
@@ -118,6 +119,11 @@ def member_shops(s: Session, account_id: int) -> list[ShopRec]:
         .order_by(Shop.id)
     )
     return [_shop(s, r) for r in s.scalars(stmt)]
+
+
+def lock_account(s: Session, account_id: int) -> None:
+    """Take the account's row lock (PostgreSQL): one account's concurrent attempts are counted in turn."""
+    s.execute(select(Account.id).where(Account.id == account_id).with_for_update())
 
 
 def order_shop(s: Session, order_id: int) -> int | None:

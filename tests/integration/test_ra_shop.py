@@ -103,7 +103,7 @@ def test_applicant_enters_the_code_once_and_orders_within_the_shop(env: RAEnv) -
     entered = env.ok("POST", "/api/shops", "a", json={"code": typed})
     assert (entered["id"], entered["organisation"], entered["created_by"]) == (shop_id, "Musterfirma GmbH", None)
     env.ok("POST", "/api/shops", "a", json={"code": code})  # again: idempotent
-    assert _count(env, ShopMember) == 1 and len(_audit(env, "shop.entered")) == 1
+    assert _count(env, ShopMember) == 1 and len(_audit(env, "shop.entered")) == 1  # before "max" enters
     [mine] = env.ok("GET", "/api/shops", "a")
     assert (mine["name"], mine["products"], mine["methods"]) == (
         OFFER["name"],
@@ -126,6 +126,15 @@ def test_applicant_enters_the_code_once_and_orders_within_the_shop(env: RAEnv) -
     [(_, _, created)] = [x for x in _audit(env, "order.created") if x[1] == str(order_id)]
     assert created["shop_id"] == shop_id and created["organisation_id"] == org_id
     assert env.ok("GET", f"/api/orders/{order_id}", "a")["organisation_id"] == org_id
+
+    # A seal through the shop: the shop names the organisation; only its authorised signatory may apply.
+    env.applicant("max", "Max", "Mustermann", "1970-01-01")
+    env.ok("POST", "/api/shops", "max", json={"code": code})
+    seal = _order(env, "max", shop_id, product="seal-card", common_name="Musterfirma Siegel")
+    assert seal.status_code == 201, seal.get_json()
+    assert env.ok("GET", f"/api/orders/{seal.get_json()['id']}", "max")["organisation_id"] == org_id
+    r = _order(env, "a", shop_id, product="seal-card", common_name="Not mine")
+    assert r.status_code == 422 and "authorised signatory" in r.get_json()["detail"]
 
     # Each shop rule refuses with 422 naming it, and nothing is stored.
     orders_before = _count(env, Order)

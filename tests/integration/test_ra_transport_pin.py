@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import select, update
@@ -19,7 +20,7 @@ from ra.transport_pin import REVEAL_FAILURES_PER_CARD
 from tests.integration.ra_support import PASSWORD, RAEnv, csr_pem
 
 
-def _shipped(env: RAEnv, who: str, given: str, dob: str) -> tuple[int, int, str]:
+def _shipped(env: RAEnv, who: str, given: str, dob: str, digits: int = 6) -> tuple[int, int, str]:
     """A shipped card of a new applicant ``who``: (order, card, transport PIN from the ship response)."""
     env.applicant(who, given, "Holder", dob)
     order = env.ok(
@@ -30,7 +31,7 @@ def _shipped(env: RAEnv, who: str, given: str, dob: str) -> tuple[int, int, str]
     env.ok("POST", f"/api/orders/{order}/slots/signature/csr", "caop", json={"csr_pem": csr_pem()})
     shipped = env.ok("POST", f"/api/orders/{order}/ship", "caop")
     pin = shipped["transport_pin"]
-    assert isinstance(pin, str) and len(pin) == 6 and pin.isdigit()
+    assert isinstance(pin, str) and len(pin) == digits and pin.isdigit()
     return order, int(shipped["card_id"]), pin
 
 
@@ -133,7 +134,11 @@ def test_wrong_passwords_are_refused_and_rate_limited(env: RAEnv) -> None:
 
 def test_ciphertext_bound_to_its_card_and_destroyed_on_revocation_and_expiry(env: RAEnv) -> None:
     _, card1, pin1 = _shipped(env, "h", "Hanna", "1981-02-03")
-    _, card2, pin2 = _shipped(env, "k", "Karl", "1975-05-06")
+    # This card's product asks for 8 digits (products.toml transport_pin_digits).
+    product = env.service.products["qes-card"]
+    env.service.products = {**env.service.products, "qes-card": replace(product, transport_pin_digits=8)}
+    _, card2, pin2 = _shipped(env, "k", "Karl", "1975-05-06", digits=8)
+    assert _row(env, card2).digits == 8
     # Moving card 1's ciphertext onto card 2 does not decrypt there: a clear 409, nothing shown.
     stolen = _row(env, card1).ciphertext
     own = _row(env, card2).ciphertext

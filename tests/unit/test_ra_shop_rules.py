@@ -140,3 +140,17 @@ def test_transport_pins_are_random_digits_and_bound_to_the_card() -> None:
     with pytest.raises(RAError) as exc:
         KEY.decrypt(blob, pin_aad(2))
     assert exc.value.kind is RAErrorKind.CONFLICT
+
+
+def test_products_configure_transport_pin_length() -> None:
+    from ra.products import ProductError, parse_products
+
+    base = (
+        'title = "T"\nsubject = "natural"\ndelivery = "card"\nfour_eyes = false\nvalidity_days = 365\n'
+        'methods = ["on-site"]\nslots = [{ name = "s", profile = "qes-natural" }]\n'
+    )
+    assert PRODUCTS["qes-card"].transport_pin_digits == 6
+    assert parse_products("[p]\n" + base + "transport_pin_digits = 8\n", PROFILES)["p"].transport_pin_digits == 8  # type: ignore[arg-type]
+    for bad in ("5", "13", '"8"', "true"):
+        with pytest.raises(ProductError, match="transport_pin_digits"):
+            parse_products("[p]\n" + base + f"transport_pin_digits = {bad}\n", PROFILES)  # type: ignore[arg-type]
