@@ -366,7 +366,7 @@ class ShopService:
                 refusal = RAError(RAErrorKind.NOT_FOUND, "no shop has this code")
             elif not shop.enabled or (shop.valid_until is not None and shop.valid_until <= now):
                 refusal = RAError(RAErrorKind.POLICY_VIOLATION, f"shop rule: shop {shop.name!r} is closed")
-            if refusal is not None:
+            if refusal is not None:  # access attempts are logged (EN 319 411-1 OVR-6.4.5-02)
                 ra._audit(
                     s,
                     principal,

@@ -100,6 +100,7 @@ def issue_on_ship(
         created_at=now,
         created_by=principal.name,
     )
+    # Subject device preparation is logged (EN 319 411-2 SDP-6.4.5-10), the PIN itself never.
     ra._audit(
         s,
         principal,
@@ -216,7 +217,7 @@ class TransportPinService:
                         f"the stored transport PIN of card {card.id} does not authenticate for this card "
                         "(data key or card binding); nothing was shown, ask the trust center for a new card",
                     )
-            if refusal is not None:
+            if refusal is not None:  # access attempts are logged (EN 319 411-1 OVR-6.4.5-02)
                 ra._audit(
                     s,
                     principal,
