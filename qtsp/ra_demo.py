@@ -1,5 +1,6 @@
 """The RA part of ``qtsp demo``: a signature card with OZB, a seal card and a UPC card from
-application to activated card, then one refused application per rule family with its reason."""
+application to activated card, then one refused application per rule family with its reason, then
+a shop code and the one reveal of a transport PIN."""
 
 from __future__ import annotations
 
@@ -149,6 +150,45 @@ def _sms_tan_demo(ra: RAService, tag: str, ra1: Principal, caop: Principal, port
     console.print(table)
 
 
+def _shop_and_transport_pin(
+    ra: RAService, ra1: Principal, org_id: int, holder: Principal, card_id: int, tag: str, console: Console
+) -> None:
+    """A shop for the organisation: an applicant enters its code and orders through it, one order
+    outside the shop is refused; the holder of a shipped card sees its transport PIN once."""
+    from ra.shop import ShopService
+    from ra.transport_pin import TransportPinService
+
+    table = Table(title="qtsp demo: shop code (seed 001) and transport PIN (seed 004)")
+    table.add_column("step")
+    table.add_column("result", overflow="fold")
+    shops = ShopService(ra)
+    shop_id, code = shops.create_shop(
+        ra1, org_id, name="Musterfirma staff shop", products=["qes-card"], methods=["postident-branch", "on-site"]
+    )
+    table.add_row("RA officer opens a shop", f"shop {shop_id}, code {code[:4]}-****-**** (shown once, stored as HMAC)")
+    sven = _applicant(ra, tag, "Sven", "Shopper", dt.date(1977, 7, 7) + dt.timedelta(days=secrets.randbelow(900)))
+    shop = shops.enter_code(sven, code.lower())
+    table.add_row("applicant enters the code once", f"{shop.name} of {shop.organisation_name} kept in the navigation")
+    order_id = ra.create_order(sven, product="qes-card", method="on-site", country="DE", shop_id=shop_id)
+    org = ra.get_order(sven, order_id).order.organisation_id
+    table.add_row("order through the shop", f"order {order_id}, affiliated with organisation {org}")
+    try:
+        ra.create_order(sven, product="qes-card", method="notary", country="DE", shop_id=shop_id)
+        table.add_row("order outside the shop", "[red]NOT refused[/red]")
+    except RAError as exc:
+        table.add_row("order outside the shop", f"refused: {exc.detail}")
+    pins = TransportPinService(ra)
+    pin, at = pins.reveal(holder, card_id, _PASSWORD)
+    shown = f"card {card_id}: revealed once ({'*' * len(pin)}) at {at:%H:%M:%S}"
+    table.add_row("holder reveals the transport PIN", shown)
+    try:
+        pins.reveal(holder, card_id, _PASSWORD)
+        table.add_row("second reveal", "[red]NOT refused[/red]")
+    except RAError as exc:
+        table.add_row("second reveal", f"refused: {exc.detail}")
+    console.print(table)
+
+
 def run_ra_demo(config: Config, console: Console) -> None:
     tag = secrets.token_hex(3)
     rnd = secrets.randbelow(3000)
@@ -295,3 +335,4 @@ def run_ra_demo(config: Config, console: Console) -> None:
         console.print(refused)
         _revocation_by_authorised_person(ra, ra1, caop, tag, console)
         _sms_tan_demo(ra, tag, ra1, caop, ra.get_order(erika, o1).card_id or 0, console)
+        _shop_and_transport_pin(ra, ra1, org_id, erika, ra.get_order(erika, o1).card_id or 0, tag, console)

@@ -97,6 +97,8 @@ class Product:
     slots: tuple[Slot, ...]
     sms_tan_channels: frozenset[str] = frozenset()
     """Order channels through which SMS-TAN is offered for this product (ra/tan.py; never ``portal``)."""
+    transport_pin_digits: int = 6
+    """Card products: digits of the transport PIN the card ships behind (ra/transport_pin.py)."""
 
     @property
     def evidence(self) -> tuple[str, ...]:
@@ -113,7 +115,7 @@ class Product:
 
 _KEYS: Final = frozenset(
     {"title", "subject", "delivery", "four_eyes", "validity_days", "methods", "organisation", "professional", "email"}
-    | {"slots", "sms_tan_channels"}
+    | {"slots", "sms_tan_channels", "transport_pin_digits"}
 )
 
 
@@ -198,6 +200,10 @@ def parse_product(name: str, raw: object, profiles: Mapping[str, Literal["natura
     email = _get(name, raw, "email", bool, False)
     if professional and subject_kind != "natural":
         raise ProductError(f"product {name}: professional attributes apply to natural persons only")
+    pin_digits = _get(name, raw, "transport_pin_digits", int, 6)
+    assert isinstance(pin_digits, int)
+    if not 6 <= pin_digits <= 12:
+        raise ProductError(f"product {name}: transport_pin_digits must be 6..12, got {pin_digits}")
     assert isinstance(title, str) and isinstance(four_eyes, bool)
     assert isinstance(professional, bool) and isinstance(email, bool)
     sms_tan = _sms_tan_channels(name, raw.get("sms_tan_channels", []))
@@ -214,6 +220,7 @@ def parse_product(name: str, raw: object, profiles: Mapping[str, Literal["natura
         email=email,
         slots=tuple(slots),
         sms_tan_channels=sms_tan,
+        transport_pin_digits=pin_digits,
     )
 
 

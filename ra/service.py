@@ -27,7 +27,7 @@ from ca.issuance.service import system_clock
 from ca.profiles.subject import AdmissionInput, SubjectError, SubjectInput
 from ca.store import repository as ca_repo
 from ca.store.db import Database, UnitOfWork
-from ra import tan
+from ra import shop, tan, transport_pin
 from ra.ca_port import CAPort, IssuedRef, subject_to_json
 from ra.credentials import DataKey, hash_password, new_letter_secret, new_totp_secret, totp_step, verify_password
 from ra.errors import RAError, RAErrorKind
@@ -613,11 +613,13 @@ class RAService:
         postal_address: str | None = None,
         channel: str = "portal",
         mobile: str | None = None,
+        shop_id: int | None = None,
     ) -> int:
         """An applicant orders a product for themself (natural) or their organisation (seal);
         ``postal_address`` (2-6 lines) is where the card and letters about it are posted;
         ``channel`` is where it is ordered, and ``mobile`` the number for SMS-TAN where that
-        channel offers it (ra/tan.py)."""
+        channel offers it (ra/tan.py); optionally through a shop they entered (ra/shop.py: its
+        rules and affiliation)."""
         principal.require(Role.APPLICANT)
         assert principal.account_id is not None and principal.person_id is not None
         prod = self._product(product)
@@ -627,6 +629,9 @@ class RAService:
         except ValueError:
             raise RAError(RAErrorKind.MALFORMED, f"unknown identification method {method!r}") from None
         check_method(prod, ident, OrderKind.NEW)
+        if shop_id is not None:
+            with self.db.read() as s:
+                organisation_id = shop.check_order(self, s, principal, shop_id, prod, ident, organisation_id)
         from iso3166 import countries_by_alpha2
 
         if country not in countries_by_alpha2:
@@ -651,6 +656,8 @@ class RAService:
         address = normalise_postal_address(postal_address) if postal_address is not None else None
         now = self.clock()
         with self.db.write() as s:
+            if shop_id is not None:  # again, the shop row locked: a concurrent close serialises
+                shop.check_order(self, s, principal, shop_id, prod, ident, organisation_id, lock=True)
             if organisation_id is not None:
                 org = repo.org_get(s, organisation_id)
                 if org is None:
@@ -675,6 +682,7 @@ class RAService:
                 parent_card_id=None,
                 postal_address=address,
                 channel=channel,
+                shop_id=shop_id,
                 submitted_at=now,
                 updated_at=now,
             )
@@ -684,6 +692,7 @@ class RAService:
                 "organisation_id": organisation_id,
                 "kind": "new",
                 "channel": channel,
+                "shop_id": shop_id,
             }
             if number is not None:  # seed 000: the number is given with the first application
                 details["mobile"] = tan.store_mobile(
@@ -1544,7 +1553,9 @@ class RAService:
                 reset.append(slot.id)
         return ReconcileResult(tuple(recorded), tuple(reset), tuple(pending))
 
-    def ship(self, principal: Principal, order_id: int) -> None:
+    def ship(self, principal: Principal, order_id: int) -> str | None:
+        """The card leaves production; returns its transport PIN, the only time it is returned to
+        card production (ra/transport_pin.py), or None for a product without a card."""
         acting = principal.require(Role.CA_OPERATOR)
         with self.db.write() as s:
             order = self._order(s, order_id, principal, lock=True)
@@ -1556,6 +1567,7 @@ class RAService:
             self._transition(s, order, OrderEvent.SHIP, acting, principal)
             assert card is not None
             repo.card_update(s, card.id, shipped_at=self.clock())
+            return transport_pin.issue_on_ship(self, s, principal, acting, card.id, self._product(order.product))
 
     # ------------------------------------------------------------------------------------------
     # Cards
@@ -2003,6 +2015,7 @@ class RAService:
             return request_id, [], refusal
         assert target is not None
         repo.card_update(s, card.id, state=target.value, revocation_requested_at=received, revocation_reason=reason)
+        transport_pin.destroy(self, s, principal, role, card.id, "revoked")
         self._audit(s, principal, role, "card.revocation_requested", "card", card.id, details, at=received)
         return request_id, repo.slots(s, card.order_id), None
 
@@ -2113,6 +2126,7 @@ class RAService:
                 target = card_transition(CardState(card.state), CardEvent.EXPIRE, Role.SYSTEM)
                 repo.card_update(s, card_id, state=target.value)
                 self._audit(s, SYSTEM, Role.SYSTEM, "card.expired", "card", card_id, {}, at=now)
+                transport_pin.destroy(self, s, SYSTEM, Role.SYSTEM, card_id, "expired")
                 out.append(card_id)
         return out
 

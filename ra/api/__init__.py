@@ -389,9 +389,12 @@ def submit_csr(order_id: int, slot: str, data: dict[str, Any]) -> Any:
 @bp.post("/orders/<int:order_id>/ship")
 @bp.auth_required(auth)
 @requires(Role.CA_OPERATOR)
-@bp.output(sc.OrderOut)
+@bp.output(sc.ShipOut)
+@bp.doc(summary="The card leaves production; the response carries its transport PIN, this once")
 def ship(order_id: int) -> dict[str, Any]:
-    return _transition_view(order_id, lambda s, p: s.ship(p, order_id))
+    service = _service()
+    pin = service.ship(_principal(), order_id)
+    return {**_order_out(service.get_order(_principal(), order_id)), "transport_pin": pin}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -628,4 +631,5 @@ def create_app(service: RAService) -> APIFlask:
     return app
 
 
+from ra.api import shop, transport_pin  # noqa: E402, F401  (their views register on bp)
 from ra.api import tan as _tan_views  # noqa: E402,F401  (SMS-TAN views on the same blueprint)

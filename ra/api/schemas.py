@@ -36,6 +36,7 @@ __all__ = [
     "RejectIn",
     "RevokeIn",
     "RolesIn",
+    "ShipOut",
     "SlotOut",
 ]
 
@@ -106,6 +107,7 @@ class OrderIn(Schema):
         validate=Length(max=32),
         metadata={"description": "Mobile number for SMS-TAN (E.164), where the product and channel offer it"},
     )
+    shop_id = Integer(load_default=None)
 
 
 class SlotOut(Schema):
@@ -371,3 +373,12 @@ class EvidenceOut(Schema):
     audit_events = List(Dict())
     prepared_for = Dict()
     evidence_copy_content = Dict(required=False)
+
+
+class ShipOut(OrderOut):
+    transport_pin = String(
+        allow_none=True,
+        metadata={
+            "description": "The card's transport PIN, returned this once to card production (ra/transport_pin.py)"
+        },
+    )

@@ -33,11 +33,15 @@ __all__ = [
     "RegistrationSecret",
     "RevocationPassword",
     "RevocationRequest",
+    "SecretFailure",
+    "Shop",
+    "ShopMember",
     "Signatory",
     "SlotRecord",
     "SmsMobile",
     "Tan",
     "TanFailure",
+    "TransportPin",
 ]
 
 _NAME = 128
@@ -158,6 +162,8 @@ class Order(Base):
     postal_address: Mapped[str | None] = mapped_column(Text)
     """Where the card and letters about it (order passwords, registration secrets) are posted:
     2-6 lines joined by newlines, confirmed at identification."""
+    shop_id: Mapped[int | None] = mapped_column(ForeignKey("ra_shop.id"))
+    """The shop (Shop-Code storefront) the order was placed through, if any (ra/shop.py)."""
     submitted_at: Mapped[dt.datetime]
     updated_at: Mapped[dt.datetime]
     channel: Mapped[str] = mapped_column(String(16), server_default="portal")
@@ -516,4 +522,83 @@ class TanFailure(Base):
         Index(None, "card_id", "kind", "at"),
         Index(None, "client_address", "at"),
         CheckConstraint("kind IN ('tan', 'registration-secret')", name="kind"),
+    )
+
+
+class Shop(Base):
+    """An organisation's shop (D-Trust "Shop-Code", seed 001): a storefront limiting the products and
+    identification methods offered to applicants who entered its code.  The code itself is never
+    stored: only its HMAC-SHA256 under a key derived from the RA data key (ra/shop.py)."""
+
+    __tablename__ = "ra_shop"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("ra_organisation.id"))
+    name: Mapped[str] = mapped_column(String(_NAME))
+    code_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    key_id: Mapped[str] = mapped_column(String(16))
+    """The data key the digest was made under."""
+    products: Mapped[str] = mapped_column(Text)
+    """JSON list of product names."""
+    methods: Mapped[str] = mapped_column(Text)
+    """JSON list of identification methods."""
+    valid_until: Mapped[dt.datetime | None]
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[dt.datetime]
+    created_by: Mapped[str] = mapped_column(String(_ACTOR))
+    disabled_at: Mapped[dt.datetime | None]
+    disabled_by: Mapped[str | None] = mapped_column(String(_ACTOR))
+
+    __table_args__ = (Index(None, "organisation_id"),)
+
+
+class ShopMember(Base):
+    """A shop kept in an applicant's navigation after they entered its code once."""
+
+    __tablename__ = "ra_shop_member"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("ra_account.id"), primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("ra_shop.id"), primary_key=True)
+    entered_at: Mapped[dt.datetime]
+
+
+class SecretFailure(Base):
+    """A wrong shop code or a wrong password at a transport-PIN reveal: these rows drive the
+    per-account, per-card and per-address rate limits (counted in the database, so across processes)."""
+
+    __tablename__ = "ra_secret_failure"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("ra_account.id"))
+    card_id: Mapped[int | None] = mapped_column(ForeignKey("ra_card.id"))
+    client_address: Mapped[str | None] = mapped_column(String(64))
+    at: Mapped[dt.datetime]
+
+    __table_args__ = (
+        CheckConstraint("purpose IN ('shop-code', 'transport-pin')", name="purpose"),
+        Index(None, "purpose", "at"),
+    )
+
+
+class TransportPin(Base):
+    """A card's transport PIN (seed 004: the card ships inactive behind it), AES-GCM encrypted with
+    the data key and bound to the card id; the ciphertext is destroyed (NULL) when the holder has
+    seen it once, or when the card is revoked or expires.  Who revealed it and when stay."""
+
+    __tablename__ = "ra_transport_pin"
+
+    card_id: Mapped[int] = mapped_column(ForeignKey("ra_card.id"), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(16))
+    ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
+    digits: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime]
+    created_by: Mapped[str] = mapped_column(String(_ACTOR))
+    revealed_at: Mapped[dt.datetime | None]
+    revealed_by: Mapped[str | None] = mapped_column(String(_ACTOR))
+    destroyed_at: Mapped[dt.datetime | None]
+    destroyed_reason: Mapped[str | None] = mapped_column(String(16))
+
+    __table_args__ = (
+        CheckConstraint("destroyed_reason IN ('revealed', 'revoked', 'expired')", name="destroyed_reason"),
     )

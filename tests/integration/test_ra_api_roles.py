@@ -48,6 +48,12 @@ EXPECTED: dict[tuple[str, str], set[str] | None] = {
     ("PUT", "/api/operators/<int:account_id>/roles"): {SEC},
     ("GET", "/api/audit"): {AUD, SEC},
     ("GET", "/api/audit/evidence/<issuer>/<serial>"): {AUD, SEC},
+    ("POST", "/api/cards/<int:card_id>/transport-pin"): {A},
+    ("POST", "/api/organisations/<int:org_id>/shops"): {RA},
+    ("GET", "/api/shops"): {A, RA},
+    ("POST", "/api/shops"): {A},
+    ("GET", "/api/shops/<int:shop_id>/products"): {A, RA},
+    ("POST", "/api/shops/<int:shop_id>/disable"): {RA},
 }
 CALLERS = [None, A, RA, REV, CA, AUD, SEC]
 
@@ -62,7 +68,10 @@ def test_every_endpoint_checks_every_role(env: RAEnv) -> None:
     env.ok("POST", f"/api/orders/{order_id}/slots/signature/csr", CA, json={"csr_pem": csr_pem()})
     card_id = env.ok("POST", f"/api/orders/{order_id}/ship", CA)["card_id"]
     org_id, _ = env.organisation()
+    shop = {"name": "Role shop", "products": ["qes-card"], "methods": ["on-site"]}
+    shop_id = env.ok("POST", f"/api/organisations/{org_id}/shops", RA, json=shop, status=201)["id"]
     values = {
+        "shop_id": shop_id,
         "order_id": order_id,
         "card_id": card_id,
         "org_id": org_id,
