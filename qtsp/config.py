@@ -158,6 +158,9 @@ class RAConfig:
     evidence_retention_days: int = 4018
     """Identity-document copies are deleted this long after upload, their digests kept (default 11
     years; set it to the period your terms and conditions state, TS 119 461 ISS-8.5.2-04)."""
+    renewal_min_days: int = 3
+    """Online renewal is possible until this many days before the certificate expires, and the
+    chosen issuance date must lie that early too (DigiSign: "minimum 3 days left")."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -446,6 +449,7 @@ def load_config(home: str | os.PathLike[str] | None = None, *, base_url: str | N
         data_key_file=rs.path("data_key_file", home_path, env="QTSP_RA_DATA_KEY_FILE")
         or home_path / "secrets" / "ra-data.key",
         evidence_retention_days=rs.integer("evidence_retention_days", 4018, 1, 36500),
+        renewal_min_days=rs.integer("renewal_min_days", 3, 1, 365),
     )
     rs.finish()
 
@@ -534,4 +538,5 @@ checkpoint_interval_seconds = {config.audit.checkpoint_interval_seconds}
 
 [ra]
 activation_hours = {config.ra.activation_hours if config.ra else 24}
+renewal_min_days = {config.ra.renewal_min_days if config.ra else 3}
 """

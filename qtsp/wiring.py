@@ -210,6 +210,7 @@ def ra_service(rt: Runtime, *, pkilint: bool | None = None) -> RAService:
         ca=adapter,
         data_key=DataKey.from_file(key_file, create=True),
         activation_delay=dt.timedelta(hours=ra_config.activation_hours if ra_config else 24),
+        renewal_min_days=ra_config.renewal_min_days if ra_config else 3,
     )
 
 

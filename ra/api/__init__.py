@@ -599,3 +599,6 @@ def create_app(service: RAService) -> APIFlask:
     )
     init_app(app, service)
     return app
+
+
+from ra.api import renewal as _renewal  # noqa: E402,F401  (online renewal views on bp)
