@@ -113,7 +113,8 @@ def _at(env: RAEnv, when: dt.datetime) -> None:
 
 def _actions(env: RAEnv) -> list[tuple[str, str, Any]]:
     with env.service.db.read() as s:
-        return [(e.action, e.object_id or "", e.details) for e in s.scalars(select(AuditEvent).order_by(AuditEvent.seq))]
+        rows = s.scalars(select(AuditEvent).order_by(AuditEvent.seq))
+        return [(e.action, e.object_id or "", e.details) for e in rows]
 
 
 def _count_orders(env: RAEnv) -> int:
@@ -152,7 +153,7 @@ def test_form_comes_from_the_certificate_and_only_the_holder_renews(env: RAEnv) 
 
 
 def test_request_rules_window_date_attributes_and_new_key(env: RAEnv) -> None:
-    order, card, old_key = _valid_card(env)
+    _, card, old_key = _valid_card(env)
     form = _form(env, card)
     today = dt.datetime.now(dt.UTC).date()
     latest = dt.date.fromisoformat(form["window"]["latest"])
@@ -224,7 +225,7 @@ def test_revoked_expired_and_held_cards_are_refused(env: RAEnv) -> None:
 
 def test_documents_representative_contract_approval_and_issuance_on_the_date(env: RAEnv) -> None:
     org_id, max_id = env.organisation()  # legal representative: Max Mustermann, not the holder
-    other_org, other_sig = env.organisation()
+    _, other_sig = env.organisation()
     order, card, old_key = _valid_card(env, organisation=(org_id, max_id))
     form = _form(env, card)
     assert "Max Mustermann" in form["contract_signer"]
@@ -299,9 +300,8 @@ def _new_card(env: RAEnv, order: int) -> int | None:
 
 def test_scheduled_issuance_rechecks_eligibility(env: RAEnv) -> None:
     # The holder is the organisation's representative: their own contract suffices.
-    org_id, anna_sig = env.organisation(
-        signatories=[{"given_names": "Anna", "surname": "A", "date_of_birth": "1980-01-01", "role": "Geschäftsführerin"}]
-    )
+    anna = {"given_names": "Anna", "surname": "A", "date_of_birth": "1980-01-01", "role": "Geschäftsführerin"}
+    org_id, anna_sig = env.organisation(signatories=[anna])
     _, card, _ = _valid_card(env, organisation=(org_id, anna_sig))
     assert _form(env, card)["contract_signer"] == "holder"
     today = dt.datetime.now(dt.UTC).date()
