@@ -233,6 +233,10 @@ def subject_of_certificate(der: bytes) -> tuple[dict[str, str], bytes]:
         re-confirmed by the chamber: a new order, EN 319 411-1 REG-6.3.1-00B).
     """
     cert = x509.load_der_x509_certificate(der)
+    try:
+        extensions = list(cert.extensions)
+    except ValueError:
+        raise _refuse([_finding("attribute_unsupported", "the certificate's extensions cannot be read")]) from None
     out: dict[str, str] = {}
     for attr in cert.subject:
         key = _SUBJECT_KEYS.get(attr.oid)
@@ -247,7 +251,7 @@ def subject_of_certificate(der: bytes) -> tuple[dict[str, str], bytes]:
                 ]
             )
         out[key] = attr.value if isinstance(attr.value, str) else attr.value.decode()
-    for ext in cert.extensions:
+    for ext in extensions:
         if ext.oid.dotted_string == _ADMISSION_OID:
             raise _refuse(
                 [

@@ -10,12 +10,13 @@ import io
 import json
 from typing import Any
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
-from ca.store.models import AuditEvent, CertificateRecord
+from ca.store.models import AuditEvent, CertificateRecord, IssuanceJournal
 from ra.errors import RAError, RAErrorKind
 from ra.renewal import RenewalService
 from ra.store.models import Card, Order, SlotRecord
@@ -331,3 +332,52 @@ def test_scheduled_issuance_rechecks_eligibility(env: RAEnv) -> None:
     assert view["state"] == "cancelled" and "closing_window" in view["outcome"]
     assert _new_card(env, second) is None
     assert any(a == "order.cancel" and o == str(second) for a, o, _ in _actions(env))
+
+
+class Crash(BaseException):
+    """The process ends here (not an ``Exception``: nothing on the way may handle it)."""
+
+
+def _certificates_of(env: RAEnv, order_id: int) -> int:
+    with env.service.db.read() as s:
+        return int(
+            s.scalar(
+                select(func.count())
+                .select_from(CertificateRecord)
+                .join(IssuanceJournal, IssuanceJournal.id == CertificateRecord.journal_id)
+                .where(IssuanceJournal.evidence_ref.like(f"ra:order:{order_id}:slot:%"))
+            )
+            or 0
+        )
+
+
+def test_a_crash_during_scheduled_issuance_is_reconciled_to_one_certificate(
+    env: RAEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, card, _ = _valid_card(env)
+    issue_on = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
+    renewal = _request(env, card, issue_on).get_json()["id"]
+    _all_documents(env, renewal)
+    env.ok("POST", f"/api/renewals/{renewal}/approve", "ra1")
+    service, renewals = env.service, RenewalService(env.service)
+    on_the_day = dt.datetime.combine(issue_on, dt.time(8), tzinfo=dt.UTC)
+    _at(env, on_the_day)
+
+    def crash(*args: object, **kwargs: object) -> object:
+        raise Crash("process ended after the CA committed, before the RA recorded")
+
+    monkeypatch.setattr(service, "_record_issued", crash)
+    with pytest.raises(Crash):
+        renewals.issue_due()
+    monkeypatch.undo()
+    assert _certificates_of(env, renewal) == 1
+    # The next run does not issue again while the slot is issuing: reconciliation settles it.
+    assert renewals.issue_due().pending == (renewal,)
+    assert _certificates_of(env, renewal) == 1
+    _at(env, on_the_day + dt.timedelta(minutes=6))
+    assert len(service.reconcile_issuing(dt.timedelta(minutes=5)).recorded) == 1
+    assert renewals.issue_due().issued == (renewal,)
+    assert _certificates_of(env, renewal) == 1 and _new_card(env, renewal) is not None
+    with service.db.read() as s:
+        state = s.scalar(select(Order.state).where(Order.id == renewal))
+    assert state == "done"
