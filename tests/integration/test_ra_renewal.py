@@ -381,3 +381,39 @@ def test_a_crash_during_scheduled_issuance_is_reconciled_to_one_certificate(
     with service.db.read() as s:
         state = s.scalar(select(Order.state).where(Order.id == renewal))
     assert state == "done"
+
+
+def test_two_slot_card_needs_a_new_key_per_slot_and_four_eyes(env: RAEnv) -> None:
+    env.applicant("a", *ANNA)
+    body = {"product": "upc-card", "method": "postident-eid", "country": "DE", "email": "anna@example.org"}
+    order = env.ok("POST", "/api/orders", "a", json=body, status=201)["id"]
+    env.identity(order, *ANNA)
+    env.ok("POST", f"/api/orders/{order}/approve", "ra1")
+    env.ok("POST", f"/api/orders/{order}/approve", "ra2")
+    for slot in ("signature", "authentication"):
+        key = ec.generate_private_key(ec.SECP256R1())
+        env.ok("POST", f"/api/orders/{order}/slots/{slot}/csr", "caop", json={"csr_pem": _csr(key)})
+    card = int(env.ok("POST", f"/api/orders/{order}/ship", "caop")["card_id"])
+    env.ok("POST", f"/api/cards/{card}/confirm-receipt", "a")
+    form = _form(env, card)
+    assert [s["name"] for s in form["slots"]] == ["signature", "authentication"]
+    # Each slot's subject as its certificate carries it (the email only where the profile allows it).
+    assert [s["subject"].get("email") for s in form["slots"]] == [None, "anna@example.org"]
+    issue_on = dt.datetime.now(dt.UTC).date()
+    one = _csr(ec.generate_private_key(ec.SECP256R1()))
+    _rule(_request(env, card, issue_on, form=form, csrs={"signature": one, "authentication": one}), "same_key")
+    r = _request(env, card, issue_on, form=form, csrs={"signature": one})
+    assert r.status_code == 400  # one CSR per slot
+    renewal = _request(env, card, issue_on, form=form).get_json()["id"]
+    _all_documents(env, renewal)
+    assert env.ok("POST", f"/api/renewals/{renewal}/approve", "ra1") == {
+        "state": "open",
+        "approvals": [f"account:{env.ids['ra1']}:ra1@qtsp.example"],
+        "needed": 2,
+    }
+    assert env.call("POST", f"/api/renewals/{renewal}/approve", "ra1").status_code == 409  # four eyes
+    assert env.ok("POST", f"/api/renewals/{renewal}/approve", "ra2")["state"] == "in-production"
+    assert RenewalService(env.service).issue_due().issued == (renewal,)  # the date is today
+    view = env.ok("GET", f"/api/orders/{renewal}", "a")
+    assert view["state"] == "done" and [s["state"] for s in view["slots"]] == ["issued", "issued"]
+    assert env.ok("GET", f"/api/cards/{view['card_id']}", "a")["state"] == "not-activated"
