@@ -80,6 +80,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: Seed 003 (DigiSign): contract, declaration, general terms ("Condiții generale") and the ID copy.
+#: The terms are accepted again at every renewal (EN 319 411-1 REG-6.3.6-08).
 DOCUMENTS: Final = ("contract", "declaration", "terms", "id-copy")
 #: Uploaded through the renewal; the ID copy is the order's encrypted evidence copy.
 UPLOADED_DOCUMENTS: Final = frozenset({"contract", "declaration", "terms"})
@@ -134,7 +135,9 @@ def eligibility_findings(
     now: dt.datetime,
     min_days: int,
 ) -> list[Finding]:
-    """Whether the card may be renewed online now (empty: yes).
+    """Whether the card may be renewed online now (empty: yes).  The certificate that stands
+    behind the request must exist and be valid (EN 319 411-1 REG-6.3.6-02), and DigiSign's
+    minimum of N days left applies.
 
     :param ca_statuses: slot name -> the CA's status of its certificate (None: the CA has none).
     """
@@ -408,7 +411,7 @@ class RenewalService:
             if slot.state != "issued" or slot.evidence_ref is None or slot.issuer is None or slot.serial_hex is None:
                 raise _refuse([_finding("ca_unknown", f"slot {slot.name} of the card has no issued certificate")])
             found = self.ra.ca.find_issued(slot.evidence_ref)
-            if found is None:
+            if found is None or (found.issuer, found.serial_hex) != (slot.issuer, slot.serial_hex):
                 raise _refuse([_finding("ca_unknown", f"the CA has no certificate for slot {slot.name}")])
             subject, spki = subject_of_certificate(found.certificate_der)
             out.append(
@@ -497,7 +500,7 @@ class RenewalService:
         new_keys: set[bytes] = set()
         for name in sorted(csrs):
             key = _csr_key(name, csrs[name])
-            if key in old_keys:
+            if key in old_keys:  # always a new key: no reliance on GEN-6.3.6-10's same-key exception
                 findings.append(
                     _finding(
                         "same_key",
