@@ -475,12 +475,40 @@ class RenewalService:
         csrs: Mapping[str, bytes],
     ) -> int:
         """The holder asks for the renewal: the form unchanged, the issuance date and one CSR (DER)
-        per slot for a new key.  Returns the renewal order's id.
+        per slot for a new key.  Returns the renewal order's id.  A refused request is audited
+        too, with its reason (EN 319 411-1 REG-6.4.5-03: every registration event, renewal
+        requests included); nothing else is stored.
 
         :raises RAError: FORBIDDEN (not the holder), POLICY_VIOLATION naming the rule (eligibility,
             date, changed attribute, the current key reused, method no longer acceptable),
             MALFORMED (a CSR), CONFLICT (a renewal of the card is pending or done).
         """
+        try:
+            return self._request(principal, card_id, issue_on=issue_on, subjects=subjects, csrs=csrs)
+        except RAError as exc:
+            if exc.kind is RAErrorKind.NOT_FOUND:
+                raise  # no such card (or not the caller's): nothing to record against it
+            with self.ra.db.write() as s:
+                self.ra._audit(
+                    s,
+                    principal,
+                    Role.APPLICANT if Role.APPLICANT in principal.roles else ",".join(sorted(principal.roles)),
+                    "renewal.refused",
+                    "card",
+                    card_id,
+                    {"issue_on": issue_on.isoformat(), "error": exc.kind.value, "detail": exc.detail},
+                )
+            raise
+
+    def _request(
+        self,
+        principal: Principal,
+        card_id: int,
+        *,
+        issue_on: dt.date,
+        subjects: Mapping[str, Mapping[str, str]],
+        csrs: Mapping[str, bytes],
+    ) -> int:
         form = self.form(principal, card_id)
         findings = issue_date_findings(issue_on, form.window)
         current = {x.name: x.subject for x in form.slots}

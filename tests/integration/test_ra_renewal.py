@@ -168,7 +168,10 @@ def test_request_rules_window_date_attributes_and_new_key(env: RAEnv) -> None:
     _rule(_request(env, card, today, form=form, csrs={"signature": _csr(old_key)}), "same_key")
     r = _request(env, card, today, form=form, csrs={"signature": "not a csr"})
     assert r.status_code == 400 and r.mimetype == "application/problem+json"
-    assert _count_orders(env) == before  # nothing was created by the refusals
+    assert _count_orders(env) == before  # nothing was created by the refusals, but each was audited
+    refused = [d for a, o, d in _actions(env) if a == "renewal.refused" and o == str(card)]
+    # The unparsable CSR is refused by the API before the service: five refusals reached the service.
+    assert len(refused) == 5 and "qtsp.ra.renewal.date_past" in refused[0]
     # Inside the closing window (fewer than 3 days left) and after expiry: refused, naming the rule.
     holder = env.service.authenticate(env.tokens["a"])
     renewals = RenewalService(env.service)
