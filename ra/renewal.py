@@ -46,6 +46,8 @@ from cryptography.x509.oid import NameOID
 
 from ca.audit.chain import JSONValue
 from ca.findings import Finding, Severity
+from ca.issuance.csr import parse_csr, spki_der
+from ca.issuance.errors import IssuanceError
 from ca.profiles.subject import SubjectError, SubjectInput
 from ca.store.db import UnitOfWork
 from ra.ca_port import subject_to_json
@@ -279,15 +281,16 @@ def subject_of_certificate(der: bytes) -> tuple[dict[str, str], bytes]:
 
 
 def _csr_key(slot: str, der: bytes) -> bytes:
-    """The CSR's SubjectPublicKeyInfo after checking its self-signature (proof of possession)."""
+    """The CSR's SubjectPublicKeyInfo, after the CA's own CSR checks (proof of possession, the key
+    allow-list of ETSI TS 119 312): a key the CA would refuse on the issuance date is refused now.
+
+    :raises RAError: POLICY_VIOLATION naming the slot and the CA's reason.
+    """
     try:
-        csr = x509.load_der_x509_csr(der)
-        valid = csr.is_signature_valid
-    except ValueError:
-        raise RAError(RAErrorKind.MALFORMED, f"csrs.{slot}: not a certificate signing request") from None
-    if not valid:
-        raise RAError(RAErrorKind.MALFORMED, f"csrs.{slot}: the CSR's signature does not verify")
-    return csr.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        parsed = parse_csr(der)
+    except IssuanceError as exc:
+        raise _refuse([_finding("csr", f"the CSR for slot {slot} is refused: {exc.detail}")]) from None
+    return spki_der(parsed.public_key)
 
 
 # ----------------------------------------------------------------------------------------------

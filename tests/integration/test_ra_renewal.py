@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from sqlalchemy import func, select, update
 
 from ca.store.models import AuditEvent, CertificateRecord, IssuanceJournal
@@ -27,7 +27,7 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 200
 ANNA = ("Anna", "A", "1980-01-01")
 
 
-def _csr(key: ec.EllipticCurvePrivateKey) -> str:
+def _csr(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> str:
     csr = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([])).sign(key, hashes.SHA256())
     return csr.public_bytes(serialization.Encoding.PEM).decode()
 
@@ -166,12 +166,14 @@ def test_request_rules_window_date_attributes_and_new_key(env: RAEnv) -> None:
     added = {"signature": {**form["slots"][0]["subject"], "organizationName": "Extra GmbH"}}
     _rule(_request(env, card, today, form=form, subjects=added), "changed_attribute")
     _rule(_request(env, card, today, form=form, csrs={"signature": _csr(old_key)}), "same_key")
+    weak = rsa.generate_private_key(public_exponent=65537, key_size=2048)  # below TS 119 312's 3072 bits
+    _rule(_request(env, card, today, form=form, csrs={"signature": _csr(weak)}), "csr")
     r = _request(env, card, today, form=form, csrs={"signature": "not a csr"})
     assert r.status_code == 400 and r.mimetype == "application/problem+json"
     assert _count_orders(env) == before  # nothing was created by the refusals, but each was audited
     refused = [d for a, o, d in _actions(env) if a == "renewal.refused" and o == str(card)]
-    # The unparsable CSR is refused by the API before the service: five refusals reached the service.
-    assert len(refused) == 5 and "qtsp.ra.renewal.date_past" in refused[0]
+    # The unparsable CSR is refused by the API before the service: six refusals reached the service.
+    assert len(refused) == 6 and "qtsp.ra.renewal.date_past" in refused[0]
     # Inside the closing window (fewer than 3 days left) and after expiry: refused, naming the rule.
     holder = env.service.authenticate(env.tokens["a"])
     renewals = RenewalService(env.service)
