@@ -292,6 +292,13 @@ def test_documents_representative_contract_approval_and_issuance_on_the_date(env
     assert new_cert.public_key() != old_cert.public_key()
     assert rows[env.slot_serial(order)].status == "good"
     assert env.ok("GET", f"/api/cards/{card}", "a")["state"] == "valid"
+    # The auditor's evidence bundle of the new certificate carries the renewal and its documents.
+    [new_slot] = env.ok("GET", f"/api/orders/{renewal}", "ra1")["slots"]
+    bundle = env.ok("GET", f"/api/audit/evidence/{new_slot['issuer']}/{new_serial}", "aud")
+    registration = bundle["registration"]
+    assert registration["renewal"]["card_id"] == card and registration["renewal"]["state"] == "issued"
+    assert {d["kind"] for d in registration["renewal_documents"]} == {"contract", "declaration", "terms"}
+    assert registration["evidence_copy"] is not None
     # Delivered online: the holder confirms installing it, which releases the CA's hold.
     assert env.ok("POST", f"/api/cards/{new_card}/confirm-receipt", "a")["state"] == "valid"
     actions = [a for a, _, _ in _actions(env)]
