@@ -949,22 +949,43 @@ class RenewalService:
         return "issued"
 
     def _not_issued(self, order_id: int, reason: str) -> str:
+        """Cancel the renewal order, recording why nothing (more) is issued.  A certificate already
+        issued for another slot of the same renewal (the CA refused a later slot) belongs to no
+        card: it is revoked (cessationOfOperation), so no usable orphan remains."""
         with self.ra.db.write() as s:
             order = repo.order_get(s, order_id, lock=True)
             assert order is not None
             if order.state != OrderState.IN_PRODUCTION:
                 return "pending"
             now = self.ra.clock()
+            orphans = [x for x in repo.slots(s, order_id) if x.state == "issued" and x.issuer and x.serial_hex]
             rrepo.renewal_update(s, order_id, state="not-issued", settled_at=now, outcome=reason[:255])
-            self.ra._transition(
-                s,
-                order,
-                OrderEvent.CANCEL,
-                Role.SYSTEM,
-                SYSTEM,
-                {"renewal": "not issued", "reason": reason},
-                note=reason,
-            )
+            details: dict[str, JSONValue] = {"renewal": "not issued", "reason": reason}
+            self.ra._transition(s, order, OrderEvent.CANCEL, Role.SYSTEM, SYSTEM, details, note=reason)
+        for slot in orphans:
+            assert slot.issuer is not None and slot.serial_hex is not None
+            try:
+                self.ra.ca.revoke(
+                    slot.issuer,
+                    slot.serial_hex,
+                    "cessationOfOperation",
+                    actor=SYSTEM.actor(Role.SYSTEM),
+                    received_at=now,
+                )
+                outcome = "revoked"
+            except Exception as exc:  # recorded for an operator; the order stays cancelled
+                log.exception("renewal order %s: revoking the orphan certificate failed", order_id)
+                outcome = f"revocation failed: {exc}"[:200]
+            with self.ra.db.write() as s:
+                self.ra._audit(
+                    s,
+                    SYSTEM,
+                    Role.SYSTEM,
+                    "renewal.orphan_revoked" if outcome == "revoked" else "renewal.orphan_not_revoked",
+                    "order",
+                    order_id,
+                    {"slot": slot.name, "certificate": f"{slot.issuer}:{slot.serial_hex}", "outcome": outcome},
+                )
         return "not-issued"
 
 

@@ -395,7 +395,7 @@ def test_a_crash_during_scheduled_issuance_is_reconciled_to_one_certificate(
     assert state == "done"
 
 
-def test_two_slot_card_needs_a_new_key_per_slot_and_four_eyes(env: RAEnv) -> None:
+def test_two_slot_card_needs_a_new_key_per_slot_and_four_eyes(env: RAEnv, monkeypatch: pytest.MonkeyPatch) -> None:
     env.applicant("a", *ANNA)
     body = {"product": "upc-card", "method": "postident-eid", "country": "DE", "email": "anna@example.org"}
     order = env.ok("POST", "/api/orders", "a", json=body, status=201)["id"]
@@ -416,6 +416,29 @@ def test_two_slot_card_needs_a_new_key_per_slot_and_four_eyes(env: RAEnv) -> Non
     _rule(_request(env, card, issue_on, form=form, csrs={"signature": one, "authentication": one}), "same_key")
     r = _request(env, card, issue_on, form=form, csrs={"signature": one})
     assert r.status_code == 400  # one CSR per slot
+    # The CA refuses the second slot on the date: the renewal is not issued, and the first slot's
+    # certificate, which belongs to no card, is revoked.
+    refused = _request(env, card, issue_on, form=form).get_json()["id"]
+    _all_documents(env, refused)
+    env.ok("POST", f"/api/renewals/{refused}/approve", "ra1")
+    env.ok("POST", f"/api/renewals/{refused}/approve", "ra2")
+    real_issue = env.service.ca.issue
+
+    def refuse_authentication(**kwargs: Any) -> Any:
+        if kwargs["profile"] == "upc-auth":
+            raise RAError(RAErrorKind.CA_REFUSED, "the CA refused: injected refusal of the authentication slot")
+        return real_issue(**kwargs)
+
+    monkeypatch.setattr(env.service.ca, "issue", refuse_authentication)
+    assert RenewalService(env.service).issue_due().not_issued == (refused,)
+    monkeypatch.undo()
+    orphan = env.slot_serial(refused, "signature")
+    with env.service.db.read() as s:
+        assert s.scalar(select(CertificateRecord.status).where(CertificateRecord.serial == orphan)) == "revoked"
+    assert any(a == "renewal.orphan_revoked" and o == str(refused) for a, o, _ in _actions(env))
+    view = env.ok("GET", f"/api/renewals/{refused}", "a")
+    assert view["state"] == "cancelled" and "injected refusal" in view["outcome"] and view["new_card_id"] is None
+    # A new request after the cancelled one goes through.
     renewal = _request(env, card, issue_on, form=form).get_json()["id"]
     _all_documents(env, renewal)
     assert env.ok("POST", f"/api/renewals/{renewal}/approve", "ra1") == {
