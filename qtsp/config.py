@@ -169,6 +169,9 @@ class RAConfig:
     environment, never from this file."""
     post_gateway: str = "spool"
     """Who prints and posts letters (order passwords, registration secrets): as ``sms_gateway``."""
+    renewal_min_days: int = 3
+    """Online renewal is possible until this many days before the certificate expires, and the
+    chosen issuance date must lie that early too (DigiSign: "minimum 3 days left")."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -467,6 +470,7 @@ def load_config(home: str | os.PathLike[str] | None = None, *, base_url: str | N
         evidence_retention_days=rs.integer("evidence_retention_days", 4018, 1, 36500),
         sms_gateway=_gateway("ra.sms_gateway", rs.string("sms_gateway", "spool", env="QTSP_RA_SMS_GATEWAY")),
         post_gateway=_gateway("ra.post_gateway", rs.string("post_gateway", "spool", env="QTSP_RA_POST_GATEWAY")),
+        renewal_min_days=rs.integer("renewal_min_days", 3, 1, 365),
     )
     rs.finish()
 
@@ -560,4 +564,5 @@ activation_hours = {config.ra.activation_hours if config.ra else 24}
 # SMS and letters: "spool" writes them under <home>/outbox (development only).
 sms_gateway = "{config.ra.sms_gateway if config.ra else "spool"}"
 post_gateway = "{config.ra.post_gateway if config.ra else "spool"}"
+renewal_min_days = {config.ra.renewal_min_days if config.ra else 3}
 """

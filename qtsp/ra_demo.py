@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import pyotp
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from qtsp.config import Config
@@ -189,6 +190,56 @@ def _shop_and_transport_pin(
     console.print(table)
 
 
+def _online_renewal(
+    ra: RAService, holder: Principal, officer: Principal, card_id: int, representative_id: int, console: Console
+) -> None:
+    """Online renewal (the DigiSign model): the holder takes the form pre-filled from the current
+    certificate, picks an issuance date in the window, submits a CSR for a new key and the
+    documents (the contract signed by the organisation's representative); an RA officer approves;
+    the scheduled issuance issues nothing before the date and the new certificate on it."""
+    from ra.renewal import RenewalService
+
+    renewals = RenewalService(ra)
+    form = renewals.form(holder, card_id)
+    issue_on = min(form.window.latest, form.window.earliest + dt.timedelta(days=7))
+    table = Table(
+        title=f"qtsp demo: online renewal of card {card_id} (window {form.window.earliest}..{form.window.latest})"
+    )
+    table.add_column("step")
+    table.add_column("result", overflow="fold")
+    subjects = {s.name: s.subject for s in form.slots}
+    try:
+        late = form.window.latest + dt.timedelta(days=1)
+        renewals.request(holder, card_id, issue_on=late, subjects=subjects, csrs={s: fresh_csr() for s in subjects})
+    except RAError as exc:
+        table.add_row(f"request for {late} (after the window)", escape(f"refused: {exc.detail}"))
+    order_id = renewals.request(
+        holder, card_id, issue_on=issue_on, subjects=subjects, csrs={s: fresh_csr() for s in subjects}
+    )
+    table.add_row(f"request for {issue_on}, new key", escape(f"renewal order {order_id}; form {subjects}"))
+    pdf = b"%PDF-1.4\n%demo renewal document\ntrailer\n<<>>\n%%EOF\n"
+    for kind, signer in (("contract", representative_id), ("declaration", None), ("terms", None)):
+        doc = renewals.add_document(holder, order_id, kind, pdf + kind.encode(), signer)
+        table.add_row(f"document: {kind}", f"signed by {doc.signed_by}, sha256 {doc.sha256[:16]}...")
+    ra.upload_copy(holder, order_id, b"\x89PNG\r\n\x1a\n" + b"\x00" * 200)
+    table.add_row("document: ID copy", "encrypted evidence copy of the order")
+    table.add_row("approval", renewals.approve(officer, order_id).state)
+    table.add_row("scheduled issuance today", f"issued {len(renewals.issue_due().issued)} (waits for {issue_on})")
+    real = ra.clock
+    ra.clock = lambda: dt.datetime.combine(issue_on, dt.time(0, 5), tzinfo=dt.UTC)
+    try:
+        run = renewals.issue_due()
+    finally:
+        ra.clock = real
+    view = renewals.get(holder, order_id)
+    table.add_row(
+        f"scheduled issuance on {issue_on}",
+        f"issued {list(run.issued)}: order {view.order.state}, new card {view.new_card_id}; "
+        f"card {card_id} stays {ra.get_card(holder, card_id).state}",
+    )
+    console.print(table)
+
+
 def run_ra_demo(config: Config, console: Console) -> None:
     tag = secrets.token_hex(3)
     rnd = secrets.randbelow(3000)
@@ -273,6 +324,7 @@ def run_ra_demo(config: Config, console: Console) -> None:
         ra.approve(ra2, o3)
         produce(o3, ["signature", "authentication"], paula, confirm=True)
         console.print(table)
+        _online_renewal(ra, erika, ra1, ra.get_order(erika, o1).card_id or 0, sig_id, console)
 
         refused = Table(title="qtsp demo: refused, one per rule family")
         refused.add_column("rule family")

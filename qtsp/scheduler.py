@@ -60,6 +60,7 @@ def status_jobs(rt: Runtime) -> list[StatusJob]:
         ),
         StatusJob("ra-cards", dt.timedelta(seconds=60), lambda: ra_card_jobs(rt)),
         StatusJob("ra-outbox", dt.timedelta(seconds=30), lambda: ra_outbox_job(rt)),
+        StatusJob("ra-renewals", dt.timedelta(seconds=60), lambda: ra_renewal_job(rt)),
         StatusJob(
             "audit-checkpoint",
             dt.timedelta(seconds=rt.config.audit.checkpoint_interval_seconds),
@@ -97,6 +98,16 @@ def ra_outbox_job(rt: Runtime) -> str:
 
     result = ra_service(rt).dispatch_outbox()
     return f"sent {len(result.sent)}, retry {len(result.retried)}, failed {len(result.failed)}"
+
+
+def ra_renewal_job(rt: Runtime) -> str:
+    """Online renewals whose chosen issuance date has come are issued, eligibility re-checked first
+    (a closed window or a revoked card: nothing issued, the reason recorded; ra/renewal.py)."""
+    from qtsp.wiring import ra_service
+    from ra.renewal import RenewalService
+
+    run = RenewalService(ra_service(rt)).issue_due()
+    return f"renewals issued {len(run.issued)}, not issued {len(run.not_issued)}, pending {len(run.pending)}"
 
 
 def presign_all(rt: Runtime, batch: int = 500, max_batches: int = 40) -> int:

@@ -212,6 +212,7 @@ def ra_service(rt: Runtime, *, pkilint: bool | None = None) -> RAService:
         data_key=DataKey.from_file(key_file, create=True),
         activation_delay=dt.timedelta(hours=ra_config.activation_hours if ra_config else 24),
         gateways=outbox_gateways(rt.config),
+        renewal_min_days=ra_config.renewal_min_days if ra_config else 3,
     )
 
 

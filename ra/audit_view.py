@@ -21,7 +21,7 @@ from ca.store.db import Database
 from ra.errors import RAError, RAErrorKind
 from ra.roles import Principal, Role
 from ra.service import RAService
-from ra.store import evidence_repo
+from ra.store import evidence_repo, renewal_repo
 from ra.store import repository as repo
 
 __all__ = ["AuditView"]
@@ -102,6 +102,9 @@ class AuditView:
                     "ozb": _plain(repo.ozb_get(s, order.id)),
                     "chamber_confirmation": _plain(repo.chamber_get(s, order.id)),
                     "card": _plain(repo.card_get(s, card_id)) if card_id is not None else None,
+                    # Online renewal: the renewed card, chosen date, outcome and the documents' records.
+                    "renewal": _plain(renewal_repo.renewal_get(s, order.id)),
+                    "renewal_documents": _plain(renewal_repo.documents(s, order.id)),
                 }
         events = self.events(
             principal,

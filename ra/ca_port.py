@@ -59,6 +59,9 @@ class IssuedRef:
     certificate_der: bytes
     on_hold: bool
     """Whether the CA holds the certificate (status on-hold) until activation."""
+    status: str | None = None
+    """The CA's status of the certificate (good, on-hold, revoked) where the answer gives it
+    (:meth:`CAPort.find_issued`; online renewal checks it)."""
 
 
 class CAPort(Protocol):
@@ -191,6 +194,7 @@ class CAAdapter:
             not_after=found.not_after,
             certificate_der=found.der,
             on_hold=found.status == "on-hold",
+            status=found.status,
         )
 
     def in_flight(self, evidence_ref: str) -> bool:

@@ -164,6 +164,8 @@ class RAService:
     session_lifetime: dt.timedelta = dt.timedelta(hours=8)
     gateways: Mapping[Channel, Gateway] = field(default_factory=dict)
     """The SMS and letter carriers the outbox hands messages to (ra/outbox.py)."""
+    renewal_min_days: int = 3
+    """Online renewal closes this many days before the certificate expires ([ra] renewal_min_days)."""
     _dummy_hash: str = field(default="", init=False, repr=False)
 
     @property
@@ -1216,6 +1218,11 @@ class RAService:
             order = self._order(s, order_id, principal, lock=True)
             product = self._product(order.product)
             order_transition(OrderState(order.state), OrderEvent.APPROVE, acting)  # refuses early
+            if order.kind == OrderKind.RENEWAL:
+                raise RAError(
+                    RAErrorKind.ILLEGAL_TRANSITION,
+                    f"order {order_id} is an online renewal: approve it with POST /api/renewals/{order_id}/approve",
+                )
             if principal.account_id is not None and principal.account_id == order.applicant_account_id:
                 raise RAError(RAErrorKind.FORBIDDEN, "nobody approves their own order")
             subject_person = self._subject_person(s, order)
@@ -1330,6 +1337,12 @@ class RAService:
     def submit_csr(self, principal: Principal, order_id: int, slot_name: str, csr: bytes) -> SlotRec:
         """Card personalisation submits the CSR of one slot; the RA hands the frozen issuance order to the CA."""
         acting = principal.require(Role.CA_OPERATOR, second_factor=True)
+        with self.db.read() as s:
+            if self._order(s, order_id, principal).kind == OrderKind.RENEWAL:
+                raise RAError(
+                    RAErrorKind.ILLEGAL_TRANSITION,
+                    "an online renewal is issued with the holder's CSR by the scheduled job on its chosen date",
+                )
         return self._issue_slot(principal, acting, order_id, slot_name, csr)
 
     def _issue_slot(self, principal: Principal, acting: Role, order_id: int, slot_name: str, csr: bytes) -> SlotRec:

@@ -69,6 +69,9 @@ ORDER_TRANSITIONS: Final[dict[tuple[OrderState, OrderEvent], tuple[OrderState, f
     (OrderState.WAITING, OrderEvent.REJECT): (OrderState.REJECTED, frozenset({_RA})),
     (OrderState.OPEN, OrderEvent.CANCEL): (OrderState.CANCELLED, frozenset({_A, _RA})),
     (OrderState.WAITING, OrderEvent.CANCEL): (OrderState.CANCELLED, frozenset({_A, _RA})),
+    # An approved online renewal whose window closed (or whose card was revoked) before its
+    # issuance date: the scheduled issuance cancels it and records why (ra/renewal.py).
+    (OrderState.IN_PRODUCTION, OrderEvent.CANCEL): (OrderState.CANCELLED, frozenset({_SYS})),
 }
 
 

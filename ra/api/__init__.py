@@ -631,5 +631,6 @@ def create_app(service: RAService) -> APIFlask:
     return app
 
 
+from ra.api import renewal as _renewal  # noqa: E402,F401  (online renewal views on bp)
 from ra.api import shop, transport_pin  # noqa: E402, F401  (their views register on bp)
 from ra.api import tan as _tan_views  # noqa: E402,F401  (SMS-TAN views on the same blueprint)

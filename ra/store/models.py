@@ -31,6 +31,8 @@ __all__ = [
     "OzbRecord",
     "Person",
     "RegistrationSecret",
+    "Renewal",
+    "RenewalDocument",
     "RevocationPassword",
     "RevocationRequest",
     "SecretFailure",
@@ -601,4 +603,57 @@ class TransportPin(Base):
 
     __table_args__ = (
         CheckConstraint("destroyed_reason IN ('revealed', 'revoked', 'expired')", name="destroyed_reason"),
+    )
+
+
+class Renewal(Base):
+    """An online renewal (issue 6 point 2, the DigiSign model): the renewal order (kind
+    ``renewal``), the card it renews, the issuance date the holder chose, the CSRs of the new keys
+    (DER, base64, per slot) and what the scheduled issuance did (``outcome`` says why not)."""
+
+    __tablename__ = "ra_renewal"
+
+    order_id: Mapped[int] = mapped_column(ForeignKey("ra_order.id"), primary_key=True)
+    card_id: Mapped[int] = mapped_column(ForeignKey("ra_card.id"))
+    issue_on: Mapped[dt.date] = mapped_column(Date)
+    csrs: Mapped[str] = mapped_column(Text)
+    """JSON object: slot name -> the CSR (DER, base64) of the new key."""
+    state: Mapped[str] = mapped_column(String(16))
+    requested_at: Mapped[dt.datetime]
+    requested_by: Mapped[str] = mapped_column(String(_ACTOR))
+    settled_at: Mapped[dt.datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(_ACTOR))
+
+    __table_args__ = (
+        Index(None, "card_id"),
+        Index(None, "state", "issue_on"),
+        CheckConstraint("state IN ('requested', 'scheduled', 'issued', 'not-issued')", name="state"),
+    )
+
+
+class RenewalDocument(Base):
+    """A document of a renewal order (contract, declaration, general terms), AES-GCM encrypted at
+    rest, with its digest, who supplied it, when, and who signed it (the ID copy is the order's
+    :class:`EvidenceCopy`)."""
+
+    __tablename__ = "ra_renewal_document"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("ra_order.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    media_type: Mapped[str] = mapped_column(String(32))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str] = mapped_column(String(16))
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    signed_by: Mapped[str] = mapped_column(String(_ACTOR))
+    """Who signed: the holder, or the organisation's legal representative (by name)."""
+    signatory_id: Mapped[int | None] = mapped_column(ForeignKey("ra_signatory.id"))
+    """The representative (ra_signatory) who signed the contract; None when the holder signed."""
+    supplied_by: Mapped[str] = mapped_column(String(_ACTOR))
+    received_at: Mapped[dt.datetime]
+
+    __table_args__ = (
+        Unique("order_id", "kind"),
+        CheckConstraint("kind IN ('contract', 'declaration', 'terms')", name="kind"),
     )
