@@ -18,7 +18,7 @@ import secrets
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from ca.audit.chain import JSONValue
 from ca.findings import Finding, Severity, errors_in, format_findings
@@ -37,6 +37,7 @@ from ra.evidence import (
     identity_findings,
     same_person,
 )
+from ra.followup_rules import FollowUpSettings
 from ra.organisation import (
     ChamberConfirmation,
     OrganisationData,
@@ -61,6 +62,9 @@ from ra.workflow import (
     card_transition,
     order_transition,
 )
+
+if TYPE_CHECKING:
+    from ra.followup import FollowUpService
 
 __all__ = ["ANONYMOUS", "SYSTEM", "ApprovalResult", "OrderView", "RAService", "ReconcileResult", "cli_principal"]
 
@@ -156,12 +160,21 @@ class RAService:
     session_lifetime: dt.timedelta = dt.timedelta(hours=8)
     gateways: Mapping[Channel, Gateway] = field(default_factory=dict)
     """The SMS and letter carriers the outbox hands messages to (ra/outbox.py)."""
+    followup_settings: FollowUpSettings = field(default_factory=FollowUpSettings)
+    """Follow-up orders: ``[ra] followups_without_identification``, ``followup_qc_ident_method``."""
     _dummy_hash: str = field(default="", init=False, repr=False)
 
     @property
     def outbox(self) -> Outbox:
         """SMS and letters, queued in the caller's transaction and sent by :meth:`dispatch_outbox`."""
         return Outbox(self.db, self.data_key, self.clock)
+
+    @property
+    def followups(self) -> FollowUpService:
+        """Follow-up orders (ra/followup.py)."""
+        from ra.followup import FollowUpService
+
+        return FollowUpService(self)
 
     def dispatch_outbox(self) -> DispatchResult:
         """Hand due messages to the gateways (scheduled job; SMS-TAN requests call it at once)."""
@@ -989,6 +1002,8 @@ class RAService:
     def readiness(self, s: UnitOfWork, order: OrderRec) -> tuple[list[Finding], dict[str, SubjectInput]]:
         """Everything approval needs: the method, identity, OZB, signatory, chamber and the CA's
         subject rules per slot.  Returns the blocking findings and the subject per slot."""
+        if order.kind == OrderKind.FOLLOW_UP:
+            return self.followups.readiness(s, order)
         product = self._product(order.product)
         out: list[Finding] = []
 
@@ -1282,6 +1297,7 @@ class RAService:
             repo.slot_update(
                 s, slot.id, state="issuing", csr_sha256=csr_digest, evidence_ref=attempt_ref, issuing_since=now
             )
+            qc_ident_method = self.followups.qc_ident_method(s, order.id) if order.kind == OrderKind.FOLLOW_UP else None
             self._audit(
                 s,
                 principal,
@@ -1303,6 +1319,7 @@ class RAService:
                 validity_days=slot.validity_days,
                 evidence_ref=attempt_ref,
                 on_hold=product.delivery == "card",
+                **({"qc_ident_method": qc_ident_method} if qc_ident_method else {}),
             )
         except Exception as exc:
             detail = exc.detail if isinstance(exc, RAError) else f"{type(exc).__name__}: {exc}"

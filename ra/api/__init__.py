@@ -197,6 +197,7 @@ def _order_out(view: OrderView) -> dict[str, Any]:
         "product": o.product,
         "product_title": view.product_title,
         "kind": o.kind,
+        "parent_card_id": o.parent_card_id,
         "state": o.state,
         "waiting_reason": o.waiting_reason,
         "note": o.note,
@@ -600,3 +601,6 @@ def create_app(service: RAService) -> APIFlask:
     )
     init_app(app, service)
     return app
+
+
+from ra.api import followup as _followup  # noqa: E402,F401  (registers the follow-up views on bp)
