@@ -133,8 +133,9 @@ def test_export_writes_every_certificate(soft_home: Home, tmp_path: Path) -> Non
     assert sorted(p.name for p in (tmp_path / "out" / "ca").glob("*.pem")) == [
         "auth.pem", "chain.pem", "qes.pem", "root.pem", "seal.pem",
     ]  # fmt: skip
-    # 3 demo + 3 OCSP responders + the RA demo's cards: signature, seal, UPC (signature + authentication)
-    assert len(list((tmp_path / "out" / "certs").glob("*.pem"))) == 10
+    # 3 demo + 3 OCSP responders + the RA demo's cards: signature, seal, UPC (signature + authentication),
+    # and a card with its follow-up card
+    assert len(list((tmp_path / "out" / "certs").glob("*.pem"))) == 12
 
 
 def test_soft_passphrase_file_is_private(soft_home: Home) -> None:
