@@ -225,6 +225,30 @@ def test_held_card_and_card_without_address(env: RAEnv) -> None:
         assert "revoked" in exc.detail.lower() or "hold" in exc.detail.lower(), exc.detail
     else:
         raise AssertionError("a held certificate was accepted")
+    # The CA accepts only the standard's QcIdentMethod values, and only on qualified profiles.
+    from ca.issuance.service import Actor
+    from ca.profiles.subject import SubjectInput
+    from qtsp.demo import DEMO_SUBJECTS, fresh_csr
+
+    for profile, oid, why in (
+        ("qes-natural", "1.2.3.4", "not one of"),
+        ("upc-auth", oids.QC_IDENT_EIDAS2_B.dotted_string, "no QC statements"),
+    ):
+        try:
+            env.service.ca.issue(
+                profile=profile,
+                csr=fresh_csr(),
+                subject=SubjectInput.from_json_obj(DEMO_SUBJECTS[profile]),
+                actor=Actor("test", "ca-operator"),
+                validity_days=10,
+                evidence_ref=f"test:{profile}",
+                on_hold=True,
+                qc_ident_method=oid,
+            )
+        except RAError as exc:
+            assert why in exc.detail, exc.detail
+        else:
+            raise AssertionError(f"QcIdentMethod {oid} accepted on {profile}")
     # Once valid: no order password without a registered postal address to post it to.
     env.ok("POST", f"/api/cards/{c.card}/confirm-receipt", "a")
     r = env.call("POST", f"/api/cards/{c.card}/order-password", "a")
