@@ -39,7 +39,7 @@ AUTH_QUALIFIED_SIGNATURE: Final = "qualified-signature"
 AUTH_ORDER_PASSWORD: Final = "order-password"  # noqa: S105 (a method name)
 REQUEST_PURPOSE: Final = "qtsp-follow-up-order/1"
 
-#: EN 319 412-5 V2.5.1 §4.3.5 (STANDARDS.md §1.x table): id-etsi-qct-eIDAS2-b, a QC issued by
+#: EN 319 412-5 V2.5.1 §4.3.5 (STANDARDS.md §1.1 OID table, semantics in §1.5): id-etsi-qct-eIDAS2-b, a QC issued by
 #: identifying the subject with an existing qualified certificate (amended eIDAS Art 24(1a)(b)).
 QC_IDENT_EXISTING_QC: Final = QC_IDENT_EIDAS2_B.dotted_string
 
