@@ -172,6 +172,12 @@ class RAConfig:
     renewal_min_days: int = 3
     """Online renewal is possible until this many days before the certificate expires, and the
     chosen issuance date must lie that early too (DigiSign: "minimum 3 days left")."""
+    followups_without_identification: int = 2
+    """Follow-up cards in a row that need no new identification; the next one does (EN 319 411-1
+    REG-6.3.1-00E: the CPS states how often; D-Trust: two, the third needs ID again)."""
+    followup_qc_ident_method: bool = False
+    """Certificates of follow-ups authenticated by the current qualified certificate carry the
+    QcIdentMethod statement id-etsi-qct-eIDAS2-b (EN 319 412-5 V2.5.1 §4.3.5)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -471,6 +477,8 @@ def load_config(home: str | os.PathLike[str] | None = None, *, base_url: str | N
         sms_gateway=_gateway("ra.sms_gateway", rs.string("sms_gateway", "spool", env="QTSP_RA_SMS_GATEWAY")),
         post_gateway=_gateway("ra.post_gateway", rs.string("post_gateway", "spool", env="QTSP_RA_POST_GATEWAY")),
         renewal_min_days=rs.integer("renewal_min_days", 3, 1, 365),
+        followups_without_identification=rs.integer("followups_without_identification", 2, 0, 10),
+        followup_qc_ident_method=rs.boolean("followup_qc_ident_method", False),
     )
     rs.finish()
 
@@ -565,4 +573,8 @@ activation_hours = {config.ra.activation_hours if config.ra else 24}
 sms_gateway = "{config.ra.sms_gateway if config.ra else "spool"}"
 post_gateway = "{config.ra.post_gateway if config.ra else "spool"}"
 renewal_min_days = {config.ra.renewal_min_days if config.ra else 3}
+# Follow-up cards without a new identification before one is needed again; QcIdentMethod on
+# certificates of follow-ups authenticated with the current qualified certificate.
+followups_without_identification = {config.ra.followups_without_identification if config.ra else 2}
+followup_qc_ident_method = {str(config.ra.followup_qc_ident_method if config.ra else False).lower()}
 """

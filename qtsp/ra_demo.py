@@ -240,6 +240,72 @@ def _online_renewal(
     console.print(table)
 
 
+def _followup_demo(ra: RAService, tag: str, ra1: Principal, caop: Principal, console: Console) -> None:
+    """A follow-up card: the holder signs the request with the current card (CMS; the CA checks the
+    signature, the path and our own OCSP answer), an officer approves, the new card is issued."""
+    import base64
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import pkcs7
+
+    from ra.followup import FollowUpRequest
+    from ra.followup_rules import canonical_request
+
+    dob = dt.date(1970, 1, 1) + dt.timedelta(days=secrets.randbelow(9000))
+    holder = _applicant(ra, tag, "Frank", "Folge", dob)
+
+    def card(order_id: int) -> tuple[int, ec.EllipticCurvePrivateKey, x509.Certificate]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        csr = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([])).sign(key, hashes.SHA256())
+        slot = ra.submit_csr(caop, order_id, "signature", csr.public_bytes(serialization.Encoding.DER))
+        ra.ship(caop, order_id)
+        card_id = ra.get_order(holder, order_id).card_id or 0
+        ra.confirm_receipt(holder, card_id)
+        found = ra.ca.find_issued(slot.evidence_ref or "")
+        assert found is not None
+        return card_id, key, x509.load_der_x509_certificate(found.certificate_der)
+
+    first = ra.create_order(
+        holder,
+        product="qes-card",
+        method="on-site",
+        country="DE",
+        postal_address="Frank Folge\nHauptstr. 1\n10115 Berlin",
+    )
+    ra.record_identity(ra1, first, _identity("Frank", "Folge", dob))
+    ra.approve(ra1, first)
+    card_id, key, cert = card(first)
+    challenge = ra.followups.challenge(holder, card_id)
+    content = canonical_request(card_id, "qes-card", challenge.nonce, None)
+    signed = (
+        pkcs7.PKCS7SignatureBuilder()
+        .set_data(content)
+        .add_signer(cert, key, hashes.SHA256())
+        .sign(serialization.Encoding.DER, [pkcs7.PKCS7Options.Binary])
+    )
+    request = FollowUpRequest(
+        card_id=card_id,
+        authentication="qualified-signature",
+        nonce=challenge.nonce,
+        signed_request=base64.b64encode(signed).decode(),
+    )
+    follow_up = ra.followups.request_followup(holder, request)
+    ra.approve(ra1, follow_up)
+    new_card, _, new_cert = card(follow_up)
+    table = Table(title="qtsp demo: follow-up card, authenticated by the current card's qualified signature")
+    for col in ("current card", "follow-up order", "new card", "subject (unchanged)"):
+        table.add_column(col, overflow="fold")
+    table.add_row(
+        f"{card_id} ({cert.serial_number:x}, still valid)",
+        f"{follow_up} {ra.get_order(holder, follow_up).order.state}",
+        f"{new_card} {ra.get_card(holder, new_card).state} ({new_cert.serial_number:x})",
+        new_cert.subject.rfc4514_string(),
+    )
+    console.print(table)
+
+
 def run_ra_demo(config: Config, console: Console) -> None:
     tag = secrets.token_hex(3)
     rnd = secrets.randbelow(3000)
@@ -325,6 +391,7 @@ def run_ra_demo(config: Config, console: Console) -> None:
         produce(o3, ["signature", "authentication"], paula, confirm=True)
         console.print(table)
         _online_renewal(ra, erika, ra1, ra.get_order(erika, o1).card_id or 0, sig_id, console)
+        _followup_demo(ra, tag, ra1, caop, console)
 
         refused = Table(title="qtsp demo: refused, one per rule family")
         refused.add_column("rule family")

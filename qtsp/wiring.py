@@ -194,8 +194,10 @@ def _remote_key_csr(backend: KeyBackend, algorithm: KeyAlgorithm) -> Callable[[s
 
 def ra_service(rt: Runtime, *, pkilint: bool | None = None) -> RAService:
     """The registration authority on this runtime's database, with the CA behind its port."""
+    from ca.issuance.signed_request import SignedRequestVerifier
     from ra.ca_port import CAAdapter
     from ra.credentials import DataKey
+    from ra.followup_rules import FollowUpSettings
     from ra.products import load_products
 
     ra_config = rt.config.ra
@@ -204,6 +206,8 @@ def ra_service(rt: Runtime, *, pkilint: bool | None = None) -> RAService:
         rt.issuance(pkilint=pkilint),
         revocation=rt.revocation(),
         remote_keys=_remote_key_csr(rt.backend, rt.config.ca.issuing_algorithm),
+        # Follow-up requests signed with the current card: status from this process's OCSP responder.
+        signed_requests=SignedRequestVerifier(rt.db, lambda der: rt.ocsp_responder().respond(der).der),
     )
     return RAService(
         db=rt.db,
@@ -213,6 +217,10 @@ def ra_service(rt: Runtime, *, pkilint: bool | None = None) -> RAService:
         activation_delay=dt.timedelta(hours=ra_config.activation_hours if ra_config else 24),
         gateways=outbox_gateways(rt.config),
         renewal_min_days=ra_config.renewal_min_days if ra_config else 3,
+        followup_settings=FollowUpSettings(
+            without_identification=ra_config.followups_without_identification if ra_config else 2,
+            qc_ident_method=ra_config.followup_qc_ident_method if ra_config else False,
+        ),
     )
 
 

@@ -22,10 +22,19 @@ from ca.crl_ocsp.revocation import RevocationError
 from ca.findings import Finding
 from ca.issuance.errors import IssuanceError
 from ca.issuance.service import Actor, IssuanceService
+from ca.issuance.signed_request import SignedRequestError, SignedRequestVerifier
 from ca.profiles.subject import AdmissionInput, SubjectInput
 from ra.errors import RAError, RAErrorKind
 
-__all__ = ["CAAdapter", "CAPort", "IssuedRef", "ProfileOptions", "RevocationPort", "subject_to_json"]
+__all__ = [
+    "CAAdapter",
+    "CAPort",
+    "IssuedRef",
+    "ProfileOptions",
+    "RevocationPort",
+    "SignerRef",
+    "subject_to_json",
+]
 
 
 def subject_to_json(subject: SubjectInput) -> dict[str, JSONValue]:
@@ -64,6 +73,16 @@ class IssuedRef:
     (:meth:`CAPort.find_issued`; online renewal checks it)."""
 
 
+@dataclass(frozen=True, slots=True)
+class SignerRef:
+    """A request signed with a certificate of ours whose path and status (our OCSP) validated."""
+
+    content: bytes
+    issuer: str
+    serial_hex: str
+    certificate_der: bytes
+
+
 class CAPort(Protocol):
     def profile_options(self, profile: str) -> ProfileOptions: ...
 
@@ -81,7 +100,21 @@ class CAPort(Protocol):
         validity_days: int,
         evidence_ref: str,
         on_hold: bool,
+        qc_ident_method: str | None = None,
     ) -> IssuedRef: ...
+
+    def verify_signed_request(self, cms_der: bytes) -> SignerRef:
+        """Verify a CMS SignedData and validate its signer certificate (issued by us, path to our
+        root, revocation status from our own OCSP responder, nonRepudiation key usage).
+
+        :raises RAError: FORBIDDEN naming the failed check; CA_UNAVAILABLE when not wired.
+        """
+        ...
+
+    def attempt_status(self, evidence_ref: str) -> str | None:
+        """The CA's status (``good``, ``on-hold``, ``revoked``) of the certificate issued under
+        ``evidence_ref`` (the source of its OCSP and CRL answers), or None if it issued none."""
+        ...
 
     def find_issued(self, evidence_ref: str) -> IssuedRef | None:
         """The certificate the CA stored for the attempt ``evidence_ref``, or None if it stored none."""
@@ -135,8 +168,10 @@ class CAAdapter:
         issuance: IssuanceService,
         revocation: RevocationPort | None = None,
         remote_keys: Callable[[str], bytes] | None = None,
+        signed_requests: SignedRequestVerifier | None = None,
     ) -> None:
         self._issuance = issuance
+        self._signed_requests = signed_requests
         self._revocation = revocation
         self._remote_keys = remote_keys
 
@@ -162,6 +197,7 @@ class CAAdapter:
         validity_days: int,
         evidence_ref: str,
         on_hold: bool,
+        qc_ident_method: str | None = None,
     ) -> IssuedRef:
         try:
             issued = self._issuance.issue(
@@ -172,6 +208,7 @@ class CAAdapter:
                 validity_days=validity_days,
                 evidence_ref=evidence_ref,
                 on_hold=on_hold,
+                qc_ident_method=qc_ident_method,
             )
         except IssuanceError as exc:
             raise RAError(RAErrorKind.CA_REFUSED, f"the CA refused: {exc.detail}", exc.findings) from None
@@ -199,6 +236,19 @@ class CAAdapter:
 
     def in_flight(self, evidence_ref: str) -> bool:
         return self._issuance.in_flight(evidence_ref)
+
+    def verify_signed_request(self, cms_der: bytes) -> SignerRef:
+        if self._signed_requests is None:
+            raise RAError(RAErrorKind.CA_UNAVAILABLE, "no verifier for signed requests is wired")
+        try:
+            found = self._signed_requests.verify(cms_der)
+        except SignedRequestError as exc:
+            raise RAError(RAErrorKind.FORBIDDEN, f"the signed request is not accepted: {exc}") from None
+        return SignerRef(found.content, found.issuer, found.serial_hex, found.certificate_der)
+
+    def attempt_status(self, evidence_ref: str) -> str | None:
+        found = self._issuance.find_by_evidence_ref(evidence_ref)
+        return None if found is None else found.status
 
     def _service(self) -> RevocationPort:
         if self._revocation is None:

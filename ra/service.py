@@ -19,7 +19,7 @@ import secrets
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from ca.audit.chain import JSONValue
 from ca.findings import Finding, Severity, errors_in, format_findings
@@ -39,6 +39,7 @@ from ra.evidence import (
     identity_findings,
     same_person,
 )
+from ra.followup_rules import FollowUpSettings
 from ra.organisation import (
     ChamberConfirmation,
     OrganisationData,
@@ -65,6 +66,8 @@ from ra.workflow import (
 )
 
 log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from ra.followup import FollowUpService
 
 __all__ = ["ANONYMOUS", "SYSTEM", "ApprovalResult", "OrderView", "RAService", "ReconcileResult", "cli_principal"]
 
@@ -166,12 +169,21 @@ class RAService:
     """The SMS and letter carriers the outbox hands messages to (ra/outbox.py)."""
     renewal_min_days: int = 3
     """Online renewal closes this many days before the certificate expires ([ra] renewal_min_days)."""
+    followup_settings: FollowUpSettings = field(default_factory=FollowUpSettings)
+    """Follow-up orders: ``[ra] followups_without_identification``, ``followup_qc_ident_method``."""
     _dummy_hash: str = field(default="", init=False, repr=False)
 
     @property
     def outbox(self) -> Outbox:
         """SMS and letters, queued in the caller's transaction and sent by :meth:`dispatch_outbox`."""
         return Outbox(self.db, self.data_key, self.clock)
+
+    @property
+    def followups(self) -> FollowUpService:
+        """Follow-up orders (ra/followup.py)."""
+        from ra.followup import FollowUpService
+
+        return FollowUpService(self)
 
     def dispatch_outbox(self) -> DispatchResult:
         """Hand due messages to the gateways (scheduled job; SMS-TAN requests call it at once)."""
@@ -1063,6 +1075,8 @@ class RAService:
     def readiness(self, s: UnitOfWork, order: OrderRec) -> tuple[list[Finding], dict[str, SubjectInput]]:
         """Everything approval needs: the method, identity, OZB, signatory, chamber and the CA's
         subject rules per slot.  Returns the blocking findings and the subject per slot."""
+        if order.kind == OrderKind.FOLLOW_UP:
+            return self.followups.readiness(s, order)
         product = self._product(order.product)
         out: list[Finding] = []
 
@@ -1367,6 +1381,7 @@ class RAService:
             repo.slot_update(
                 s, slot.id, state="issuing", csr_sha256=csr_digest, evidence_ref=attempt_ref, issuing_since=now
             )
+            qc_ident_method = self.followups.qc_ident_method(s, order.id) if order.kind == OrderKind.FOLLOW_UP else None
             self._audit(
                 s,
                 principal,
@@ -1388,6 +1403,7 @@ class RAService:
                 validity_days=slot.validity_days,
                 evidence_ref=attempt_ref,
                 on_hold=product.delivery == "card",
+                **({"qc_ident_method": qc_ident_method} if qc_ident_method else {}),
             )
         except Exception as exc:
             detail = exc.detail if isinstance(exc, RAError) else f"{type(exc).__name__}: {exc}"

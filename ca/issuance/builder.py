@@ -137,7 +137,9 @@ def _fixed_extensions(profile: Profile, issuer: IssuerView) -> tuple[x509.Extens
 
 
 @functools.lru_cache(maxsize=64)
-def _qc_statements(profile: Profile, pds: tuple[tuple[str, str], ...], semantics_id: str | None) -> bytes:
+def _qc_statements(
+    profile: Profile, pds: tuple[tuple[str, str], ...], semantics_id: str | None, ident_method: str | None = None
+) -> bytes:
     qc = profile.qc
     assert qc is not None
     return qc_statements_der(
@@ -146,6 +148,7 @@ def _qc_statements(profile: Profile, pds: tuple[tuple[str, str], ...], semantics
         qc_type=qc.qc_type,
         pds=pds if qc.pds else (),
         semantics_id=semantics_id,
+        ident_method=ident_method,
     )
 
 
@@ -200,8 +203,13 @@ def build_end_entity(
     serial: int,
     not_before: dt.datetime,
     not_after: dt.datetime,
+    qc_ident_method: str | None = None,
 ) -> x509.CertificateBuilder:
-    """The complete, deterministic TBS for one certificate (same inputs, same bytes)."""
+    """The complete, deterministic TBS for one certificate (same inputs, same bytes).
+
+    :param qc_ident_method: dotted OID of a QcIdentMethod statement (EN 319 412-5 V2.5.1 §4.3.5)
+        for a qualified profile, e.g. a follow-up certificate requested with an existing QES.
+    """
     builder = (
         x509.CertificateBuilder()
         .subject_name(subject.to_x509_name(profile.subject_kind))
@@ -225,7 +233,7 @@ def build_end_entity(
         builder = builder.add_extension(x509.ExtendedKeyUsage(list(ekus)), critical=False)
     if profile.qc is not None:
         # EN 319 412-5 QCS-4.1-02: qcStatements not critical.
-        der = _qc_statements(profile, issuer.pds, semantics_identifier(profile, subject))
+        der = _qc_statements(profile, issuer.pds, semantics_identifier(profile, subject), qc_ident_method)
         builder = builder.add_extension(x509.UnrecognizedExtension(oids.QC_STATEMENTS, der), critical=False)
     if subject.admission is not None:
         adm = subject.admission

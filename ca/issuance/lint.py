@@ -97,7 +97,11 @@ def _err(code: str, message: str) -> Finding:
 
 
 def certificate_rules(
-    cert: x509.Certificate, profile: Profile, issuer: x509.Certificate, semantics_expected: str | None
+    cert: x509.Certificate,
+    profile: Profile,
+    issuer: x509.Certificate,
+    semantics_expected: str | None,
+    ident_method_expected: str | None = None,
 ) -> list[Finding]:
     """Our own rules on the built certificate (STANDARDS.md §5), independent of pkilint."""
     out: list[Finding] = []
@@ -199,7 +203,7 @@ def certificate_rules(
         out.append(_err("qc_statements", "EN 319 412-5 QCS-5.1-1: qcStatements missing in a qualified certificate"))
     else:
         assert isinstance(qc_ext.value, x509.UnrecognizedExtension)
-        out.extend(_qc_rules(qc_ext.value.value, profile, semantics_expected))
+        out.extend(_qc_rules(qc_ext.value.value, profile, semantics_expected, ident_method_expected))
     return out
 
 
@@ -209,7 +213,9 @@ def _parse_qc_cached(der: bytes) -> QCStatementsInfo:
     return parse_qc_statements(der)
 
 
-def _qc_rules(der: bytes, profile: Profile, semantics_expected: str | None) -> list[Finding]:
+def _qc_rules(
+    der: bytes, profile: Profile, semantics_expected: str | None, ident_method_expected: str | None = None
+) -> list[Finding]:
     out: list[Finding] = []
     qc = profile.qc
     assert qc is not None
@@ -239,15 +245,20 @@ def _qc_rules(der: bytes, profile: Profile, semantics_expected: str | None) -> l
         out.append(
             _err("semantics", f"EN 319 412-1 §5.1: semantics identifiers {info.semantics_ids} expected {expected}")
         )
-    if info.ident_methods or info.retention_years is not None:
-        # EN 319 411-2 GEN-6.6.1-02 / QCS-4.3.5-02: only the statements the profile configures, so
-        # no QcIdentMethod or QcRetentionPeriod that nobody decided on.
+    want_ident = (ident_method_expected,) if ident_method_expected else ()
+    if info.ident_methods != want_ident:
+        # EN 319 412-5 QCS-4.3.5-02: QcIdentMethod holds the method actually used, so only the one the
+        # issuance request states (e.g. a follow-up authenticated by an existing QES), exactly once.
         out.append(
             _err(
-                "qc_unexpected",
-                f"EN 319 412-5: profile {profile.name} configures no QcIdentMethod or QcRetentionPeriod",
+                "qc_ident_method",
+                f"EN 319 412-5 QCS-4.3.5-02: QcIdentMethod {info.ident_methods} where {want_ident} was requested",
             )
         )
+    if info.retention_years is not None:
+        # EN 319 411-2 GEN-6.6.1-02: only the statements the profile configures, so no
+        # QcRetentionPeriod that nobody decided on.
+        out.append(_err("qc_unexpected", f"EN 319 412-5: profile {profile.name} configures no QcRetentionPeriod"))
     if info.unknown_statement_oids:
         out.append(_err("qc_unknown", f"EN 319 412-5: unexpected statements {info.unknown_statement_oids}"))
     return out

@@ -42,6 +42,7 @@ from ca.issuance.errors import ErrorKind, IssuanceError, LintFailed
 from ca.issuance.lint import PkilintGate, certificate_rules
 from ca.issuance.serial import new_serial, serial_hex
 from ca.issuance.throwaway import throwaway_key
+from ca.profiles.oids import QC_IDENT_METHODS
 from ca.profiles.profile import Profile
 from ca.profiles.subject import SubjectInput, legal_person_rules, natural_person_rules
 from ca.store import repository as repo
@@ -174,6 +175,7 @@ class IssuanceService:
         evidence_ref: str | None = None,
         on_hold: bool = False,
         activate_after: dt.datetime | None = None,
+        qc_ident_method: str | None = None,
     ) -> IssuedCertificate:
         """Run the whole pipeline for one certificate; report the outcome (``issued``, ``refused``,
         ``failed``, ``hsm-error``) and its duration to :attr:`observer` when one is set.
@@ -183,6 +185,9 @@ class IssuanceService:
             :meth:`ca.crl_ocsp.revocation.RevocationService.activate` releases it.
         :param activate_after: for ``on_hold``, when the scheduler releases the hold by itself
             (None: only an explicit activation, or a time set later by the RA at shipping).
+
+        :param qc_ident_method: add QcIdentMethod with this OID (EN 319 412-5 V2.5.1 §4.3.5): one of
+            the four id-etsi-qct-eIDAS* values, for a profile with QC statements only.
 
         :raises IssuanceError: with a one-line detail; :class:`LintFailed` when a rule refused it.
         """
@@ -195,6 +200,18 @@ class IssuanceService:
                 raise IssuanceError(
                     ErrorKind.NOT_FOUND, f"issuing CA {profile.issuer!r} does not exist (run qtsp init)"
                 )
+            if qc_ident_method is not None:
+                if profile.qc is None:
+                    raise IssuanceError(
+                        ErrorKind.POLICY_VIOLATION,
+                        f"profile {profile.name} carries no QC statements: no QcIdentMethod (EN 319 412-5 §4.3.5)",
+                    )
+                if qc_ident_method not in QC_IDENT_METHODS:
+                    raise IssuanceError(
+                        ErrorKind.POLICY_VIOLATION,
+                        f"QcIdentMethod {qc_ident_method!r} is not one of EN 319 412-5 V2.5.1 §4.3.5's "
+                        f"{', '.join(sorted(QC_IDENT_METHODS))}",
+                    )
             parsed = csr if isinstance(csr, ParsedCSR) else parse_csr(csr)
             days = profile.default_validity_days if validity_days is None else validity_days
             if not 1 <= days <= profile.max_validity_days:
@@ -227,6 +244,7 @@ class IssuanceService:
                     subject_findings,
                     on_hold,
                     activate_after,
+                    qc_ident_method,
                 )
                 outcome[0] = "issued"
                 return issued
@@ -271,6 +289,7 @@ class IssuanceService:
         subject_findings: list[Finding],
         on_hold: bool = False,
         activate_after: dt.datetime | None = None,
+        qc_ident_method: str | None = None,
     ) -> IssuedCertificate:
         self._step("lint")
         not_before, not_after = validity_window(now, days, issuer.view.certificate.not_valid_after_utc)
@@ -282,6 +301,7 @@ class IssuanceService:
             serial=serial,
             not_before=not_before,
             not_after=not_after,
+            qc_ident_method=qc_ident_method,
         )
         sig_hash = issuer.algorithm.default_hash()
         lint_cert = builder.sign(throwaway_key(issuer.algorithm), sig_hash)
@@ -289,7 +309,7 @@ class IssuanceService:
         # Non-blocking subject findings (warnings, notices) travel with the certificate's own.
         findings = list(subject_findings)
         findings += certificate_rules(
-            lint_cert, profile, issuer.view.certificate, semantics_identifier(profile, subject)
+            lint_cert, profile, issuer.view.certificate, semantics_identifier(profile, subject), qc_ident_method
         )
         if self.gate is not None:
             findings.extend(self.gate.lint(lint_der, profile.name))

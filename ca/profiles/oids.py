@@ -43,6 +43,7 @@ __all__ = [
     "QC_IDENT_EIDAS1_CD",
     "QC_IDENT_EIDAS2_ACD",
     "QC_IDENT_EIDAS2_B",
+    "QC_IDENT_METHODS",
     "QC_STATEMENTS",
     "SEMANTICS_ID_EIDAS_LEGAL",
     "SEMANTICS_ID_EIDAS_NATURAL",
@@ -107,6 +108,10 @@ QC_IDENT_EIDAS1_CD = ObjectIdentifier("0.4.0.1862.1.8.2")
 QC_IDENT_EIDAS2_ACD = ObjectIdentifier("0.4.0.1862.1.8.3")
 #: EN 319 412-5 V2.5.1 §4.3.5: identified per amended eIDAS Art 24(1a)(b) (an existing QES/QSeal cert).
 QC_IDENT_EIDAS2_B = ObjectIdentifier("0.4.0.1862.1.8.4")
+#: The values a QcIdentMethod statement may carry (dotted), EN 319 412-5 V2.5.1 §4.3.5 / Annex B.
+QC_IDENT_METHODS = frozenset(
+    o.dotted_string for o in (QC_IDENT_EIDAS1_AB, QC_IDENT_EIDAS1_CD, QC_IDENT_EIDAS2_ACD, QC_IDENT_EIDAS2_B)
+)
 #: EN 319 412-5 V2.5.1 §4.2.5: esi4-qcStatement-9 QcQSCDlegislation (non-EU QSCDs only).
 QCS_QC_QSCD_LEGISLATION = ObjectIdentifier("0.4.0.1862.1.9")
 

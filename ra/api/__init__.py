@@ -197,6 +197,7 @@ def _order_out(view: OrderView) -> dict[str, Any]:
         "product": o.product,
         "product_title": view.product_title,
         "kind": o.kind,
+        "parent_card_id": o.parent_card_id,
         "state": o.state,
         "waiting_reason": o.waiting_reason,
         "note": o.note,
@@ -631,6 +632,7 @@ def create_app(service: RAService) -> APIFlask:
     return app
 
 
+from ra.api import followup as _followup  # noqa: E402,F401  (registers the follow-up views on bp)
 from ra.api import renewal as _renewal  # noqa: E402,F401  (online renewal views on bp)
 from ra.api import shop, transport_pin  # noqa: E402, F401  (their views register on bp)
 from ra.api import tan as _tan_views  # noqa: E402,F401  (SMS-TAN views on the same blueprint)

@@ -125,6 +125,7 @@ class OrderOut(Schema):
     product = String()
     product_title = String()
     kind = String()
+    parent_card_id = Integer(allow_none=True)
     state = String()
     waiting_reason = String(allow_none=True)
     note = String(allow_none=True)

@@ -23,9 +23,13 @@ __all__ = [
     "ChamberRecord",
     "DNBinding",
     "EvidenceCopy",
+    "FollowUp",
+    "FollowUpChallenge",
+    "FollowUpFailure",
     "IdentityRecord",
     "LoginFailure",
     "Order",
+    "OrderPassword",
     "Organisation",
     "OutboxMessage",
     "OzbRecord",
@@ -657,3 +661,78 @@ class RenewalDocument(Base):
         Unique("order_id", "kind"),
         CheckConstraint("kind IN ('contract', 'declaration', 'terms')", name="kind"),
     )
+
+
+class FollowUp(Base):
+    """How a follow-up order (a new card for the holder of a valid card) was authenticated, its place
+    in the chain of follow-ups without fresh identification, and the QcIdentMethod its certificates
+    carry (EN 319 411-1 REG-6.3.1-00E: how often a certificate is issued again without new identity
+    validation)."""
+
+    __tablename__ = "ra_followup"
+
+    order_id: Mapped[int] = mapped_column(ForeignKey("ra_order.id"), primary_key=True)
+    parent_card_id: Mapped[int] = mapped_column(ForeignKey("ra_card.id"))
+    authenticated_by: Mapped[str] = mapped_column(String(24))
+    signer: Mapped[str | None] = mapped_column(String(_ACTOR))
+    """``<CA name>:<serial hex>`` of the certificate whose signature authenticated the request."""
+    position: Mapped[int] = mapped_column(Integer)
+    """1 for the first follow-up after an identification, 2 for the second, ..."""
+    identification_required: Mapped[bool] = mapped_column(Boolean)
+    qc_ident_method: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime]
+
+    __table_args__ = (
+        Index(None, "parent_card_id"),
+        CheckConstraint("authenticated_by IN ('qualified-signature', 'order-password')", name="authenticated_by"),
+    )
+
+
+class FollowUpChallenge(Base):
+    """A single-use nonce the holder signs with the current card (stored as its SHA-256 only)."""
+
+    __tablename__ = "ra_followup_challenge"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    card_id: Mapped[int] = mapped_column(ForeignKey("ra_card.id"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("ra_account.id"))
+    nonce_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
+    used_at: Mapped[dt.datetime | None]
+
+    __table_args__ = (Index(None, "card_id"),)
+
+
+class OrderPassword(Base):
+    """An order password posted to the card order's postal address: an Argon2 hash only, single
+    use, with an expiry; a newer one supersedes the older."""
+
+    __tablename__ = "ra_order_password"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    card_id: Mapped[int] = mapped_column(ForeignKey("ra_card.id"))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    state: Mapped[str] = mapped_column(String(16))
+    requested_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
+    used_at: Mapped[dt.datetime | None]
+    letter_ref: Mapped[str] = mapped_column(String(36))
+
+    __table_args__ = (
+        Index(None, "card_id", "state"),
+        CheckConstraint("state IN ('issued', 'used', 'superseded')", name="state"),
+    )
+
+
+class FollowUpFailure(Base):
+    """A failed follow-up authentication (wrong order password): these rows drive the rate limit."""
+
+    __tablename__ = "ra_followup_failure"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    card_id: Mapped[int] = mapped_column(ForeignKey("ra_card.id"))
+    method: Mapped[str] = mapped_column(String(24))
+    at: Mapped[dt.datetime]
+
+    __table_args__ = (Index(None, "card_id", "at"),)

@@ -191,7 +191,7 @@ CASES: list[tuple[str, str, dict[str, object]]] = [
     ("pds-http", "qtsp.qc_pds", {"mutate": _qc(pds=(("http://qtsp.example.com/pds-en.pdf", "en"),))}),
     ("semantics-missing", "qtsp.semantics", {"mutate": _qc(semantics_id=None)}),
     ("semantics-legal", "qtsp.semantics", {"mutate": _qc(semantics_id=oids.SEMANTICS_ID_LEGAL.dotted_string)}),
-    ("qc-ident-method-unexpected", "qtsp.qc_unexpected",
+    ("qc-ident-method-unexpected", "qtsp.qc_ident_method",
      {"mutate": _qc(ident_method=oids.QCS_QC_IDENT_METHOD.dotted_string + ".3")}),
     ("qc-retention-unexpected", "qtsp.qc_unexpected", {"mutate": _qc(retention_years=30)}),
 ]  # fmt: skip

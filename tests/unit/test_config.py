@@ -83,6 +83,9 @@ def test_environment_overrides_file(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         ("[serve]\nport = 70000\n", "serve.port"),
         ('[serve]\nport = "eighty"\n', "serve.port"),
         ('[issuance]\npkilint = "maybe"\n', "issuance.pkilint"),
+        ("[ra]\nfollowups_without_identification = 11\n", "ra.followups_without_identification"),
+        ("[ra]\nfollowups_without_identification = -1\n", "ra.followups_without_identification"),
+        ('[ra]\nfollowup_qc_ident_method = "sometimes"\n', "ra.followup_qc_ident_method"),
         ('[ca]\nbase_urll = "http://typo.example"\n', "ca.base_urll"),
         ("[nonsense]\nx = 1\n", "nonsense"),
         ("[ca\n", "qtsp.toml"),
@@ -128,6 +131,14 @@ def test_rendered_config_round_trips(tmp_path: Path) -> None:
     _write(tmp_path, render_config(cfg))
     again = load_config(tmp_path)
     assert again.ca == cfg.ca and again.keys == cfg.keys and again.serve == cfg.serve
+    assert again.ra is not None and cfg.ra is not None
+    assert (again.ra.followups_without_identification, again.ra.followup_qc_ident_method) == (2, False)
+    _write(tmp_path, "[ra]\nfollowups_without_identification = 0\nfollowup_qc_ident_method = true\n")
+    changed = load_config(tmp_path).ra
+    assert changed is not None and (changed.followups_without_identification, changed.followup_qc_ident_method) == (
+        0,
+        True,
+    )
     import re
 
     assert not re.search(r"^\s*(pin|passphrase|so_pin)\s*=", (tmp_path / "qtsp.toml").read_text(), re.M)
