@@ -88,6 +88,9 @@ class FollowUpRequest:
     signed_request: str | None = None
     """Base64 of the DER CMS SignedData (qualified-signature)."""
     order_password: str | None = field(default=None, repr=False)
+    tan: str | None = field(default=None, repr=False)
+    """The SMS-TAN for purpose ``follow-up`` (sms-tan)."""
+    client_address: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +233,34 @@ class OrderPassword:
         return Authenticated(self.name, None, {"order_password": password_id}, consume)
 
 
+class SmsTan:
+    """The holder's SMS-TAN for purpose ``follow-up`` (seed 000: "applying for a follow-up card
+    electronically via the SMS-TAN method"); only for cards whose order channel offers SMS-TAN.
+
+    The TAN is checked and consumed in its own transaction, so wrong entries are counted even
+    though the request then fails; a consumed TAN is spent even if the order is then refused."""
+
+    name = "sms-tan"
+
+    def check(self, svc: FollowUpService, principal: Principal, card: CardRec, req: FollowUpRequest) -> Authenticated:
+        from ra.tan import TanService
+
+        if not req.tan:
+            raise RAError(RAErrorKind.MALFORMED, "sms-tan: tan is required")
+        with svc.ra.db.write() as s:
+            verdict = TanService(svc.ra).verify_tan(
+                s, card.id, "follow-up", req.tan, client_address=req.client_address, principal=principal
+            )
+        if verdict.refusal is not None:
+            svc.refused(principal, card.id, self.name, verdict.refusal.detail)
+        verdict.raise_if_refused()
+
+        def consume(s: UnitOfWork) -> None:
+            """Already consumed by verify_tan."""
+
+        return Authenticated(self.name, None, {"tan": verdict.tan_id}, consume)
+
+
 AUTHENTICATORS: dict[str, Authenticator] = {}
 
 
@@ -240,6 +271,7 @@ def register(authenticator: Authenticator) -> None:
 
 register(QualifiedSignature())
 register(OrderPassword())
+register(SmsTan())
 
 
 @dataclass

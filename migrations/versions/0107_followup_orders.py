@@ -34,7 +34,7 @@ def upgrade() -> None:
         sa.Column("qc_ident_method", sa.String(length=64), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint(
-            "authenticated_by IN ('qualified-signature', 'order-password')",
+            "authenticated_by IN ('qualified-signature', 'order-password', 'sms-tan')",
             name=op.f("ck_ra_followup_authenticated_by"),
         ),
         sa.ForeignKeyConstraint(["order_id"], ["ra_order.id"], name=op.f("fk_ra_followup_order_id_ra_order")),

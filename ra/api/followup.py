@@ -9,6 +9,7 @@ from typing import Any
 from apiflask import Schema
 from apiflask.fields import DateTime, Integer, String
 from apiflask.validators import Length
+from flask import request
 
 from ra.api import _principal, _service, auth, bp, requires
 from ra.followup import FollowUpRequest
@@ -40,6 +41,7 @@ class FollowUpIn(Schema):
     nonce = String(load_default=None, allow_none=True, validate=Length(min=1, max=128))
     signed_request = String(load_default=None, allow_none=True, validate=Length(min=1, max=90_000))
     order_password = String(load_default=None, allow_none=True, validate=Length(min=1, max=64), load_only=True)
+    tan = String(load_default=None, allow_none=True, validate=Length(min=1, max=16), load_only=True)
 
 
 class FollowUpOut(Schema):
@@ -76,5 +78,7 @@ def request_order_password(card_id: int) -> dict[str, Any]:
     "qualified signature or the order password; wrong passwords are rate-limited (429 with Retry-After)"
 )
 def request_followup(card_id: int, data: dict[str, Any]) -> dict[str, Any]:
-    order_id = _service().followups.request_followup(_principal(), FollowUpRequest(card_id=card_id, **data))
+    order_id = _service().followups.request_followup(
+        _principal(), FollowUpRequest(card_id=card_id, client_address=request.remote_addr, **data)
+    )
     return {"id": order_id}

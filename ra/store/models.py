@@ -684,7 +684,9 @@ class FollowUp(Base):
 
     __table_args__ = (
         Index(None, "parent_card_id"),
-        CheckConstraint("authenticated_by IN ('qualified-signature', 'order-password')", name="authenticated_by"),
+        CheckConstraint(
+            "authenticated_by IN ('qualified-signature', 'order-password', 'sms-tan')", name="authenticated_by"
+        ),
     )
 
 

@@ -453,3 +453,23 @@ def _concurrent_use_of_one_tan_succeeds_exactly_once(env: RAEnv) -> None:
     with env.service.db.read() as s:
         assert s.scalar(select(Tan.state).where(Tan.card_id == card)) == "used"
     assert _actions(env, card).count("card.tan_used") == 1
+
+
+def test_follow_up_order_authenticated_by_sms_tan(env: RAEnv) -> None:
+    """Seed 000: a follow-up card applied for "electronically via the SMS-TAN method": the holder's
+    session plus a TAN for purpose follow-up; a revocation TAN, a spent TAN or a portal card fail."""
+    _, card = _card(env)
+    env.ok("POST", f"/api/cards/{card}/confirm-receipt", "h")
+    revocation_tan, _ = _tan(env, card, "revocation")
+    body = {"authentication": "sms-tan", "tan": revocation_tan}
+    _problem(env.call("POST", f"/api/cards/{card}/follow-up", "h", json=body), 403, "TAN")
+    tan, _ = _tan(env, card, "follow-up")
+    order = env.ok("POST", f"/api/cards/{card}/follow-up", "h", json={**body, "tan": tan}, status=201)["id"]
+    view = env.ok("GET", f"/api/orders/{order}", "h")
+    assert (view["kind"], view["parent_card_id"]) == ("follow-up", card)
+    _problem(env.call("POST", f"/api/cards/{card}/follow-up", "h", json={**body, "tan": tan}), 403, "TAN")
+    assert tan not in _audit_text(env)
+    _, portal = _card(env, channel="portal", mobile=None)
+    env.ok("POST", f"/api/cards/{portal}/confirm-receipt", "h")
+    r = env.call("POST", f"/api/cards/{portal}/follow-up", "h", json={**body, "tan": "123456"})
+    assert r.status_code == 422, r.get_json()
