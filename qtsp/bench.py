@@ -20,11 +20,13 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from rich.console import Console
 from rich.table import Table
 
@@ -547,4 +549,122 @@ def run_crl_bench(*, sizes: Sequence[int], openssl: bool, builder: bool, console
         "history row + audit, commit, publish-directory file. Peak = VmHWM of that process (imports "
         "included); 'RSS before' = VmHWM after the warm-up. Ratios > 1 mean ours is faster."
     )
+    return rows
+
+
+# ----------------------------------------------------------------------------------------------
+# pkilint dispatch (``qtsp bench lint``)
+
+
+def _lint_bench_certificate() -> bytes:
+    """The issuance benchmark's certificate (qes-natural with organisation and Admission) from a
+    throwaway CA, with the public base URL the benchmark home uses."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    from ca.issuance.builder import IssuerView, build_end_entity, ca_urls
+    from ca.profiles import load_builtin_profiles
+    from ca.profiles.subject import SubjectInput
+    from qtsp.demo import DEMO_SUBJECTS
+
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "DE"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Benchmark QTSP"),
+            x509.NameAttribute(NameOID.ORGANIZATION_IDENTIFIER, "NTRDE-HRB1"),
+            x509.NameAttribute(NameOID.COMMON_NAME, "Benchmark Qualified CA"),
+        ]
+    )
+    ca_cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    pds = (("https://qtsp.example.com/pds-en.pdf", "en"), ("https://qtsp.example.com/pds-de.pdf", "de"))
+    issuer = IssuerView("qes", ca_cert, ca_urls("http://qtsp.example.com", "qes"), "1.3.6.1.4.1.32473.1", pds)
+    builder = build_end_entity(
+        profile=load_builtin_profiles()["qes-natural"],
+        issuer=issuer,
+        subject=SubjectInput.from_json_obj(DEMO_SUBJECTS["qes-natural"]),
+        public_key=ec.generate_private_key(ec.SECP256R1()).public_key(),
+        serial=x509.random_serial_number(),
+        not_before=now,
+        not_after=now + dt.timedelta(days=365),
+    )
+    return builder.sign(ca_key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+
+
+@dataclass(frozen=True, slots=True)
+class LintRow:
+    round: int
+    pkilint_ms: float
+    indexed_ms: float
+    decode_ms: float
+
+    @property
+    def ratio(self) -> float:
+        return self.pkilint_ms / self.indexed_ms
+
+
+def run_lint_bench(*, count: int, rounds: int, console: Console) -> list[LintRow]:
+    """Milliseconds per certificate for pkilint's ETSI + RFC 5280 validation of one certificate,
+    with pkilint's own dispatch and with the gate's indexed dispatch, alternating in one process
+    (and the document decoding both include), after checking both give the same results."""
+    from pkilint import etsi, loader
+    from pkilint.etsi import etsi_constants
+    from pkilint.pkix import certificate
+
+    from ca.issuance.lint import PROFILE_CERTIFICATE_TYPES, index_containers
+
+    cert_type = etsi_constants.CertificateType[PROFILE_CERTIFICATE_TYPES["qes-natural"]]
+
+    def build() -> Any:
+        return certificate.create_pkix_certificate_validator_container(
+            etsi.create_decoding_validators(cert_type), etsi.create_validators(cert_type)
+        )
+
+    stock, indexed = build(), index_containers(build())
+    der = _lint_bench_certificate()
+    load = loader.RFC5280CertificateDocumentLoader().load_der_document
+
+    def findings(container: Any) -> list[tuple[str, str, list[str]]]:
+        return [
+            (r.validator.name, str(r.node.path), [str(d.finding.code) for d in r.finding_descriptions])
+            for r in container.validate(load(der, "tbs").root)
+        ]
+
+    if findings(stock) != findings(indexed):
+        raise RuntimeError("the indexed dispatch disagrees with pkilint's: not benchmarking")
+
+    def per_cert(run: Callable[[], object]) -> float:
+        start = time.perf_counter()
+        for _ in range(count):
+            run()
+        return (time.perf_counter() - start) / count * 1000
+
+    rows = []
+    for i in range(1, rounds + 1):
+        a = per_cert(lambda: stock.validate(load(der, "tbs").root))
+        b = per_cert(lambda: indexed.validate(load(der, "tbs").root))
+        c = per_cert(lambda: load(der, "tbs"))
+        rows.append(LintRow(i, a, b, c))
+    table = Table(title=f"qtsp bench lint: pkilint on one qes-natural certificate, {count} per figure")
+    for col in ("round", "pkilint dispatch ms", "indexed dispatch ms", "ratio", "of which decoding ms"):
+        table.add_column(col, justify="right")
+    for r in rows:
+        table.add_row(
+            str(r.round), f"{r.pkilint_ms:.2f}", f"{r.indexed_ms:.2f}", f"{r.ratio:.2f}", f"{r.decode_ms:.2f}"
+        )
+    console.print(table)
+    console.print("ratio = pkilint's own dispatch divided by the indexed dispatch, same process, same certificate.")
     return rows

@@ -872,6 +872,19 @@ def bench_issue(
     )
 
 
+@bench.command("lint")
+@click.option("--count", default=300, show_default=True, help="Certificates per figure.")
+@click.option("--rounds", default=3, show_default=True, help="Alternating rounds.")
+@_map_errors
+def bench_lint(count: int, rounds: int) -> None:
+    """pkilint per certificate: its own dispatch against the lint gate's indexed dispatch, same process."""
+    from qtsp.bench import run_lint_bench
+
+    if count < 1 or rounds < 1:
+        raise CLIError("--count and --rounds must be positive")
+    run_lint_bench(count=count, rounds=rounds, console=console)
+
+
 @bench.command("crl")
 @click.option(
     "--sizes",
