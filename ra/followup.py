@@ -30,7 +30,6 @@ import binascii
 import datetime as dt
 import hashlib
 import json
-import math
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -57,6 +56,7 @@ from ra.followup_rules import (
 )
 from ra.outbox import Channel
 from ra.products import IdentMethod, OrderKind, Product, check_method
+from ra.rate_limit import retry_after
 from ra.records import CardRec, OrderRec, SlotRec
 from ra.roles import Principal, Role
 from ra.service import RAService
@@ -199,9 +199,8 @@ class OrderPassword:
         with ra.db.read() as s:
             failures = frepo.failures_since(s, card.id, now - settings.password_window)
             stored = frepo.order_password_current(s, card.id)
-        if len(failures) >= settings.password_failures_per_card:
-            until = failures[-settings.password_failures_per_card] + settings.password_window
-            retry = max(1, math.ceil((until - now).total_seconds()))
+        retry = retry_after(now, settings.password_window, [(failures, settings.password_failures_per_card)])
+        if retry is not None:
             svc.refused(principal, card.id, self.name, "rate limited")
             raise RAError(
                 RAErrorKind.RATE_LIMITED, "too many wrong order passwords: try again later", retry_after=retry

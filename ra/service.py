@@ -13,7 +13,6 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import math
 import re
 import secrets
 import uuid
@@ -52,6 +51,7 @@ from ra.organisation import (
 )
 from ra.outbox import Channel, DispatchResult, Gateway, Outbox, mask_recipient
 from ra.products import IdentMethod, OrderKind, Product, check_method
+from ra.rate_limit import retry_after
 from ra.records import AccountRec, CardRec, OrderRec, OrganisationRec, SignatoryRec, SlotRec
 from ra.roles import OPERATOR_ROLES, Principal, Role
 from ra.store import repository as repo
@@ -524,14 +524,9 @@ class RAService:
     @staticmethod
     def _login_retry_after(s: UnitOfWork, email_key: str, address: str | None, now: dt.datetime) -> int | None:
         by_email, by_address = repo.login_failures(s, now - LOGIN_WINDOW, email_key, address)
-        limited = []
-        if len(by_email) >= LOGIN_FAILURES_PER_EMAIL:
-            limited.append(by_email[-LOGIN_FAILURES_PER_EMAIL])
-        if len(by_address) >= LOGIN_FAILURES_PER_ADDRESS:
-            limited.append(by_address[-LOGIN_FAILURES_PER_ADDRESS])
-        if not limited:
-            return None
-        return max(1, math.ceil((max(limited) + LOGIN_WINDOW - now).total_seconds()))
+        return retry_after(
+            now, LOGIN_WINDOW, [(by_email, LOGIN_FAILURES_PER_EMAIL), (by_address, LOGIN_FAILURES_PER_ADDRESS)]
+        )
 
     def purge_login_failures(self) -> int:
         """Forget failed logins older than the window (scheduled RA job)."""
@@ -1929,15 +1924,11 @@ class RAService:
         failures = repo.revocation_failures(s, now - PASSWORD_WINDOW, card_id=card_id, client_address=address)
         per_card = [at for c, _, at in failures if card_id is not None and c == card_id]
         per_address = [at for _, a, at in failures if address is not None and a == address]
-        limited = []
-        if len(per_card) >= PASSWORD_FAILURES_PER_CARD:
-            limited.append(per_card[-PASSWORD_FAILURES_PER_CARD])
-        if len(per_address) >= PASSWORD_FAILURES_PER_ADDRESS:
-            limited.append(per_address[-PASSWORD_FAILURES_PER_ADDRESS])
-        if not limited:
-            return None
-        until = max(limited) + PASSWORD_WINDOW
-        return max(1, math.ceil((until - now).total_seconds()))
+        return retry_after(
+            now,
+            PASSWORD_WINDOW,
+            [(per_card, PASSWORD_FAILURES_PER_CARD), (per_address, PASSWORD_FAILURES_PER_ADDRESS)],
+        )
 
     def _record_refused_unknown(
         self,

@@ -44,7 +44,6 @@ import datetime as dt
 import enum
 import hashlib
 import hmac
-import math
 import re
 import secrets
 from collections.abc import Sequence
@@ -53,6 +52,7 @@ from typing import TYPE_CHECKING, Final
 
 from ca.audit.chain import JSONValue
 from ca.store.db import UnitOfWork
+from ra import rate_limit
 from ra.credentials import DataKey, hash_password, verify_password
 from ra.errors import RAError, RAErrorKind
 from ra.outbox import Channel, mask_recipient
@@ -190,11 +190,8 @@ def normalise_secret(text: str) -> str | None:
 
 def retry_after(times: Sequence[dt.datetime], limit: int, window: dt.timedelta, now: dt.datetime) -> int | None:
     """Seconds until the oldest of the last ``limit`` events (sorted, oldest first) leaves the
-    window, when ``limit`` is reached; else None."""
-    if len(times) < limit:
-        return None
-    until = times[-limit] + window
-    return max(1, math.ceil((until - now).total_seconds()))
+    window, when ``limit`` is reached; else None (one key of :func:`ra.rate_limit.retry_after`)."""
+    return rate_limit.retry_after(now, window, [(times, limit)])
 
 
 def _limited(*waits: int | None) -> int | None:

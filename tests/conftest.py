@@ -89,6 +89,22 @@ def make_softhsm_token(label: str | None = None) -> SoftHSMToken:
     return SoftHSMToken(SOFTHSM_MODULE, label, pin, so_pin, _SOFTHSM_TOKENS, _SOFTHSM_CONF)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _cheap_argon2_in_this_process() -> Iterator[None]:
+    """Argon2 with minimal cost for hashes made inside the test process (every RA test registers
+    and logs in several accounts).  Hashes carry their own parameters, so verification follows;
+    the product's parameters are unchanged (tests/unit/test_credentials.py checks them in a fresh
+    interpreter) and ``qtsp`` subprocesses use them."""
+    from argon2 import PasswordHasher
+
+    import ra.credentials
+
+    production = ra.credentials._HASHER
+    ra.credentials._HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)  # type: ignore[misc]
+    yield
+    ra.credentials._HASHER = production  # type: ignore[misc]
+
+
 @pytest.fixture
 def softhsm_token() -> SoftHSMToken:
     return make_softhsm_token()
