@@ -11,13 +11,17 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import hashlib
+import json
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import puremagic
 from iso3166 import countries_by_alpha2
+
+if TYPE_CHECKING:
+    from ra.records import IdentityRec
 
 from ca.findings import Finding, Severity
 from ra.errors import RAError, RAErrorKind
@@ -110,6 +114,23 @@ class IdentityEvidence:
     verified_place: str
     verified_at: dt.datetime
     security_features: tuple[str, ...]
+
+    @classmethod
+    def from_record(cls, rec: IdentityRec) -> IdentityEvidence:
+        """The evidence as recorded on an order (``ra_identity_evidence``)."""
+        return cls(
+            document_type=DocumentType(rec.document_type),
+            document_number=rec.document_number,
+            issuing_state=rec.issuing_state,
+            expires_on=rec.expires_on,
+            given_names=rec.given_names,
+            surname=rec.surname,
+            date_of_birth=rec.date_of_birth,
+            verified_by=rec.verified_by,
+            verified_place=rec.verified_place,
+            verified_at=rec.verified_at,
+            security_features=tuple(json.loads(rec.security_features)),
+        )
 
 
 def _err(code: str, message: str) -> Finding:

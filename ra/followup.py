@@ -41,7 +41,7 @@ from ca.profiles.subject import SubjectError, SubjectInput
 from ca.store.db import UnitOfWork
 from ra.credentials import hash_password, verify_password
 from ra.errors import RAError, RAErrorKind
-from ra.evidence import DocumentType, IdentityEvidence, PersonData, identity_findings
+from ra.evidence import IdentityEvidence, PersonData, identity_findings
 from ra.followup_rules import (
     AUTH_ORDER_PASSWORD,
     AUTH_QUALIFIED_SIGNATURE,
@@ -627,19 +627,7 @@ class FollowUpService:
             missing("identity_missing", f"no identity evidence recorded: {why or 'a new identification is required'}")
         person = repo.person_get(s, order.person_id)
         if identity is not None:
-            evidence = IdentityEvidence(
-                document_type=DocumentType(identity.document_type),
-                document_number=identity.document_number,
-                issuing_state=identity.issuing_state,
-                expires_on=identity.expires_on,
-                given_names=identity.given_names,
-                surname=identity.surname,
-                date_of_birth=identity.date_of_birth,
-                verified_by=identity.verified_by,
-                verified_place=identity.verified_place,
-                verified_at=identity.verified_at,
-                security_features=tuple(json.loads(identity.security_features)),
-            )
+            evidence = IdentityEvidence.from_record(identity)
             out += errors_in(
                 identity_findings(
                     evidence,

@@ -31,7 +31,6 @@ from ra.ca_port import CAPort, IssuedRef, subject_to_json
 from ra.credentials import DataKey, hash_password, new_letter_secret, new_totp_secret, totp_step, verify_password
 from ra.errors import RAError, RAErrorKind
 from ra.evidence import (
-    DocumentType,
     IdentityEvidence,
     PersonData,
     check_copy,
@@ -1089,19 +1088,7 @@ class RAService:
         if identity is None:
             missing("identity_missing", "no identity evidence recorded")
         else:
-            evidence = IdentityEvidence(
-                document_type=DocumentType(identity.document_type),
-                document_number=identity.document_number,
-                issuing_state=identity.issuing_state,
-                expires_on=identity.expires_on,
-                given_names=identity.given_names,
-                surname=identity.surname,
-                date_of_birth=identity.date_of_birth,
-                verified_by=identity.verified_by,
-                verified_place=identity.verified_place,
-                verified_at=identity.verified_at,
-                security_features=tuple(json.loads(identity.security_features)),
-            )
+            evidence = IdentityEvidence.from_record(identity)
             out += errors_in(
                 identity_findings(
                     evidence, person, method=IdentMethod(order.method), submitted_at=order.submitted_at, now=now
