@@ -810,22 +810,18 @@ def ra_orders(ctx: click.Context) -> None:
 @click.pass_context
 @_map_errors
 def ra_run_jobs(ctx: click.Context) -> None:
-    """Reconcile slots left issuing by an interrupted issuance, activate cards shipped longer ago
-    than ra.activation_hours and mark expired cards."""
-    from qtsp.wiring import ra_service
+    """The scheduler's RA jobs once, without leases (run it where no scheduler runs): reconcile
+    slots left issuing, retry accepted revocations, activate and expire cards, delete expired
+    evidence copies; issue online renewals whose date has come; send the outbox."""
+    from qtsp.scheduler import ra_card_jobs, ra_outbox_job, ra_renewal_job
     from ra.errors import RAError
 
     with runtime(_config(ctx)) as rt:
-        service = ra_service(rt)
         try:
-            reconciled = service.reconcile_issuing()
-            activated, expired = service.activate_due(), service.expire_due()
+            for line in (ra_card_jobs(rt), ra_renewal_job(rt), ra_outbox_job(rt)):
+                console.print(line)
         except RAError as exc:
             raise _ra_error(exc) from None
-    console.print(
-        f"reconciled {len(reconciled.recorded)} slots (recorded) and {len(reconciled.reset)} (reset), "
-        f"activated {len(activated)} cards, expired {len(expired)}"
-    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -169,3 +169,10 @@ def test_backend_mismatch_is_one_clear_line(soft_home: Home, tmp_path: Path) -> 
         soft_home.path, "ca", "issue", "--profile", "qseal-legal", "--csr", str(csr), "--subject", str(subject), env=env
     )
     assert_one_line_error(proc, "keys.backend", "soft backend")
+
+
+def test_ra_run_jobs_runs_every_ra_job_once(soft_home: Home) -> None:
+    proc = qtsp(soft_home.path, "ra", "run-jobs", env=soft_home.env)
+    assert proc.returncode == 0, proc.stderr
+    for words in ("reconciled 0 recorded", "revocations carried out 0", "renewals issued 0", "sent 0"):
+        assert words in proc.stdout, proc.stdout
