@@ -4,7 +4,7 @@ its code stored as an HMAC only), ``ra_shop_member`` (shops kept in an applicant
 revealed) and ``ra_secret_failure`` (wrong shop codes and reveal passwords, for the rate limits).
 
 Revision ID: 0108
-Revises: 0109
+Revises: 0107
 Create Date: 2026-11-21 14:00:00
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0108"
-down_revision: str | None = "0109"
+down_revision: str | None = "0107"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

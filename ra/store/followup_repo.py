@@ -1,5 +1,5 @@
 """Repository functions for follow-up orders: their authentication record, the signing challenges,
-order passwords and failed attempts (tables of migration 0107)."""
+order passwords and failed attempts (tables of migration 0110)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """SQLAlchemy 2 models of the RA's tables, on the CA's :class:`ca.store.models.Base` (one metadata).
 
-Created and changed only by Alembic (``migrations/versions/0100_ra_core.py``, ``0101``); the migration
+Created and changed only by Alembic (``migrations/versions/0100_ra_core.py`` onwards); the migration
 test proves models and migrations agree on SQLite and PostgreSQL.
 """
 

@@ -2,7 +2,7 @@
 its normalised email, the client address, the time); the RA refuses logins for an email or from an
 address with too many recent failures (EN 319 401 REQ-7.4-05 access control; brute force).
 
-Revision ID: 0110
+Revision ID: 0106
 Revises: 0105
 Create Date: 2026-11-21 14:20:00
 """
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0110"
+revision: str = "0106"
 down_revision: str | None = "0105"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

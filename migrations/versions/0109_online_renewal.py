@@ -3,7 +3,7 @@ chosen issuance date, the new keys' CSRs and the scheduled issuance's outcome) a
 ``ra_renewal_document`` (contract, declaration and general terms with digest, supplier, receipt
 time and signer; encrypted at rest).
 
-Revision ID: 0106
+Revision ID: 0109
 Revises: 0108
 Create Date: 2026-11-21 14:00:00
 """
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0106"
+revision: str = "0109"
 down_revision: str | None = "0108"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -4,8 +4,8 @@
 ``ra_tan`` (one-time TANs, keyed HMAC only), ``ra_tan_failure`` (wrong TANs and secrets, which
 drive the rate limits) and ``sms-tan`` as a way a revocation request was authenticated.
 
-Revision ID: 0109
-Revises: 0110
+Revision ID: 0107
+Revises: 0106
 Create Date: 2026-11-21 14:00:00
 """
 
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0109"
-down_revision: str | None = "0110"
+revision: str = "0107"
+down_revision: str | None = "0106"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

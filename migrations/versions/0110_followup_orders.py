@@ -4,8 +4,8 @@ chain of follow-ups without new identification, its QcIdentMethod), ``ra_followu
 posted to the holder, Argon2 hashes only) and ``ra_followup_failure`` (wrong order passwords, for
 the rate limit).
 
-Revision ID: 0107
-Revises: 0106
+Revision ID: 0110
+Revises: 0109
 Create Date: 2026-11-21 15:00:00
 """
 
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0107"
-down_revision: str | None = "0106"
+revision: str = "0110"
+down_revision: str | None = "0109"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
