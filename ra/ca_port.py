@@ -22,7 +22,7 @@ from ca.crl_ocsp.revocation import RevocationError
 from ca.findings import Finding
 from ca.issuance.errors import IssuanceError
 from ca.issuance.service import Actor, IssuanceService
-from ca.issuance.signed_request import SignedRequestError, SignedRequestVerifier
+from ca.issuance.signed_request import SignedRequestError, SignedRequestUnavailable, SignedRequestVerifier
 from ca.profiles.subject import AdmissionInput, SubjectInput
 from ra.errors import RAError, RAErrorKind
 
@@ -242,6 +242,8 @@ class CAAdapter:
             raise RAError(RAErrorKind.CA_UNAVAILABLE, "no verifier for signed requests is wired")
         try:
             found = self._signed_requests.verify(cms_der)
+        except SignedRequestUnavailable as exc:
+            raise RAError(RAErrorKind.CA_UNAVAILABLE, f"the signed request cannot be checked now: {exc}") from None
         except SignedRequestError as exc:
             raise RAError(RAErrorKind.FORBIDDEN, f"the signed request is not accepted: {exc}") from None
         return SignerRef(found.content, found.issuer, found.serial_hex, found.certificate_der)

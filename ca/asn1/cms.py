@@ -35,6 +35,7 @@ from ca.asn1.errors import Asn1DecodeError
 
 __all__ = [
     "CMSVerifyError",
+    "RevocationUnavailable",
     "SignedContent",
     "ocsp_request_for",
     "validate_signer",
@@ -52,6 +53,11 @@ MAX_CMS_BYTES: Final = 64 * 1024
 class CMSVerifyError(ValueError):
     """The SignedData is well formed but does not verify, or its signer's path does not validate
     (one-line message naming the check that failed)."""
+
+
+class RevocationUnavailable(CMSVerifyError):
+    """No usable revocation status could be obtained for the signer (e.g. the responder answered
+    tryLater): not a verdict on the signer, the caller may try again later."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,7 +250,12 @@ def validate_signer(
         unknown issuer, wrong key usage, no revocation information).
     """
     from pyhanko_certvalidator import CertificateValidator, ValidationContext
-    from pyhanko_certvalidator.errors import PathBuildingError, PathValidationError, RevokedError
+    from pyhanko_certvalidator.errors import (
+        InsufficientRevinfoError,
+        PathBuildingError,
+        PathValidationError,
+        RevokedError,
+    )
     from pyhanko_certvalidator.policy_decl import (
         CertRevTrustPolicy,
         RevocationCheckingPolicy,
@@ -269,6 +280,8 @@ def validate_signer(
         asyncio.run(validator.async_validate_usage(set(key_usage)))  # type: ignore[no-untyped-call]
     except RevokedError as exc:
         raise CMSVerifyError(f"signer certificate: {one_line(exc)}") from None
+    except InsufficientRevinfoError as exc:
+        raise RevocationUnavailable(f"signer certificate: no revocation status now: {one_line(exc)}") from None
     except (PathBuildingError, PathValidationError) as exc:
         raise CMSVerifyError(f"signer certificate path: {one_line(exc)}") from None
     except (ValueError, TypeError) as exc:

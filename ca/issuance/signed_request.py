@@ -15,18 +15,22 @@ from dataclasses import dataclass
 
 from cryptography import x509
 
-from ca.asn1.cms import CMSVerifyError, validate_signer, verify_signed_data
+from ca.asn1.cms import CMSVerifyError, RevocationUnavailable, validate_signer, verify_signed_data
 from ca.asn1.errors import Asn1DecodeError
 from ca.issuance.serial import serial_hex
 from ca.store import crl_repo
 from ca.store import repository as repo
 from ca.store.db import Database
 
-__all__ = ["SignedRequestError", "SignedRequestVerifier", "VerifiedRequest"]
+__all__ = ["SignedRequestError", "SignedRequestUnavailable", "SignedRequestVerifier", "VerifiedRequest"]
 
 
 class SignedRequestError(ValueError):
     """The signed request is malformed, does not verify, or its signer is not valid (one line)."""
+
+
+class SignedRequestUnavailable(SignedRequestError):
+    """The signer's revocation status cannot be obtained now: try again later (one line)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +77,8 @@ class SignedRequestVerifier:
                 ocsp=self.ocsp,
                 crls=crls,
             )
+        except RevocationUnavailable as exc:
+            raise SignedRequestUnavailable(str(exc)) from None
         except CMSVerifyError as exc:
             raise SignedRequestError(str(exc)) from None
         return VerifiedRequest(

@@ -200,8 +200,16 @@ def test_signature_refusals(env: RAEnv) -> None:
     body = _signed(env, c)
     body["signed_request"] = base64.b64encode(b"\x30\x03\x02\x01\x01").decode()
     assert _follow_up(env, c, body).status_code == 403
-    # Revoked through the RA after the challenge was signed: our OCSP says revoked.
+    # Our responder cannot answer now (tryLater): no verdict on the signer, 503, and the nonce
+    # stays usable for a retry.
+    verifier = env.service.ca._signed_requests  # type: ignore[attr-defined]
+    real_ocsp = verifier.ocsp
+    verifier.ocsp = lambda der: bytes.fromhex("3003" + "0a0103")  # OCSPResponse, responseStatus tryLater
     body = _signed(env, c)
+    r = _follow_up(env, c, body)
+    assert r.status_code == 503 and "cannot be checked now" in r.get_json()["detail"], r.get_json()
+    verifier.ocsp = real_ocsp
+    # Revoked through the RA after the challenge was signed: our OCSP says revoked.
     env.ok("POST", f"/api/cards/{c.card}/revoke", "a", json={"reason": "keyCompromise"})
     r = _follow_up(env, c, body)
     assert r.status_code == 403 and "revoked" in r.get_json()["detail"].lower(), r.get_json()
