@@ -1927,15 +1927,20 @@ class RAService:
         address: str | None,
         reason: str,
         refusal: RAError,
+        *,
+        requester_kind: str = "authorised-person",
+        authenticated_by: str = "revocation-password",
     ) -> None:
+        """Record (and audit) a refused request for a card that does not exist (REV-6.4.5-09:
+        every request is recorded; ``card_ref`` keeps what was asked for)."""
         request_id = repo.revocation_request_add(
             s,
             card_id=None,
             card_ref=str(card_ref),
             received_at=received,
-            requester_kind="authorised-person",
+            requester_kind=requester_kind,
             requester=requester,
-            authenticated_by="revocation-password",
+            authenticated_by=authenticated_by,
             auth_failed=refusal.kind is RAErrorKind.FORBIDDEN,
             client_address=address,
             reason=reason,
@@ -1952,8 +1957,8 @@ class RAService:
             card_ref,
             {
                 "request": request_id,
-                "requester_kind": "authorised-person",
-                "authenticated_by": "revocation-password",
+                "requester_kind": requester_kind,
+                "authenticated_by": authenticated_by,
                 "reason": reason,
                 "detail": refusal.detail,
             },

@@ -786,10 +786,20 @@ class TanService:
         refusal: RAError | None = None
         request_id = 0
         slots: list[SlotRec] = []
+        with self.ra.db.read() as s:
+            known = repo.card_get(s, card_id) is not None
+        if not known:  # recorded too (REV-6.4.5-09), then refused
+            unknown = RAError(RAErrorKind.NOT_FOUND, f"no card {card_id}")
+            requester = "sms-tan:unknown card" + (f" ({name})" if name else "")
+            with self.ra.db.write() as s:
+                self.ra._record_refused_unknown(
+                    s, principal, card_id, received, requester, address, reason, unknown,
+                    requester_kind="holder", authenticated_by="sms-tan",
+                )  # fmt: skip
+            raise unknown
         with self.ra.db.write() as s:
             card = repo.card_get(s, card_id, lock=True)
-            if card is None:
-                raise RAError(RAErrorKind.NOT_FOUND, f"no card {card_id}")
+            assert card is not None  # cards are never deleted
             # REV-6.2.4-09: the request is authenticated (the TAN went to the registered phone)
             # before it is accepted; REV-6.4.5-09: recorded with its decision either way, in this
             # transaction, together with the TAN's consumption or the counted wrong attempt.

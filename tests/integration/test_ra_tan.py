@@ -349,6 +349,11 @@ def _a_flood_of_tan_requests_is_refused(env: RAEnv) -> None:
         assert len(s.scalars(select(Tan).where(Tan.card_id == card)).all()) == TAN_REQUESTS_PER_CARD
     # Unknown cards and purposes.
     _problem(env.call("POST", "/api/tans", json={"card_id": 999999, "purpose": "revocation"}), 404, "no card")
+    # A revocation by TAN for a card that does not exist is refused and still recorded (REV-6.4.5-09).
+    _problem(_revoke(env, 999999, "123456"), 404, "no card")
+    with env.service.db.read() as s:
+        row = s.scalars(select(RevocationRequest).where(RevocationRequest.card_ref == "999999")).one()
+    assert (row.card_id, row.authenticated_by, row.decision) == (None, "sms-tan", "refused")
     assert env.call("POST", "/api/tans", json={"card_id": card, "purpose": "login"}).status_code == 422
 
     # Per client address: TAN requests and wrong TANs over all cards (rows of another card stand in
