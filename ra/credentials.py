@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import os
 import secrets
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from ra.errors import RAError, RAErrorKind
 
 __all__ = [
+    "CROCKFORD_ALPHABET",
+    "LETTER_ALPHABET",
     "MIN_PASSWORD_LENGTH",
     "DataKey",
     "hash_password",
@@ -51,14 +54,16 @@ def verify_password(stored: str, password: str) -> bool:
         return False
 
 
-#: Letter secrets avoid characters read alike on paper (0/O, 1/I/L, 5/S, 2/Z, 8/B, U/V).
-LETTER_ALPHABET: Final = "ACDEFGHJKMNPQRTWXY34679"
+#: Passwords printed in letters: no 0/O and 1/I/L, which are read alike on paper (31 symbols).
+LETTER_ALPHABET: Final = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+#: Crockford's base32: digits and capitals without I, L, O, U; typed codes read O as 0 and I, L as 1.
+CROCKFORD_ALPHABET: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
-def new_letter_secret(groups: int = 4, size: int = 4) -> str:
-    """A secret to be printed in a letter: ``groups`` x ``size`` characters from a CSPRNG, joined
-    by hyphens (4 x 4 of 23 symbols: 72 bits)."""
-    return "-".join("".join(secrets.choice(LETTER_ALPHABET) for _ in range(size)) for _ in range(groups))
+def new_letter_secret(groups: int = 4, size: int = 4, alphabet: str = LETTER_ALPHABET) -> str:
+    """A secret to be printed or shown for typing: ``groups`` x ``size`` characters of ``alphabet``
+    from a CSPRNG, joined by hyphens (4 x 4 of :data:`LETTER_ALPHABET`: about 79 bits)."""
+    return "-".join("".join(secrets.choice(alphabet) for _ in range(size)) for _ in range(groups))
 
 
 def new_totp_secret() -> str:
@@ -96,6 +101,11 @@ class DataKey:
     @property
     def key_id(self) -> str:
         return hashlib.sha256(b"qtsp-ra-data-key" + self.key).hexdigest()[:16]
+
+    def derive(self, label: bytes) -> bytes:
+        """A 32-byte key for one purpose (HMAC-SHA256 of ``label`` under the data key), so keyed
+        digests of short secrets never use the data key itself."""
+        return hmac.new(self.key, label, hashlib.sha256).digest()
 
     def encrypt(self, plaintext: bytes, aad: bytes) -> bytes:
         nonce = os.urandom(_NONCE)

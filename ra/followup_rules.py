@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
 from ca.audit.chain import JSONValue
 from ca.profiles.oids import QC_IDENT_EIDAS2_B
+from ra.credentials import new_letter_secret
 
 __all__ = [
     "AUTH_ORDER_PASSWORD",
@@ -42,11 +42,6 @@ REQUEST_PURPOSE: Final = "qtsp-follow-up-order/1"
 #: EN 319 412-5 V2.5.1 §4.3.5 (STANDARDS.md §1.1 OID table, semantics in §1.5): id-etsi-qct-eIDAS2-b, a QC issued by
 #: identifying the subject with an existing qualified certificate (amended eIDAS Art 24(1a)(b)).
 QC_IDENT_EXISTING_QC: Final = QC_IDENT_EIDAS2_B.dotted_string
-
-# Order passwords: 16 characters from 31 that cannot be confused when typed from a letter
-# (no 0/O, 1/I/L), about 79 bits; shown in groups of four.
-_ALPHABET: Final = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
-_PASSWORD_LENGTH: Final = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +75,9 @@ def canonical_request(card_id: int, product: str, nonce: str, method: str | None
 
 
 def new_order_password() -> str:
-    raw = "".join(secrets.choice(_ALPHABET) for _ in range(_PASSWORD_LENGTH))
-    return "-".join(raw[i : i + 4] for i in range(0, _PASSWORD_LENGTH, 4))
+    """16 characters that cannot be confused when typed from a letter (no 0/O, 1/I/L), about 79
+    bits, in groups of four (:func:`ra.credentials.new_letter_secret`)."""
+    return new_letter_secret()
 
 
 def normalise_order_password(text: str) -> str:

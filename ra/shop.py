@@ -29,12 +29,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from ca.findings import Finding, Severity, format_findings
+from ra.credentials import CROCKFORD_ALPHABET, new_letter_secret
 from ra.errors import RAError, RAErrorKind
 from ra.products import IdentMethod, OrderKind, Product, check_method
 from ra.rate_limit import retry_after
@@ -66,7 +66,7 @@ __all__ = [
 ]
 
 #: Crockford's base32: digits and capitals without I, L, O, U (read aloud and typed without doubt).
-CODE_ALPHABET: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+CODE_ALPHABET: Final = CROCKFORD_ALPHABET
 CODE_LENGTH: Final = 12
 """60 random bits, typed as XXXX-XXXX-XXXX."""
 CODE_WINDOW: Final = dt.timedelta(hours=1)
@@ -78,8 +78,7 @@ _CONFUSABLE: Final = str.maketrans({"O": "0", "I": "1", "L": "1", "-": None, " "
 
 def new_shop_code() -> str:
     """A fresh code from the CSPRNG, grouped ``XXXX-XXXX-XXXX``."""
-    raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
-    return "-".join(raw[i : i + 4] for i in range(0, CODE_LENGTH, 4))
+    return new_letter_secret(groups=CODE_LENGTH // 4, alphabet=CODE_ALPHABET)
 
 
 def normalise_code(text: str) -> str:
@@ -96,7 +95,7 @@ def normalise_code(text: str) -> str:
 
 def code_digest(key: DataKey, code: str) -> str:
     """HMAC-SHA256 of the canonical code under a key derived from the data key (hex)."""
-    derived = hmac.new(key.key, b"qtsp-ra-shop-code-digest-key", hashlib.sha256).digest()
+    derived = key.derive(b"qtsp-ra-shop-code-digest-key")
     return hmac.new(derived, normalise_code(code).encode("ascii"), hashlib.sha256).hexdigest()
 
 

@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Final
 from ca.audit.chain import JSONValue
 from ca.store.db import UnitOfWork
 from ra import rate_limit
-from ra.credentials import DataKey, hash_password, verify_password
+from ra.credentials import CROCKFORD_ALPHABET, DataKey, hash_password, new_letter_secret, verify_password
 from ra.errors import RAError, RAErrorKind
 from ra.outbox import Channel, mask_recipient
 from ra.products import ORDER_CHANNELS, Product
@@ -99,7 +99,7 @@ SECRET_LETTER_WINDOW: Final = dt.timedelta(days=1)
 SECRET_LETTERS_PER_CARD: Final = 3
 
 #: Crockford-style alphabet: no I, L, O, U (read from paper, typed by hand).
-_SECRET_ALPHABET: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # noqa: S105 (an alphabet, no secret)
+_SECRET_ALPHABET: Final = CROCKFORD_ALPHABET
 _SECRET_LENGTH: Final = 16
 _E164: Final = re.compile(r"^\+[1-9][0-9]{7,14}\Z")
 _SEPARATORS: Final = re.compile(r"[\s\-/().]")
@@ -176,8 +176,7 @@ def tan_digest(key: bytes, salt: str, card_id: int, purpose: str, tan: str) -> s
 
 def new_registration_secret() -> str:
     """``XXXX-XXXX-XXXX-XXXX``: 16 characters of 5 bits each from a CSPRNG."""
-    raw = "".join(secrets.choice(_SECRET_ALPHABET) for _ in range(_SECRET_LENGTH))
-    return "-".join(raw[i : i + 4] for i in range(0, _SECRET_LENGTH, 4))
+    return new_letter_secret(groups=_SECRET_LENGTH // 4, alphabet=_SECRET_ALPHABET)
 
 
 def normalise_secret(text: str) -> str | None:
@@ -289,7 +288,7 @@ class TanService:
     # -- helpers -------------------------------------------------------------------------------
 
     def _hmac_key(self) -> bytes:
-        return hmac.new(self.ra.data_key.key, _HMAC_LABEL, hashlib.sha256).digest()
+        return self.ra.data_key.derive(_HMAC_LABEL)
 
     def _order_of(self, s: UnitOfWork, card: CardRec) -> tuple[OrderRec, Product]:
         order = repo.order_get(s, card.order_id)
