@@ -282,7 +282,7 @@ class FollowUpService:
     def _holder_card(self, s: UnitOfWork, principal: Principal, card_id: int, *, lock: bool = False) -> CardRec:
         principal.require(Role.APPLICANT)
         card = self.ra._card(s, card_id, principal, lock=lock)
-        if card.holder_account_id != principal.account_id:
+        if not self.ra._is_holder(principal, card):
             raise RAError(RAErrorKind.NOT_FOUND, f"no card {card_id}")
         return card
 

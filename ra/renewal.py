@@ -388,7 +388,7 @@ class RenewalService:
 
     def _holder_card(self, s: UnitOfWork, principal: Principal, card_id: int, *, lock: bool = False) -> CardRec:
         card = self.ra._card(s, card_id, principal, lock=lock)
-        if not (Role.APPLICANT in principal.roles and card.holder_account_id == principal.account_id):
+        if not self.ra._is_holder(principal, card):
             raise RAError(
                 RAErrorKind.FORBIDDEN,
                 "only the card's holder renews it online (nobody renews on someone else's behalf)",

@@ -238,6 +238,11 @@ class RAService:
         return order
 
     @staticmethod
+    def _is_holder(principal: Principal, card: CardRec) -> bool:
+        """The caller is the card's holder, acting as applicant on their own card."""
+        return Role.APPLICANT in principal.roles and card.holder_account_id == principal.account_id
+
+    @staticmethod
     def _card(s: UnitOfWork, card_id: int, principal: Principal, *, lock: bool = False) -> CardRec:
         card = repo.card_get(s, card_id, lock=lock)
         if card is None or (
@@ -1593,7 +1598,7 @@ class RAService:
     def get_card(self, principal: Principal, card_id: int) -> CardRec:
         with self.db.read() as s:
             card = self._card(s, card_id, principal)
-        if not (Role.APPLICANT in principal.roles and card.holder_account_id == principal.account_id):
+        if not self._is_holder(principal, card):
             principal.require(Role.RA_OFFICER, Role.REVOCATION_OFFICER, Role.CA_OPERATOR, Role.AUDITOR)
         return card
 
@@ -1601,7 +1606,7 @@ class RAService:
         """The holder confirms receipt: the card's certificates are activated."""
         with self.db.read() as s:
             card = self._card(s, card_id, principal)
-        if not (Role.APPLICANT in principal.roles and card.holder_account_id == principal.account_id):
+        if not self._is_holder(principal, card):
             raise RAError(RAErrorKind.FORBIDDEN, "only the holder confirms receipt of a card")
         return self._activate(principal, Role.APPLICANT, card_id, "receipt confirmed")
 
@@ -1680,7 +1685,7 @@ class RAService:
         now = self.clock()
         with self.db.read() as s:
             card = self._card(s, card_id, principal)
-        if not (Role.APPLICANT in principal.roles and card.holder_account_id == principal.account_id):
+        if not self._is_holder(principal, card):
             raise RAError(RAErrorKind.FORBIDDEN, "only the holder sets a card's revocation password")
         if card.state not in (CardState.NOT_ACTIVATED, CardState.VALID):
             raise RAError(RAErrorKind.ILLEGAL_TRANSITION, f"a card in state {card.state} cannot be revoked")
@@ -1724,7 +1729,7 @@ class RAService:
             card = self._card(s, card_id, principal)
             order = repo.order_get(s, card.order_id)
         assert order is not None
-        if Role.APPLICANT in principal.roles and card.holder_account_id == principal.account_id:
+        if self._is_holder(principal, card):
             role = Role.APPLICANT
         else:
             role = principal.require(Role.RA_OFFICER, second_factor=True)
@@ -1776,7 +1781,7 @@ class RAService:
         officers and auditors every card's (client addresses for officers and auditors only)."""
         with self.db.read() as s:
             card = self._card(s, card_id, principal)
-            if not (Role.APPLICANT in principal.roles and card.holder_account_id == principal.account_id):
+            if not self._is_holder(principal, card):
                 principal.require(Role.REVOCATION_OFFICER, Role.RA_OFFICER, Role.AUDITOR)
             rows = repo.revocation_requests(s, card_id)
         holder = principal.account_id == card.holder_account_id and not principal.roles & OPERATOR_ROLES
@@ -1791,7 +1796,7 @@ class RAService:
 
     def _requester(self, principal: Principal, card: CardRec) -> tuple[Role, str, str]:
         """The acting role, the requester kind and how the caller was authenticated."""
-        if Role.APPLICANT in principal.roles and principal.account_id == card.holder_account_id:
+        if self._is_holder(principal, card):
             return Role.APPLICANT, "holder", "session-totp" if principal.second_factor else "session"
         role = principal.require(Role.REVOCATION_OFFICER, Role.RA_OFFICER, second_factor=True)
         return role, "revocation-officer" if role is Role.REVOCATION_OFFICER else "organisation", "session-totp"

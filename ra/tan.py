@@ -447,7 +447,7 @@ class TanService:
         candidate = normalise_secret(secret)
         with self.ra.db.read() as s:
             card = self.ra._card(s, card_id, principal)
-            if not (Role.APPLICANT in principal.roles and card.holder_account_id == principal.account_id):
+            if not self.ra._is_holder(principal, card):
                 raise RAError(RAErrorKind.FORBIDDEN, "only the card's holder registers its mobile number")
             order, product = self._order_of(s, card)
             require_offered(product, order.channel)
