@@ -63,6 +63,20 @@ def _identity(given: str, surname: str, dob: dt.date, **over: object) -> Identit
     return IdentityEvidence(**values)  # type: ignore[arg-type]
 
 
+def _signature_card(
+    ra: RAService, ra1: Principal, caop: Principal, holder: Principal, order: int, identity: IdentityEvidence
+) -> int:
+    """Identity recorded, approval, the card's key pair and shipping for a one-slot signature
+    order: the (not yet activated) card's id."""
+    ra.record_identity(ra1, order, identity)
+    ra.approve(ra1, order)
+    ra.submit_csr(caop, order, "signature", fresh_csr())
+    ra.ship(caop, order)
+    card = ra.get_order(holder, order).card_id
+    assert card is not None
+    return card
+
+
 def _revocation_by_authorised_person(
     ra: RAService, ra1: Principal, caop: Principal, tag: str, console: Console
 ) -> None:
@@ -71,12 +85,7 @@ def _revocation_by_authorised_person(
     dob = dt.date(1970, 1, 1) + dt.timedelta(days=secrets.randbelow(9000))
     holder = _applicant(ra, tag, "Rita", "Rueckruf", dob)
     order = ra.create_order(holder, product="qes-card", method="on-site", country="DE")
-    ra.record_identity(ra1, order, _identity("Rita", "Rueckruf", dob))
-    ra.approve(ra1, order)
-    ra.submit_csr(caop, order, "signature", fresh_csr())
-    ra.ship(caop, order)
-    card = ra.get_order(holder, order).card_id
-    assert card is not None
+    card = _signature_card(ra, ra1, caop, holder, order, _identity("Rita", "Rueckruf", dob))
     ra.confirm_receipt(holder, card)
     table = Table(title=f"qtsp demo: revocation by the revocation-authorised person (card {card})")
     table.add_column("step")
@@ -120,11 +129,7 @@ def _sms_tan_demo(ra: RAService, tag: str, ra1: Principal, caop: Principal, port
         mobile=mobile,
         postal_address="Tom Telefon\nKammerweg 3\n10117 Berlin",
     )
-    ra.record_identity(ra1, order, _identity("Tom", "Telefon", dob))
-    ra.approve(ra1, order)
-    ra.submit_csr(caop, order, "signature", fresh_csr())
-    ra.ship(caop, order)
-    card = ra.get_order(tom, order).card_id or 0
+    card = _signature_card(ra, ra1, caop, tom, order, _identity("Tom", "Telefon", dob))
     tans = TanService(ra)
     table = Table(title="qtsp demo: SMS-TAN (partner channel) and its refusal for a portal card")
     table.add_column("step")
