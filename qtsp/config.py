@@ -191,10 +191,10 @@ class Config:
     serve: ServeConfig
     status: StatusConfig
     audit: AuditConfig
+    ra: RAConfig
+    """The registration authority's settings."""
     source: Path | None = field(default=None)
     """The TOML file read, or None when defaults were used."""
-    ra: RAConfig | None = field(default=None)
-    """The registration authority's settings (None only for configurations built by hand)."""
 
     @property
     def development_base_url(self) -> bool:
@@ -568,13 +568,13 @@ scheduler = {str(config.status.scheduler).lower()}
 checkpoint_interval_seconds = {config.audit.checkpoint_interval_seconds}
 
 [ra]
-activation_hours = {config.ra.activation_hours if config.ra else 24}
+activation_hours = {config.ra.activation_hours}
 # SMS and letters: "spool" writes them under <home>/outbox (development only).
-sms_gateway = "{config.ra.sms_gateway if config.ra else "spool"}"
-post_gateway = "{config.ra.post_gateway if config.ra else "spool"}"
-renewal_min_days = {config.ra.renewal_min_days if config.ra else 3}
+sms_gateway = "{config.ra.sms_gateway}"
+post_gateway = "{config.ra.post_gateway}"
+renewal_min_days = {config.ra.renewal_min_days}
 # Follow-up cards without a new identification before one is needed again; QcIdentMethod on
 # certificates of follow-ups authenticated with the current qualified certificate.
-followups_without_identification = {config.ra.followups_without_identification if config.ra else 2}
-followup_qc_ident_method = {str(config.ra.followup_qc_ident_method if config.ra else False).lower()}
+followups_without_identification = {config.ra.followups_without_identification}
+followup_qc_ident_method = {str(config.ra.followup_qc_ident_method).lower()}
 """

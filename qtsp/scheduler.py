@@ -82,8 +82,7 @@ def ra_card_jobs(rt: Runtime) -> str:
     reconciled = service.reconcile_issuing()
     revoked, still_failing = service.complete_pending_revocations()
     activated, expired = service.activate_due(), service.expire_due()
-    retention = rt.config.ra.evidence_retention_days if rt.config.ra else 4018
-    purged = service.purge_expired_copies(dt.timedelta(days=retention))
+    purged = service.purge_expired_copies(dt.timedelta(days=rt.config.ra.evidence_retention_days))
     service.purge_login_failures()
     return (
         f"reconciled {len(reconciled.recorded)} recorded, {len(reconciled.reset)} reset; "

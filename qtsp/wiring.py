@@ -201,7 +201,6 @@ def ra_service(rt: Runtime, *, pkilint: bool | None = None) -> RAService:
     from ra.products import load_products
 
     ra_config = rt.config.ra
-    key_file = ra_config.data_key_file if ra_config else rt.config.home / "secrets" / "ra-data.key"
     adapter = CAAdapter(
         rt.issuance(pkilint=pkilint),
         revocation=rt.revocation(),
@@ -213,13 +212,13 @@ def ra_service(rt: Runtime, *, pkilint: bool | None = None) -> RAService:
         db=rt.db,
         products=load_products({name: p.subject_kind for name, p in rt.profiles.items()}),
         ca=adapter,
-        data_key=DataKey.from_file(key_file, create=True),
-        activation_delay=dt.timedelta(hours=ra_config.activation_hours if ra_config else 24),
+        data_key=DataKey.from_file(ra_config.data_key_file, create=True),
+        activation_delay=dt.timedelta(hours=ra_config.activation_hours),
         gateways=outbox_gateways(rt.config),
-        renewal_min_days=ra_config.renewal_min_days if ra_config else 3,
+        renewal_min_days=ra_config.renewal_min_days,
         followup_settings=FollowUpSettings(
-            without_identification=ra_config.followups_without_identification if ra_config else 2,
-            qc_ident_method=ra_config.followup_qc_ident_method if ra_config else False,
+            without_identification=ra_config.followups_without_identification,
+            qc_ident_method=ra_config.followup_qc_ident_method,
         ),
     )
 
@@ -228,10 +227,9 @@ def outbox_gateways(config: Config) -> dict[Channel, Gateway]:
     """The SMS and letter gateways of ``[ra] sms_gateway`` / ``post_gateway``."""
     from ra.outbox import load_gateway
 
-    sms, post = (config.ra.sms_gateway, config.ra.post_gateway) if config.ra else ("spool", "spool")
     return {
-        Channel.SMS: load_gateway(sms, Channel.SMS, config.home),
-        Channel.POST: load_gateway(post, Channel.POST, config.home),
+        Channel.SMS: load_gateway(config.ra.sms_gateway, Channel.SMS, config.home),
+        Channel.POST: load_gateway(config.ra.post_gateway, Channel.POST, config.home),
     }
 
 
