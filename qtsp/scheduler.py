@@ -18,7 +18,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from ca.crl_ocsp.jobs import JobOutcome, LeasedRunner
-from ca.issuance.service import Actor
+from ca.issuance.service import Actor, system_clock
 from qtsp.wiring import Runtime
 
 __all__ = ["StatusJob", "build_scheduler", "status_jobs"]
@@ -92,10 +92,12 @@ def ra_card_jobs(rt: Runtime) -> str:
 
 
 def ra_outbox_job(rt: Runtime) -> str:
-    """SMS and letters due (new, or due for a retry) go to their gateways."""
-    from qtsp.wiring import ra_service
+    """SMS and letters due (new, or due for a retry) go to their gateways (the outbox alone: no
+    CA issuers or products are loaded for it)."""
+    from qtsp.wiring import outbox_gateways, ra_data_key
+    from ra.outbox import Outbox
 
-    result = ra_service(rt).dispatch_outbox()
+    result = Outbox(rt.db, ra_data_key(rt.config), system_clock).dispatch(outbox_gateways(rt.config))
     return f"sent {len(result.sent)}, retry {len(result.retried)}, failed {len(result.failed)}"
 
 

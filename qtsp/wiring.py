@@ -36,6 +36,7 @@ from qtsp.ceremony import (
     report_sha256,
 )
 from qtsp.config import CONFIG_FILE_NAME, Config, render_config
+from ra.credentials import DataKey
 from ra.outbox import Channel, Gateway
 from ra.service import RAService
 
@@ -196,7 +197,6 @@ def ra_service(rt: Runtime, *, pkilint: bool | None = None) -> RAService:
     """The registration authority on this runtime's database, with the CA behind its port."""
     from ca.issuance.signed_request import SignedRequestVerifier
     from ra.ca_port import CAAdapter
-    from ra.credentials import DataKey
     from ra.followup_rules import FollowUpSettings
     from ra.products import load_products
 
@@ -212,7 +212,7 @@ def ra_service(rt: Runtime, *, pkilint: bool | None = None) -> RAService:
         db=rt.db,
         products=load_products({name: p.subject_kind for name, p in rt.profiles.items()}),
         ca=adapter,
-        data_key=DataKey.from_file(ra_config.data_key_file, create=True),
+        data_key=ra_data_key(rt.config),
         activation_delay=dt.timedelta(hours=ra_config.activation_hours),
         gateways=outbox_gateways(rt.config),
         renewal_min_days=ra_config.renewal_min_days,
@@ -221,6 +221,11 @@ def ra_service(rt: Runtime, *, pkilint: bool | None = None) -> RAService:
             qc_ident_method=ra_config.followup_qc_ident_method,
         ),
     )
+
+
+def ra_data_key(config: Config) -> DataKey:
+    """The RA data key from its secret file (created 0600 when absent)."""
+    return DataKey.from_file(config.ra.data_key_file, create=True)
 
 
 def outbox_gateways(config: Config) -> dict[Channel, Gateway]:

@@ -17,6 +17,7 @@ from qtsp.config import ConfigurationError, load_config
 from ra.errors import RAError
 from ra.outbox import MAX_ATTEMPTS, Channel, GatewayError, Message, Outbox, SpoolGateway, load_gateway, mask_recipient
 from ra.store.models import OutboxMessage
+from tests.conftest import Home
 from tests.integration.ra_support import RAEnv
 
 TEXT = "Ihre TAN lautet 493817"
@@ -197,3 +198,16 @@ def test_order_keeps_a_normalised_postal_address(env: RAEnv) -> None:
         status=201,
     )["id"]
     assert env.ok("GET", f"/api/orders/{order}", "a")["postal_address"] == "Anna A\nHauptstr. 1\n10115 Berlin"
+
+
+def test_scheduled_job_sends_through_the_configured_gateway(db_home: Home) -> None:
+    from qtsp.scheduler import ra_outbox_job
+    from qtsp.wiring import ra_service, runtime
+
+    with runtime(load_config(db_home.path)) as rt:
+        service = ra_service(rt)
+        with service.db.write() as s:
+            ref = service.outbox.enqueue(s, channel=Channel.SMS, purpose="sms-tan", recipient=PHONE, text=TEXT)
+        assert ra_outbox_job(rt) == "sent 1, retry 0, failed 0"
+        assert SpoolGateway(db_home.path / "outbox").read(Channel.SMS, ref) == TEXT
+        assert ra_outbox_job(rt) == "sent 0, retry 0, failed 0"
