@@ -48,6 +48,7 @@ from ca.audit.chain import JSONValue
 from ca.findings import Finding, Severity
 from ca.issuance.csr import parse_csr, spki_der
 from ca.issuance.errors import IssuanceError
+from ca.profiles import oids
 from ca.profiles.subject import SubjectError, SubjectInput
 from ca.store.db import UnitOfWork
 from ra.ca_port import subject_to_json
@@ -86,7 +87,6 @@ log = logging.getLogger(__name__)
 DOCUMENTS: Final = ("contract", "declaration", "terms", "id-copy")
 #: Uploaded through the renewal; the ID copy is the order's encrypted evidence copy.
 UPLOADED_DOCUMENTS: Final = frozenset({"contract", "declaration", "terms"})
-_ADMISSION_OID: Final = "1.3.36.8.3.3"
 _SUBJECT_KEYS: Final = {
     NameOID.COUNTRY_NAME: "countryName",
     NameOID.COMMON_NAME: "commonName",
@@ -257,7 +257,7 @@ def subject_of_certificate(der: bytes) -> tuple[dict[str, str], bytes]:
             )
         out[key] = attr.value if isinstance(attr.value, str) else attr.value.decode()
     for ext in extensions:
-        if ext.oid.dotted_string == _ADMISSION_OID:
+        if ext.oid == oids.ADMISSION:
             raise _refuse(
                 [
                     _finding(
