@@ -1,5 +1,6 @@
-"""A sliding-window limit on wrong secrets (shop codes, transport-PIN reveal passwords), counted
-from failure rows in the database so the limit holds across processes and restarts."""
+"""A sliding-window limit on failed attempts (logins, revocation and order passwords, TANs and
+registration secrets, shop codes, transport-PIN reveal passwords), counted from failure rows in
+the database so the limit holds across processes and restarts."""
 
 from __future__ import annotations
 
