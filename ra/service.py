@@ -2114,10 +2114,10 @@ class RAService:
                 # Carried out by a later request for the same card: this one is settled with it.
                 with self.db.write() as s:
                     repo.revocation_request_update(s, request_id, decision="carried-out", carried_out_at=now)
+                    details: dict[str, JSONValue] = {"request": request_id, "card_state": card.state if card else None}
                     self._audit(
-                        s, system, Role.SYSTEM, "card.revocation_request_settled", "card", card_id,
-                        {"request": request_id, "card_state": card.state if card else None}, at=now,
-                    )  # fmt: skip
+                        s, system, Role.SYSTEM, "card.revocation_request_settled", "card", card_id, details, at=now
+                    )
                 done.append(request_id)
                 continue
             try:

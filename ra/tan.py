@@ -792,9 +792,17 @@ class TanService:
             requester = "sms-tan:unknown card" + (f" ({name})" if name else "")
             with self.ra.db.write() as s:
                 self.ra._record_refused_unknown(
-                    s, principal, card_id, received, requester, address, reason, unknown,
-                    requester_kind="holder", authenticated_by="sms-tan",
-                )  # fmt: skip
+                    s,
+                    principal,
+                    card_id,
+                    received,
+                    requester,
+                    address,
+                    reason,
+                    unknown,
+                    requester_kind="holder",
+                    authenticated_by="sms-tan",
+                )
             raise unknown
         with self.ra.db.write() as s:
             card = repo.card_get(s, card_id, lock=True)
