@@ -7,7 +7,9 @@ into asking every validator of a container whether it matches every node of the 
 9,700 ``match`` calls per certificate); :class:`_IndexedDispatch` asks only the validators that
 *can* match a node of that ASN.1 type at that path, and asks them exactly as pkilint would, so the
 findings are the same, in the same order (proved against pkilint's own dispatch in
-``tests/unit/test_pkilint_dispatch.py``).
+``tests/unit/test_pkilint_dispatch.py``).  The rest went mostly into decoding extension and
+attribute values that are the same in every certificate of an issuer (AKI, policies, CRL DP, AIA,
+QC statements, ...): :class:`_DecodeCache` decodes each such value once (see there).
 
 **Development base URLs.**  pkilint reports a host outside the public suffix list in AIA, CRL DP
 or QcPDS URLs as an ERROR (``etsi.internal_domain_name`` / ``etsi.internal_ip_address``), and
@@ -20,10 +22,13 @@ hierarchy "development base URL".
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import inspect
 import re
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -373,6 +378,85 @@ def index_containers(container: Any) -> Any:
     return container
 
 
+_CACHING: Final = contextvars.ContextVar("qtsp_pkilint_decode_cache", default=False)
+
+
+class _DecodeCache:
+    """Memoises pkilint's DER decoding of the values *inside* a document being validated.
+
+    pkilint's decoding validators decode every extension value and name attribute value of a
+    certificate into pyasn1 objects (``pkilint.document.decode_substrate``), and building those
+    objects costs more than anything else pkilint does.  Most of these values are the same DER in
+    every certificate of one issuer and profile, so this decodes each (schema object, DER) pair
+    once and hands the same decoded value to later documents.  That is safe because decoding is a
+    pure function of the two, pkilint builds a fresh node tree around the value for each document
+    and never writes to a decoded value, and failures are never cached (each call raises again).
+    The proof is in ``tests/unit/test_pkilint_dispatch.py``: the same findings as pkilint's own
+    decoding and dispatch, for certificate after certificate through one cache.
+
+    It caches only while :func:`cached_decoding` is active, so every other pkilint use in the
+    process (and the tests' reference runs) decodes as pkilint does.  The document's own root
+    (the whole certificate, unique every time) is decoded before that, so it is never held; the
+    schema object is kept with its entry, so a recycled ``id()`` can never match.
+    """
+
+    MAX_SUBSTRATE: Final = 4096
+    MAX_ENTRIES: Final = 4096
+
+    def __init__(self, decode: Callable[..., Any]) -> None:
+        self.decode = decode
+        self._entries: dict[tuple[int, bytes], tuple[object, Any]] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def __call__(self, substrate: Any, asn1Spec: Any = None, **options: Any) -> Any:
+        if not _CACHING.get() or options or asn1Spec is None:
+            return self.decode(substrate, asn1Spec=asn1Spec, **options)
+        der = bytes(substrate)
+        if len(der) > self.MAX_SUBSTRATE:
+            return self.decode(substrate, asn1Spec=asn1Spec)
+        key = (id(asn1Spec), der)
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] is asn1Spec:
+            self.hits += 1
+            return entry[1]
+        result = self.decode(substrate, asn1Spec=asn1Spec)
+        self.misses += 1
+        if len(self._entries) >= self.MAX_ENTRIES:
+            self._entries.clear()  # the recurring values come back after one decoding each
+        self._entries[key] = (asn1Spec, result)
+        return result
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+_INSTALL_LOCK: Final = threading.Lock()
+
+
+def decode_cache() -> _DecodeCache:
+    """The process's decode cache, put in front of pkilint's ``decode_der`` on first use."""
+    from pkilint import document
+
+    with _INSTALL_LOCK:
+        current = document.decode_der
+        if not isinstance(current, _DecodeCache):
+            current = _DecodeCache(current)
+            document.decode_der = current
+        return current
+
+
+@contextlib.contextmanager
+def cached_decoding() -> Iterator[_DecodeCache]:
+    """Within the block (this thread or task only), pkilint's value decoding goes through the cache."""
+    cache = decode_cache()
+    token = _CACHING.set(True)
+    try:
+        yield cache
+    finally:
+        _CACHING.reset(token)
+
+
 class PkilintGate:
     """pkilint's ETSI + RFC 5280 validators, built once per certificate type and reused.
 
@@ -418,7 +502,8 @@ class PkilintGate:
         container = self._container(type_name)
         try:
             doc = loader.RFC5280CertificateDocumentLoader().load_der_document(der, "tbs")
-            results = container.validate(doc.root)  # type: ignore[attr-defined]
+            with cached_decoding():
+                results = container.validate(doc.root)  # type: ignore[attr-defined]
             cert_type = etsi_constants.CertificateType[type_name]
             results, _ = finding_filter.filter_results(create_etsi_finding_filters(cert_type), results)
         except Exception as exc:

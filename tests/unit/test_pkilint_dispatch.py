@@ -1,10 +1,13 @@
-"""The lint gate's indexed pkilint dispatch (ca.issuance.lint.index_containers) is an optimisation
-only: on faithful and on broken certificates of every profile, linted as every certificate type,
-it returns exactly what pkilint's own dispatch returns (same validators, nodes, findings, order).
+"""The lint gate's indexed pkilint dispatch (ca.issuance.lint.index_containers) and its decode
+cache (ca.issuance.lint.cached_decoding) are optimisations only: on faithful and on broken
+certificates of every profile, linted as every certificate type, one after another through the
+same process-wide cache (cold and warm), the gate returns exactly what pkilint as it comes returns
+(same validators, nodes, findings, messages, order).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 from typing import Any
@@ -18,7 +21,15 @@ from hypothesis import strategies as st
 from pkilint import loader
 from pkilint.validation import ValidationFindingEncountered, Validator
 
-from ca.issuance.lint import PROFILE_CERTIFICATE_TYPES, _conjunctive_match, _may_match, index_containers
+from ca.issuance.lint import (
+    PROFILE_CERTIFICATE_TYPES,
+    _conjunctive_match,
+    _DecodeCache,
+    _may_match,
+    cached_decoding,
+    decode_cache,
+    index_containers,
+)
 from ca.profiles import oids
 from tests.unit.test_certificate_rules import NOW, _add, _cert, _ku, _qc, _replace, _without
 
@@ -75,20 +86,28 @@ def _containers(type_name: str) -> tuple[Any, Any]:
     return build(), index_containers(build())
 
 
-def _results(container: Any, der: bytes) -> list[tuple[str, str, list[tuple[str, str | None]]]]:
+def _results(
+    container: Any, der: bytes, *, cached: bool = False
+) -> list[tuple[str, str, list[tuple[str, str | None]]]]:
     doc = loader.RFC5280CertificateDocumentLoader().load_der_document(der, "tbs")
+    with cached_decoding() if cached else contextlib.nullcontext():
+        results = container.validate(doc.root)
     return [
         (r.validator.name, str(r.node.path), [(str(d.finding.code), d.message) for d in r.finding_descriptions])
-        for r in container.validate(doc.root)
+        for r in results
     ]
 
 
 def _assert_same(der: bytes) -> int:
+    """pkilint as it comes against the indexed dispatch alone and the gate (indexed + decode cache)
+    twice: the first run may fill the cache, the second takes every value it can from it."""
     total = 0
     for type_name in TYPES:
         stock, indexed = _containers(type_name)
         expected = _results(stock, der)
         assert _results(indexed, der) == expected, type_name
+        assert _results(indexed, der, cached=True) == expected, type_name
+        assert _results(indexed, der, cached=True) == expected, type_name
         total += sum(len(f) for _, _, f in expected)
     return total
 
@@ -159,3 +178,83 @@ def test_most_validators_are_prunable_and_odd_ones_are_not() -> None:
         namespace,
     )
     assert _conjunctive_match(namespace["NoSource"]) is False
+
+
+# ----------------------------------------------------------------------------------------------
+# The decode cache
+
+
+def _fresh_cache(monkeypatch: pytest.MonkeyPatch) -> _DecodeCache:
+    """A new, empty cache in front of pkilint's real decoder, for this test only."""
+    from pkilint import document
+
+    real = decode_cache().decode
+    cache = _DecodeCache(real)
+    monkeypatch.setattr(document, "decode_der", cache)
+    return cache
+
+
+def test_recurring_values_are_decoded_once_and_the_certificate_never(monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = _fresh_cache(monkeypatch)
+    stock, indexed = _containers(PROFILE_CERTIFICATE_TYPES["qes-natural"])
+    first = _cert("qes-natural", MUTATIONS["none"]).public_bytes(serialization.Encoding.DER)
+    second = _cert("qes-natural", MUTATIONS["none"], serial=12345).public_bytes(serialization.Encoding.DER)
+    assert first != second
+    assert _results(indexed, first, cached=True) == _results(stock, first)
+    assert cache.misses > 5
+    misses, hits = cache.misses, cache.hits  # (a value the issuer and subject names share may hit already)
+    assert _results(indexed, second, cached=True) == _results(stock, second)
+    assert cache.hits - hits >= 10  # the extension and name values the two share
+    assert cache.misses - misses <= 2  # only what differs (here: nothing but the whole certificate's parts)
+    from pyasn1_alt_modules import rfc5280
+
+    assert not any(isinstance(spec, rfc5280.Certificate) for spec, _ in cache._entries.values())
+
+
+def test_nothing_is_cached_outside_the_gate(monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = _fresh_cache(monkeypatch)
+    stock, _ = _containers(PROFILE_CERTIFICATE_TYPES["upc-auth"])
+    _results(stock, _cert("upc-auth", MUTATIONS["none"]).public_bytes(serialization.Encoding.DER))
+    assert len(cache) == 0 and cache.hits == 0
+
+
+def test_a_failed_decoding_is_never_cached(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pyasn1.error import PyAsn1Error
+    from pyasn1_alt_modules import rfc5280
+
+    cache = _fresh_cache(monkeypatch)
+    spec = rfc5280.KeyUsage()
+    with cached_decoding():
+        for _ in range(2):
+            with pytest.raises((PyAsn1Error, ValueError)):
+                cache(b"\x04\x02\x05\x80", asn1Spec=spec)  # an OCTET STRING where a BIT STRING belongs
+    assert len(cache) == 0 and cache.misses == 0
+
+
+def test_another_schema_object_never_gets_a_cached_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pyasn1.type import char
+
+    cache = _fresh_cache(monkeypatch)
+    der = b"\x13\x02DE"  # PrintableString "DE"
+    first, second = char.PrintableString(), char.PrintableString()
+    with cached_decoding():
+        a, _ = cache(der, asn1Spec=first)
+        b, _ = cache(der, asn1Spec=second)
+        c, _ = cache(der, asn1Spec=first)
+    assert (cache.misses, cache.hits) == (2, 1)
+    assert a is c and b is not a and str(b) == "DE"
+
+
+def test_the_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pyasn1.type import univ
+
+    cache = _fresh_cache(monkeypatch)
+    monkeypatch.setattr(_DecodeCache, "MAX_ENTRIES", 4)
+    spec = univ.Integer()
+    with cached_decoding():
+        for i in range(10):
+            value, _ = cache(bytes([2, 1, i]), asn1Spec=spec)
+            assert int(value) == i
+        big = b"\x04\x82\x10\x00" + bytes(4096)  # above MAX_SUBSTRATE: decoded, not kept
+        cache(big, asn1Spec=univ.OctetString())
+    assert 0 < len(cache) <= 4
