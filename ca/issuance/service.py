@@ -47,7 +47,8 @@ from ca.profiles.profile import Profile
 from ca.profiles.subject import SubjectInput, legal_person_rules, natural_person_rules
 from ca.store import repository as repo
 from ca.store import status as status_repo
-from ca.store.db import Database
+from ca.store.db import Database, UnitOfWork
+from ca.store.hotpath import HotTransaction
 from hsm import HSMError, HSMUnavailable, KeyAlgorithm, SigningKey
 
 __all__ = ["STEPS", "Actor", "IssuanceService", "IssuedCertificate", "Issuer"]
@@ -267,8 +268,8 @@ class IssuanceService:
             serial = new_serial(self.random_bytes)
             shex = serial_hex(serial)
             try:
-                with self.db.write() as s:
-                    return serial, shex, repo.reserve_serial(s, issuer_id=issuer.id, serial=shex, at=now)
+                with self.db.hot_write() as tx:
+                    return serial, shex, repo.reserve_serial(tx, issuer_id=issuer.id, serial=shex, at=now)
             except repo.SerialCollision:
                 continue
         raise IssuanceError(ErrorKind.INTERNAL, "three serial collisions in a row: the random source is broken")
@@ -326,9 +327,9 @@ class IssuanceService:
         self._step("journal")
         tbs_digest = hashlib.sha256(lint_tbs).hexdigest()
         journal_at = self.clock()
-        with self.db.write() as s:
+        with self.db.hot_write() as tx:
             journal_id = repo.open_journal(
-                s,
+                tx,
                 reservation_id=reservation_id,
                 issuer_id=issuer.id,
                 serial=shex,
@@ -372,10 +373,12 @@ class IssuanceService:
         }
         at = self.clock()
         hold_entry = crl_entry_der(serial, at, "certificateHold") if on_hold else b""
-        with self.db.write() as s:
-            repo.settle_issued(s, reservation_id=reservation_id, journal_id=journal_id, at=at)
+        # A certificate on hold also gets its status entry, through the ORM (the RA's cards; rare).
+        store: contextlib.AbstractContextManager[HotTransaction] = self.db.write() if on_hold else self.db.hot_write()
+        with store as tx:
+            repo.settle_issued(tx, reservation_id=reservation_id, journal_id=journal_id, at=at)
             certificate_id = repo.add_certificate(
-                s,
+                tx,
                 issuer_id=issuer.id,
                 serial=shex,
                 profile=profile.name,
@@ -391,10 +394,11 @@ class IssuanceService:
                 activate_after=activate_after if on_hold else None,
             )
             if on_hold:
+                assert isinstance(tx, UnitOfWork)
                 # Not activated: listed as certificateHold until activation (eIDAS Art. 28(4) forbids
                 # reverting only *after* activation).  crl_state before the audit head (lock order).
                 status_repo.add_status_entry(
-                    s,
+                    tx,
                     cert=status_repo.CertificateStatusRow(
                         certificate_id=certificate_id,
                         issuer_id=issuer.id,
@@ -415,9 +419,9 @@ class IssuanceService:
                     crl_entry_der=hold_entry,
                     at=at,
                 )
-                status_repo.mark_crl_pending(s, issuer.id, at)
+                status_repo.mark_crl_pending(tx, issuer.id, at)
             repo.append_audit(
-                s,
+                tx,
                 at=at,
                 actor=actor.name,
                 role=actor.role,

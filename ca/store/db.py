@@ -19,6 +19,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from ca.store.hotpath import DriverStatements
+
 __all__ = ["Database", "StoreError", "UnitOfWork", "normalise_url"]
 
 StoreError = SQLAlchemyError
@@ -80,6 +82,8 @@ class Database:
         self._lock_fd: int | None = None
         self._lock_pid = 0
         self._thread_lock = threading.Lock()
+        self._write_engine = write_engine
+        self._integrity_error: type[Exception] = self.engine.dialect.loaded_dbapi.IntegrityError
         self._reader = sessionmaker(bind=self.engine, expire_on_commit=False)
         self._writer = sessionmaker(bind=write_engine, expire_on_commit=False)
 
@@ -93,6 +97,32 @@ class Database:
         """
         with self._sqlite_write_lock(), self._writer() as session, session.begin():
             yield session
+
+    @contextlib.contextmanager
+    def hot_write(self) -> Iterator[DriverStatements]:
+        """Like :meth:`write`, for the issuance hot path's driver statements only
+        (:mod:`ca.store.hotpath`): a transaction on a pooled DBAPI connection with no ORM session,
+        connection or transaction objects around it.  It commits when the block ends normally and
+        rolls back otherwise; the connection goes back to the pool either way (whose
+        reset-on-return rolls back whatever a failed COMMIT or ROLLBACK left)."""
+        with self._sqlite_write_lock():
+            pooled = self._write_engine.raw_connection()
+            try:
+                dbapi = pooled.driver_connection
+                assert dbapi is not None
+                cursor = dbapi.cursor()
+                if self.dialect == "sqlite":
+                    cursor.execute("BEGIN IMMEDIATE")  # isolation_level None: we open it (see _on_connect)
+                try:
+                    yield DriverStatements(
+                        cursor, sqlite=self.dialect == "sqlite", integrity_error=self._integrity_error
+                    )
+                except BaseException:
+                    dbapi.rollback()
+                    raise
+                dbapi.commit()
+            finally:
+                pooled.close()
 
     @contextlib.contextmanager
     def _sqlite_write_lock(self) -> Iterator[None]:

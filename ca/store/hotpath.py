@@ -3,10 +3,12 @@
 Every certificate costs about ten statements.  Through SQLAlchemy's execution layer each costs
 60–100 µs of Python, and on SQLite they run while the database's single write lock is held, so
 that overhead capped the whole CA at about 600 certificates/s however many processes issued.
-These statements run on the *same* DBAPI connection and inside the *same* transaction that
-:meth:`ca.store.db.Database.write` opened (SQLAlchemy still emits BEGIN, COMMIT and ROLLBACK),
-against the tables the models and migrations define; the integration tests read everything back
-through the ORM.
+These statements run either on the *same* DBAPI connection and inside the *same* transaction that
+:meth:`ca.store.db.Database.write` opened (SQLAlchemy still emits BEGIN, COMMIT and ROLLBACK), or
+in a transaction of their own that :meth:`ca.store.db.Database.hot_write` opens on a pooled
+DBAPI connection without the ORM session around it (a session, its connection and its
+transaction cost another 100–130 µs each time, again under the write lock), against the tables
+the models and migrations define; the integration tests read everything back through the ORM.
 
 Values are bound as driver parameters, never formatted into SQL.  On SQLite, datetimes are
 written in the text format SQLAlchemy's ``DateTime`` type uses there, so ORM reads return them
@@ -21,7 +23,7 @@ from typing import Any, Final
 
 from sqlalchemy.orm import Session
 
-__all__ = ["DriverStatements", "driver"]
+__all__ = ["DriverStatements", "HotTransaction", "driver"]
 
 
 def _sqlite_datetime(value: dt.datetime) -> str:
@@ -63,17 +65,26 @@ _PG_SQL: Final = {k: _to_pyformat(v) for k, v in _SQL.items()}
 
 
 class DriverStatements:
-    """The hot-path statements bound to one session's current connection and transaction."""
+    """The hot-path statements bound to one DBAPI cursor, inside a transaction its owner opened."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, cursor: Any, *, sqlite: bool, integrity_error: type[Exception]) -> None:
+        self._cursor = cursor
+        self._sqlite = sqlite
+        self._sql = _SQL if sqlite else _PG_SQL
+        self.integrity_error = integrity_error
+
+    @classmethod
+    def for_session(cls, session: Session) -> DriverStatements:
+        """On ``session``'s connection, in its transaction (which this begins if need be)."""
         connection = session.connection()  # begins the transaction (BEGIN IMMEDIATE on SQLite)
-        self._dialect = connection.dialect
         dbapi_connection = connection.connection.driver_connection
         assert dbapi_connection is not None
-        self._cursor = dbapi_connection.cursor()
-        self._sqlite = self._dialect.name == "sqlite"
-        self._sql = _SQL if self._sqlite else _PG_SQL
-        self.integrity_error: type[Exception] = self._dialect.loaded_dbapi.IntegrityError
+        dialect = connection.dialect
+        return cls(
+            dbapi_connection.cursor(),
+            sqlite=dialect.name == "sqlite",
+            integrity_error=dialect.loaded_dbapi.IntegrityError,
+        )
 
     def _params(self, params: Mapping[str, Any]) -> dict[str, Any]:
         if not self._sqlite:
@@ -95,11 +106,18 @@ class DriverStatements:
         return tuple(row)
 
 
-def driver(session: Session) -> DriverStatements:
-    """The statements for ``session``, cached on it for the rest of its transaction."""
-    cached = session.info.get("_qtsp_driver")
+HotTransaction = Session | DriverStatements
+"""What the hot-path repository functions write through: an ORM session's transaction, or the
+statements of a :meth:`ca.store.db.Database.hot_write` transaction."""
+
+
+def driver(tx: HotTransaction) -> DriverStatements:
+    """The statements for ``tx``; for a session, cached on it for the rest of its transaction."""
+    if isinstance(tx, DriverStatements):
+        return tx
+    cached = tx.info.get("_qtsp_driver")
     if cached is None:
-        cached = DriverStatements(session)
-        session.info["_qtsp_driver"] = cached
+        cached = DriverStatements.for_session(tx)
+        tx.info["_qtsp_driver"] = cached
     assert isinstance(cached, DriverStatements)
     return cached

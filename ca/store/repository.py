@@ -15,7 +15,7 @@ from sqlalchemy import CursorResult, Executable, Table, func, select, update
 from sqlalchemy.orm import Session
 
 from ca.audit.chain import AuditEntry, JSONValue, canonical_details, entry_hash
-from ca.store.hotpath import driver
+from ca.store.hotpath import HotTransaction, driver
 from ca.store.models import (
     AuditEvent,
     CertificateAuthority,
@@ -129,7 +129,7 @@ def _key_snapshot(row: KeyReference) -> KeySnapshot:
 
 
 def append_audit(
-    session: Session,
+    session: HotTransaction,
     *,
     at: dt.datetime,
     actor: str,
@@ -319,7 +319,7 @@ def list_cas(session: Session) -> list[CASnapshot]:
 # Issuance
 
 
-def reserve_serial(session: Session, *, issuer_id: int, serial: str, at: dt.datetime) -> int:
+def reserve_serial(session: HotTransaction, *, issuer_id: int, serial: str, at: dt.datetime) -> int:
     """Insert a ``reserved`` row; raise :class:`SerialCollision` if the serial exists for this issuer."""
     # The reservation is the only statement of its transaction, so a collision rolls back nothing else.
     stmts = driver(session)
@@ -331,7 +331,7 @@ def reserve_serial(session: Session, *, issuer_id: int, serial: str, at: dt.date
 
 
 def open_journal(
-    session: Session,
+    session: HotTransaction,
     *,
     reservation_id: int,
     issuer_id: int,
@@ -363,7 +363,7 @@ def open_journal(
 
 
 def add_certificate(
-    session: Session,
+    session: HotTransaction,
     *,
     issuer_id: int,
     serial: str,
@@ -400,7 +400,7 @@ def add_certificate(
     return int(new_id)
 
 
-def settle_issued(session: Session, *, reservation_id: int, journal_id: int | None, at: dt.datetime) -> None:
+def settle_issued(session: HotTransaction, *, reservation_id: int, journal_id: int | None, at: dt.datetime) -> None:
     """Mark a reservation (and its journal row) as ending in a stored certificate."""
     stmts = driver(session)
     if stmts.execute("settle_reservation", {"id": reservation_id, "at": at}) != 1:

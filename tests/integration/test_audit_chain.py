@@ -18,12 +18,13 @@ from tests.integration.helpers import assert_audit_chain
 
 
 def _append_many(url: str, who: str, n: int) -> None:
+    """Alternately through an ORM session and the issuance hot path's bare transaction."""
     db = Database(url)
     try:
         for i in range(n):
-            with db.write() as s:
+            with db.write() if i % 2 else db.hot_write() as tx:
                 repo.append_audit(
-                    s, at=dt.datetime.now(dt.UTC), actor=who, role="test", action="test.event", details={"i": i}
+                    tx, at=dt.datetime.now(dt.UTC), actor=who, role="test", action="test.event", details={"i": i}
                 )
     finally:
         db.dispose()
@@ -68,6 +69,31 @@ def test_rolled_back_event_leaves_no_gap(tmp_path: Path) -> None:
     finally:
         db.dispose()
     assert seq == 1
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+def test_hot_write_commits_or_rolls_back_and_returns_its_connection(
+    request: pytest.FixtureRequest, tmp_path: Path, database: str
+) -> None:
+    url = request.getfixturevalue("pg_url") if database == "postgres" else f"sqlite:///{tmp_path / 'h.db'}"
+    upgrade(url)
+    db = Database(url)
+    try:
+        with pytest.raises(RuntimeError), db.hot_write() as tx:
+            repo.append_audit(tx, at=dt.datetime.now(dt.UTC), actor="a", role="r", action="x")
+            raise RuntimeError("the business change failed")
+        with db.hot_write() as tx:
+            seq = repo.append_audit(tx, at=dt.datetime.now(dt.UTC), actor="a", role="r", action="y")
+        with db.write() as s:  # an ORM transaction right after sees it and continues the chain
+            repo.append_audit(s, at=dt.datetime.now(dt.UTC), actor="a", role="r", action="z")
+        with db.read() as s:
+            events = s.scalars(select(AuditEvent).order_by(AuditEvent.seq)).all()
+        assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    finally:
+        db.dispose()
+    assert seq == 1
+    assert [(e.seq, e.action) for e in events] == [(1, "y"), (2, "z")]
+    assert_audit_chain(events)
 
 
 def test_tampering_breaks_the_chain(tmp_path: Path) -> None:
