@@ -7,7 +7,7 @@ import multiprocessing as mp
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ca.audit.chain import GENESIS_HASH, AuditEntry, entry_hash
 from ca.store import repository as repo
@@ -94,6 +94,32 @@ def test_hot_write_commits_or_rolls_back_and_returns_its_connection(
     assert seq == 1
     assert [(e.seq, e.action) for e in events] == [(1, "y"), (2, "z")]
     assert_audit_chain(events)
+
+
+def test_sqlite_checkpoints_outside_commit_and_keeps_the_wal_small(tmp_path: Path) -> None:
+    """No checkpoint inside COMMIT (wal_autocheckpoint=0); Database checkpoints every
+    CHECKPOINT_EVERY commits after releasing the writer lock, so the WAL does not grow without end."""
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    upgrade(url)
+    wal = tmp_path / "w.db-wal"
+    db = Database(url)
+    try:
+        with db.read() as s:
+            assert s.connection().exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+        details = {"padding": "x" * 3000}  # about one page per event
+        with db.write() as s:
+            repo.append_audit(s, at=dt.datetime.now(dt.UTC), actor="a", role="r", action="x", details=details)
+        first = wal.stat().st_size
+        for i in range(10 * Database.CHECKPOINT_EVERY):
+            with db.hot_write() if i % 2 else db.write() as tx:
+                repo.append_audit(tx, at=dt.datetime.now(dt.UTC), actor="a", role="r", action="x", details=details)
+        # Without the checkpoints the WAL would hold every page of 640 commits (several MB): with them,
+        # writers restart it from the beginning after each one.
+        assert wal.stat().st_size < first + 3 * Database.CHECKPOINT_EVERY * 4 * 4096
+        with db.read() as s:
+            assert s.scalar(select(func.count()).select_from(AuditEvent)) == 10 * Database.CHECKPOINT_EVERY + 1
+    finally:
+        db.dispose()
 
 
 def test_tampering_breaks_the_chain(tmp_path: Path) -> None:
