@@ -268,7 +268,8 @@ class IssuanceService:
             serial = new_serial(self.random_bytes)
             shex = serial_hex(serial)
             try:
-                with self.db.hot_write() as tx:
+                # Not synced by itself: the store commit syncs the WAL before any certificate leaves.
+                with self.db.hot_write(durable=False) as tx:
                     return serial, shex, repo.reserve_serial(tx, issuer_id=issuer.id, serial=shex, at=now)
             except repo.SerialCollision:
                 continue
@@ -327,7 +328,9 @@ class IssuanceService:
         self._step("journal")
         tbs_digest = hashlib.sha256(lint_tbs).hexdigest()
         journal_at = self.clock()
-        with self.db.hot_write() as tx:
+        # Not synced by itself either: what the HSM signs next stays in this process until the store
+        # commit, whose sync makes this row durable too (a power loss before it loses both).
+        with self.db.hot_write(durable=False) as tx:
             journal_id = repo.open_journal(
                 tx,
                 reservation_id=reservation_id,

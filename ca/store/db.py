@@ -3,6 +3,14 @@
 SQLite runs in WAL mode with foreign keys on.  Write units of work start with ``BEGIN IMMEDIATE``
 on SQLite, so two writers never read the same audit-chain head and both append to it (a deferred
 transaction would upgrade its lock only at the first write).  PostgreSQL locks the head row.
+
+**Durability on SQLite.**  ``synchronous=NORMAL`` alone survives a crash of the process but not
+of the machine: a power loss can take back the last commits, and with them a certificate already
+handed out, or a revocation already acknowledged.  ``synchronous=FULL`` would sync inside COMMIT,
+while every other writer waits on the lock.  So commits run with NORMAL, and each unit of work
+that must be durable (every :meth:`Database.write`, and :meth:`Database.hot_write` unless told
+otherwise) syncs the WAL with ``fdatasync`` after releasing the writer lock and before it returns.
+PostgreSQL commits durably itself (``synchronous_commit`` on, its default).
 """
 
 from __future__ import annotations
@@ -91,6 +99,7 @@ class Database:
             f"{database}.writelock" if self.dialect == "sqlite" and database and database != ":memory:" else None
         )
         self._lock_fd: int | None = None
+        self._wal_path = f"{database}-wal" if self._lock_path is not None else None
         self._commits = itertools.count(1)
         self._lock_pid = 0
         self._thread_lock = threading.Lock()
@@ -109,16 +118,20 @@ class Database:
         """
         with self._sqlite_write_lock(), self._writer() as session, session.begin():
             yield session
-        self._committed()
+        self._committed(durable=True)
 
     @contextlib.contextmanager
-    def hot_write(self) -> Iterator[DriverStatements]:
+    def hot_write(self, *, durable: bool = True) -> Iterator[DriverStatements]:
         """Like :meth:`write`, for the issuance hot path's driver statements only
         (:mod:`ca.store.hotpath`): a transaction on a pooled DBAPI connection with no ORM session,
         connection or transaction objects around it.  It commits when the block ends normally and
         rolls back otherwise; the connection goes back to the pool either way (whose
         reset-on-return rolls back whatever a failed COMMIT or ROLLBACK left).  The connection is
-        taken from the pool before the writer lock, so the lock is held only for the transaction."""
+        taken from the pool before the writer lock, so the lock is held only for the transaction.
+
+        :param durable: False only for a commit that a later durable commit of the same process
+            covers before anything depending on it leaves the process (the WAL is synced as a whole).
+        """
         pooled = self._write_engine.raw_connection()
         try:
             dbapi = pooled.driver_connection
@@ -137,13 +150,29 @@ class Database:
                 dbapi.commit()
         finally:
             pooled.close()
-        self._committed()
+        self._committed(durable=durable)
 
-    def _committed(self) -> None:
-        """After a commit, with the writer lock released: now and then, checkpoint the WAL."""
-        if self.dialect != "sqlite" or next(self._commits) % self.CHECKPOINT_EVERY:
+    def _committed(self, *, durable: bool) -> None:
+        """After a commit, with the writer lock released: make it durable (SQLite, see the module
+        docstring) and, now and then, checkpoint the WAL."""
+        if self.dialect != "sqlite":
             return
-        self.checkpoint()
+        if durable:
+            self._sync_wal()
+        if next(self._commits) % self.CHECKPOINT_EVERY == 0:
+            self.checkpoint()
+
+    def _sync_wal(self) -> None:
+        if self._wal_path is None:
+            return
+        try:
+            fd = os.open(self._wal_path, os.O_RDONLY)
+        except FileNotFoundError:
+            return  # checkpointed and removed when the last connection closed, which synced the database
+        try:
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
 
     def checkpoint(self) -> None:
         """A PASSIVE WAL checkpoint on SQLite (nothing elsewhere).  A failure is logged, not raised:
