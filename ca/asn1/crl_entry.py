@@ -184,7 +184,8 @@ def generalized_time_der(value: dt.datetime) -> bytes:
 
 
 def signature_algorithm_der(crl_der: bytes) -> bytes:
-    """The ``signatureAlgorithm`` element of a DER CRL (the second element of CertificateList)."""
+    """The ``signatureAlgorithm`` element of a DER CRL or certificate (the second element of
+    CertificateList and of Certificate, RFC 5280 §5.1 and §4.1)."""
     _, start, _ = _tlv(crl_der, 0)
     _, _, tbs_end = _tlv(crl_der, start)
     _, _, alg_end = _tlv(crl_der, tbs_end)
@@ -199,7 +200,8 @@ def assemble_signed_parts(tbs_parts: Sequence[bytes | memoryview], algorithm_der
 
 
 def assemble_signed(tbs_certlist: bytes, algorithm_der: bytes, signature: bytes) -> bytes:
-    """``CertificateList ::= SEQUENCE { tbsCertList, signatureAlgorithm, signatureValue BIT STRING }``."""
+    """``CertificateList ::= SEQUENCE { tbsCertList, signatureAlgorithm, signatureValue BIT STRING }``;
+    a Certificate has the same shape (``tbsCertificate`` in place of ``tbsCertList``)."""
     bit_string = b"\x03" + _length_octets(len(signature) + 1) + b"\x00" + signature
     body_len = len(tbs_certlist) + len(algorithm_der) + len(bit_string)
     return b"".join((b"\x30", _length_octets(body_len), tbs_certlist, algorithm_der, bit_string))

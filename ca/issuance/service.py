@@ -30,10 +30,10 @@ from typing import Final
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
-from ca.asn1.crl_entry import crl_entry_der
+from ca.asn1.crl_entry import assemble_signed, crl_entry_der, signature_algorithm_der
 from ca.audit.chain import JSONValue
 from ca.findings import Finding, Severity, errors_in
 from ca.issuance.builder import IssuerView, build_end_entity, semantics_identifier, validity_window
@@ -101,6 +101,13 @@ class IssuedCertificate:
             return "clean"
         worst = max(f.severity for f in shown).name.lower()
         return f"clean ({len(shown)} {worst}{'s' if len(shown) > 1 else ''})"
+
+
+def _sign(key: SigningKey, data: bytes, algorithm: hashes.HashAlgorithm) -> bytes:
+    """The issuer key's signature over ``data``: ECDSA, or RSA PKCS #1 v1.5 (the CA key types)."""
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return key.sign(data, ec.ECDSA(algorithm))
+    return key.sign(data, padding.PKCS1v15(), algorithm)
 
 
 @dataclass
@@ -346,9 +353,17 @@ class IssuanceService:
             )
 
         self._step("sign")
-        cert = builder.sign(issuer.signing_key, sig_hash)
+        # The HSM signs the linted TBS itself, the bytes pkilint saw; the certificate is those bytes,
+        # the issuer's signature algorithm (the same as in the lint certificate: the throwaway key
+        # has the issuer's algorithm) and the signature (RFC 5280 §4.1).
+        signature = _sign(issuer.signing_key, lint_tbs, sig_hash)
+        der = assemble_signed(lint_tbs, signature_algorithm_der(lint_der), signature)
 
         self._step("verify")
+        try:
+            cert = x509.load_der_x509_certificate(der)
+        except ValueError as exc:
+            raise IssuanceError(ErrorKind.INTERNAL, f"the signed certificate does not parse: {exc}") from exc
         # boulder's tbsCertIsDeterministic: what the HSM signed is exactly what was linted.
         if cert.tbs_certificate_bytes != lint_tbs:
             raise IssuanceError(ErrorKind.INTERNAL, "signed TBS differs from the linted TBS: certificate discarded")
@@ -356,7 +371,6 @@ class IssuanceService:
 
         self._step("store")
         # Everything is computed before the write transaction, which holds SQLite's single lock.
-        der = cert.public_bytes(serialization.Encoding.DER)
         fingerprint = hashlib.sha256(der).hexdigest()
         subject_text = cert.subject.rfc4514_string()
         not_before_utc, not_after_utc = cert.not_valid_before_utc, cert.not_valid_after_utc

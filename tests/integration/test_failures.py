@@ -251,6 +251,51 @@ def test_counting_key_sees_the_signature_when_lint_passes(soft_home: Home) -> No
     assert counting.calls[0] == issued.certificate.tbs_certificate_bytes  # type: ignore[attr-defined]
 
 
+class WrongKey(CountingKey):
+    """Signs with another key: a faulty HSM, or the wrong key object behind the issuer."""
+
+    def sign(self, data: bytes, signature_algorithm: ec.EllipticCurveSignatureAlgorithm) -> bytes:  # type: ignore[override]
+        self.calls.append(bytes(data))
+        return ec.generate_private_key(ec.SECP256R1()).sign(data, signature_algorithm)
+
+
+def _tamper_tbs(tbs: bytes, algorithm: bytes, signature: bytes) -> bytes:
+    from ca.asn1.crl_entry import assemble_signed
+
+    changed = bytearray(tbs)
+    changed[-1] ^= 0x01  # the last octet of the extensions: still DER, another TBS
+    return assemble_signed(bytes(changed), algorithm, signature)
+
+
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        ("wrong-key", "HSM signature does not verify with the CA certificate"),
+        ("tbs", "signed TBS differs from the linted TBS"),
+        ("garbage", "the signed certificate does not parse"),
+    ],
+)
+def test_a_bad_signed_certificate_is_discarded(
+    soft_home: Home, monkeypatch: pytest.MonkeyPatch, fault: str, message: str
+) -> None:
+    """The checks after the HSM signature: it must verify with the CA key over exactly the linted
+    TBS, or the certificate is discarded and its serial settled as failed."""
+    with open_runtime(soft_home.path) as rt:
+        service = rt.issuance(pkilint=False)
+        if fault == "wrong-key":
+            wrong = WrongKey(service.issuers["qes"].signing_key)  # type: ignore[arg-type]
+            service.issuers = {**service.issuers, "qes": dataclasses.replace(service.issuers["qes"], signing_key=wrong)}
+        elif fault == "tbs":
+            monkeypatch.setattr("ca.issuance.service.assemble_signed", _tamper_tbs)
+        else:
+            monkeypatch.setattr("ca.issuance.service.assemble_signed", lambda tbs, alg, sig: b"\x30\x03\x02\x01\x01")
+        with pytest.raises(IssuanceError, match=message):
+            _issue(service)
+        reservations, certs, journal, actions = _state(rt)
+    assert reservations == {"failed": 1} and certs == 0 and journal == {"failed": 1}
+    assert actions[-1] == "certificate.issuance_failed"
+
+
 def test_downgrade_needs_the_exact_development_host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A gate for 127.0.0.1 still fails a certificate pointing at 127.0.0.10 (another internal host)."""
     from cryptography.hazmat.primitives import serialization
