@@ -114,16 +114,15 @@ def _worker(home: str, count: int, offset: int, lint: bool, barrier: object, res
     from ca.profiles.subject import SubjectInput
     from qtsp.config import load_config
     from qtsp.demo import fresh_csr
-    from qtsp.wiring import os_actor, runtime
+    from qtsp.wiring import os_actor, prepare_issuing_process, runtime
 
     with runtime(load_config(home)) as rt:
         service = rt.issuance(pkilint=lint)
-        if service.gate is not None:
-            service.gate.warm(["qes-natural"])
         work = [(fresh_csr(), SubjectInput.from_json_obj(bench_subject(offset + i))) for i in range(count + 1)]
         actor = os_actor()
         csr, subject = work.pop()
         service.issue(profile_name="qes-natural", csr=csr, subject=subject, actor=actor)  # warm caches
+        prepare_issuing_process(rt)  # as qtsp.gunicorn_conf does in each production worker
         barrier.wait()  # type: ignore[attr-defined]
         start = time.time()
         for csr, subject in work:

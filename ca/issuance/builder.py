@@ -161,7 +161,7 @@ def semantics_identifier(profile: Profile, subject: SubjectInput) -> str | None:
     return oids.SEMANTICS_ID_LEGAL.dotted_string if legal_semantics_applies(subject.organizationIdentifier) else None
 
 
-@functools.lru_cache(maxsize=1024, typed=True)
+@functools.lru_cache(maxsize=64, typed=True)  # registration numbers are per person: few repeat
 def admission_extension(
     authority: str | None, profession: str, profession_oid: str | None, registration_number: str | None
 ) -> x509.Admissions:

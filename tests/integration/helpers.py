@@ -51,6 +51,8 @@ def gunicorn_app(env: dict[str, str], port: int, workers: int = 2) -> Iterator[N
             f"127.0.0.1:{port}",
             "--log-level",
             "warning",
+            "-c",
+            "python:qtsp.gunicorn_conf",  # the production settings (README)
             "qtsp.app:create_app()",
         ],
         env={**os.environ, **env},

@@ -11,6 +11,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
 from cryptography import x509
 from cryptography.x509 import ocsp
 
@@ -62,3 +63,29 @@ def test_qtsp_serve_answers_and_runs_the_scheduler(tmp_path: Path) -> None:
             proc.wait(15)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def test_gunicorn_workers_prepare_for_issuing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """qtsp.gunicorn_conf's hook opens the worker's runtime, builds pkilint's validators for every
+    profile's certificate type and freezes the start-up heap (run here in this process, on the
+    application as gunicorn loads it)."""
+    import gc
+    from types import SimpleNamespace
+
+    from ca.issuance import lint
+    from qtsp import gunicorn_conf
+    from qtsp.app import create_app
+
+    home = init_home(tmp_path / "home")
+    for k, v in home.env.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setattr(lint, "_CONTAINERS", {})
+    app = create_app(str(home.path))
+    try:
+        gunicorn_conf.post_worker_init(SimpleNamespace(wsgi=app))
+        assert gc.get_freeze_count() > 0
+        assert set(lint._CONTAINERS) == set(lint.PROFILE_CERTIFICATE_TYPES.values())
+        assert app.extensions["qtsp_runtime"]._runtime is not None  # opened by the hook, not by a request
+    finally:
+        gc.unfreeze()
+        app.extensions["qtsp_runtime"].close()

@@ -203,12 +203,15 @@ def test_recurring_values_are_decoded_once_and_the_certificate_never(monkeypatch
     assert _results(indexed, first, cached=True) == _results(stock, first)
     assert cache.misses > 5
     misses, hits = cache.misses, cache.hits  # (a value the issuer and subject names share may hit already)
+    assert len(cache) <= 1  # everything on probation after one certificate
     assert _results(indexed, second, cached=True) == _results(stock, second)
     assert cache.hits - hits >= 10  # the extension and name values the two share
     assert cache.misses - misses <= 2  # only what differs (here: nothing but the whole certificate's parts)
     from pyasn1_alt_modules import rfc5280
 
-    assert not any(isinstance(spec, rfc5280.Certificate) for spec, _ in cache._entries.values())
+    assert len(cache) >= 10  # asked for a second time: kept
+    held = [*cache._entries.values(), *cache._probation.values()]
+    assert not any(isinstance(spec, rfc5280.Certificate) for spec, _ in held)
 
 
 def test_nothing_is_cached_outside_the_gate(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -245,16 +248,61 @@ def test_another_schema_object_never_gets_a_cached_value(monkeypatch: pytest.Mon
     assert a is c and b is not a and str(b) == "DE"
 
 
-def test_the_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_value_is_kept_once_asked_for_twice_and_the_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     from pyasn1.type import univ
 
     cache = _fresh_cache(monkeypatch)
     monkeypatch.setattr(_DecodeCache, "MAX_ENTRIES", 4)
+    monkeypatch.setattr(_DecodeCache, "PROBATION", 4)
     spec = univ.Integer()
     with cached_decoding():
+        once, _ = cache(b"\x02\x01\x07", asn1Spec=spec)
+        assert len(cache) == 0  # on probation only: a value of one certificate is not kept
+        again, _ = cache(b"\x02\x01\x07", asn1Spec=spec)
+        assert again is once and len(cache) == 1 and (cache.misses, cache.hits) == (1, 1)
         for i in range(10):
-            value, _ = cache(bytes([2, 1, i]), asn1Spec=spec)
-            assert int(value) == i
-        big = b"\x04\x82\x10\x00" + bytes(4096)  # above MAX_SUBSTRATE: decoded, not kept
+            for _ in range(2):
+                value, _ = cache(bytes([2, 1, i]), asn1Spec=spec)
+                assert int(value) == i
+        big = b"\x04\x82\x10\x00" + bytes(4096)  # above MAX_SUBSTRATE: decoded, never held
         cache(big, asn1Spec=univ.OctetString())
-    assert 0 < len(cache) <= 4
+        cache(big, asn1Spec=univ.OctetString())
+    assert 0 < len(cache) <= 4 and len(cache._probation) <= 4
+    assert all(len(der) <= _DecodeCache.MAX_SUBSTRATE for _, der in [*cache._entries, *cache._probation])
+
+
+def test_a_linted_document_is_freed_without_the_garbage_collector() -> None:
+    """The gate unlinks each document's node tree (ca.issuance.lint._dismantle): reference counting
+    frees it at once, where pkilint's parent <-> children cycles would wait for a collection."""
+    import gc
+    import weakref
+
+    from ca.issuance.lint import _dismantle
+
+    _, indexed = _containers(PROFILE_CERTIFICATE_TYPES["qes-natural"])
+    der = _cert("qes-natural", MUTATIONS["none"]).public_bytes(serialization.Encoding.DER)
+
+    def linted() -> tuple[Any, list[weakref.ref[Any]]]:
+        doc = loader.RFC5280CertificateDocumentLoader().load_der_document(der, "tbs")
+        with cached_decoding():
+            indexed.validate(doc.root)
+        nodes, stack = [], [doc.root]
+        while stack:
+            node = stack.pop()
+            nodes.append(weakref.ref(node))
+            stack.extend(node.children.values())
+        return doc, nodes
+
+    gc.disable()
+    try:
+        doc, kept = linted()
+        del doc
+        assert all(ref() is not None for ref in kept)  # control: pkilint's cycles outlive the document
+        doc, nodes = linted()
+        assert len(nodes) > 100
+        _dismantle(doc)
+        del doc
+        assert all(ref() is None for ref in nodes)
+    finally:
+        gc.enable()
+        gc.collect()
