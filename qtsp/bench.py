@@ -154,8 +154,7 @@ def _pipeline(home: Path, count: int, lint: bool, workers: int) -> float:
 
 def _raw_sign(home: Path, seconds: float = 2.0) -> float:
     """Signatures/s of the qes issuing CA key through the backend, in this process."""
-    from cryptography.hazmat.primitives.asymmetric import ec, padding
-
+    from hsm.signing import sign
     from qtsp.config import load_config
     from qtsp.wiring import runtime
 
@@ -168,10 +167,7 @@ def _raw_sign(home: Path, seconds: float = 2.0) -> float:
         end = time.perf_counter() + seconds
         start = time.perf_counter()
         while time.perf_counter() < end:
-            if isinstance(key, ec.EllipticCurvePrivateKey):
-                key.sign(data, ec.ECDSA(digest_alg))
-            else:
-                key.sign(data, padding.PKCS1v15(), digest_alg)
+            sign(key, data, digest_alg)
             n += 1
         return float(n / (time.perf_counter() - start))
 

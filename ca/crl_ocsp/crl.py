@@ -57,9 +57,7 @@ from pathlib import Path
 from typing import Final
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from ca.asn1.crl_entry import (
@@ -80,6 +78,7 @@ from ca.store import crl_repo
 from ca.store import repository as repo
 from ca.store.db import Database, StoreError
 from hsm import HSMError, HSMUnavailable, KeyAlgorithm, KeyBackend, SigningKey
+from hsm.signing import sign, signature_valid
 
 __all__ = [
     "EXPIRED_CERTS_ON_CRL",
@@ -240,25 +239,6 @@ class _Authority:
     certificate_der: bytes
     algorithm: KeyAlgorithm
     key: SigningKey
-
-
-def _sign_digest(key: SigningKey, digest: bytes, algorithm: hashes.HashAlgorithm) -> bytes:
-    if isinstance(key, ec.EllipticCurvePrivateKey):
-        return key.sign(digest, ec.ECDSA(Prehashed(algorithm)))
-    return key.sign(digest, padding.PKCS1v15(), Prehashed(algorithm))
-
-
-def _signature_valid(public: object, signature: bytes, digest: bytes, algorithm: hashes.HashAlgorithm) -> bool:
-    try:
-        if isinstance(public, ec.EllipticCurvePublicKey):
-            public.verify(signature, digest, ec.ECDSA(Prehashed(algorithm)))
-        elif isinstance(public, rsa.RSAPublicKey):
-            public.verify(signature, digest, padding.PKCS1v15(), Prehashed(algorithm))
-        else:
-            return False
-    except InvalidSignature:
-        return False
-    return True
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -430,7 +410,7 @@ class CRLPublisher:
             hasher = hashlib.new(hash_alg.name)
             for part in parts:
                 hasher.update(part)
-            signature = _sign_digest(ca.key, hasher.digest(), hash_alg)
+            signature = sign(ca.key, hasher.digest(), Prehashed(hash_alg))
             der = assemble_signed_parts(parts, algorithm_der, signature)
             del parts, chunks
 
@@ -444,7 +424,7 @@ class CRLPublisher:
             else:
                 scope = f"header with a sample of {len(sample)} of {count} entries"
                 sample_tbs = splice_entries(shell_tbs, sample)
-                sample_sig = _sign_digest(throwaway, hashlib.new(hash_alg.name, sample_tbs).digest(), hash_alg)
+                sample_sig = sign(throwaway, hashlib.new(hash_alg.name, sample_tbs).digest(), Prehashed(hash_alg))
                 findings = self._linter().lint(assemble_signed(sample_tbs, algorithm_der, sample_sig))
             blocking = errors_in(findings)
             if blocking:
@@ -529,7 +509,7 @@ class CRLPublisher:
         start, end = tbs_span(der)
         with memoryview(der) as view:
             digest = hashlib.new(hash_alg.name, view[start:end]).digest()
-        if not _signature_valid(ca.certificate.public_key(), crl.signature, digest, hash_alg):
+        if not signature_valid(ca.certificate.public_key(), crl.signature, digest, Prehashed(hash_alg)):
             raise CRLError(
                 CRLErrorKind.INTERNAL, f"CRL {ca.name} #{number}: the signature does not verify with the CA certificate"
             )

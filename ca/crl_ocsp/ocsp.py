@@ -57,7 +57,6 @@ from typing import Final
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
 from cryptography.x509 import ocsp as x509_ocsp
 
 from ca.asn1.errors import Asn1DecodeError
@@ -76,6 +75,7 @@ from ca.store import ocsp_repo
 from ca.store.db import Database, StoreError
 from ca.store.ocsp_repo import CertificateStatus, OCSPStatusReader, OCSPStoreUnavailable
 from hsm import HSMError, KeyAlgorithm, KeyBackend, KeyRef, SigningKey
+from hsm.signing import sign
 
 __all__ = [
     "MAX_NONCE_OCTETS",
@@ -198,11 +198,9 @@ class ResponderSigner:
                     f"not in the configured {self.backend.name} backend"
                 )
             key = self._key = self.backend.signing_key(self.key_ref)
-        if isinstance(key, ec.EllipticCurvePrivateKey):
-            return key.sign(tbs, ec.ECDSA(self.hash))
-        if isinstance(key, rsa.RSAPrivateKey):
-            return key.sign(tbs, PKCS1v15(), self.hash)
-        raise HSMError(f"responder key {self.key_ref.label} is neither EC nor RSA")
+        if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+            raise HSMError(f"responder key {self.key_ref.label} is neither EC nor RSA")
+        return sign(key, tbs, self.hash)
 
 
 @dataclass(slots=True)

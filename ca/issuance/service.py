@@ -29,9 +29,8 @@ from dataclasses import dataclass
 from typing import Final
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from ca.asn1.crl_entry import assemble_signed, crl_entry_der, signature_algorithm_der
 from ca.audit.chain import JSONValue
@@ -50,6 +49,7 @@ from ca.store import status as status_repo
 from ca.store.db import Database, UnitOfWork
 from ca.store.hotpath import HotTransaction
 from hsm import HSMError, HSMUnavailable, KeyAlgorithm, SigningKey
+from hsm.signing import sign, signature_valid
 
 __all__ = ["STEPS", "Actor", "IssuanceService", "IssuedCertificate", "Issuer"]
 
@@ -101,13 +101,6 @@ class IssuedCertificate:
             return "clean"
         worst = max(f.severity for f in shown).name.lower()
         return f"clean ({len(shown)} {worst}{'s' if len(shown) > 1 else ''})"
-
-
-def _sign(key: SigningKey, data: bytes, algorithm: hashes.HashAlgorithm) -> bytes:
-    """The issuer key's signature over ``data``: ECDSA, or RSA PKCS #1 v1.5 (the CA key types)."""
-    if isinstance(key, ec.EllipticCurvePrivateKey):
-        return key.sign(data, ec.ECDSA(algorithm))
-    return key.sign(data, padding.PKCS1v15(), algorithm)
 
 
 @dataclass
@@ -356,7 +349,7 @@ class IssuanceService:
         # The HSM signs the linted TBS itself, the bytes pkilint saw; the certificate is those bytes,
         # the issuer's signature algorithm (the same as in the lint certificate: the throwaway key
         # has the issuer's algorithm) and the signature (RFC 5280 §4.1).
-        signature = _sign(issuer.signing_key, lint_tbs, sig_hash)
+        signature = sign(issuer.signing_key, lint_tbs, sig_hash)
         der = assemble_signed(lint_tbs, signature_algorithm_der(lint_der), signature)
 
         self._step("verify")
@@ -461,15 +454,10 @@ class IssuanceService:
         public = issuer.view.certificate.public_key()
         algorithm = cert.signature_hash_algorithm
         assert algorithm is not None
-        try:
-            if isinstance(public, ec.EllipticCurvePublicKey):
-                public.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(algorithm))
-            elif isinstance(public, rsa.RSAPublicKey):
-                public.verify(cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(), algorithm)
-            else:
-                raise IssuanceError(ErrorKind.INTERNAL, "unsupported CA key type")
-        except InvalidSignature:
-            raise IssuanceError(ErrorKind.INTERNAL, "HSM signature does not verify with the CA certificate") from None
+        if not isinstance(public, ec.EllipticCurvePublicKey | rsa.RSAPublicKey):
+            raise IssuanceError(ErrorKind.INTERNAL, "unsupported CA key type")
+        if not signature_valid(public, cert.signature, cert.tbs_certificate_bytes, algorithm):
+            raise IssuanceError(ErrorKind.INTERNAL, "HSM signature does not verify with the CA certificate")
 
     # ------------------------------------------------------------------------------------------
 
