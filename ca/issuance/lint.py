@@ -389,8 +389,10 @@ class _DecodeCache:
     objects costs more than anything else pkilint does.  Most of these values are the same DER in
     every certificate of one issuer and profile, so this decodes each (schema object, DER) pair
     once and hands the same decoded value to later documents.  That is safe because decoding is a
-    pure function of the two, pkilint builds a fresh node tree around the value for each document
-    and never writes to a decoded value, and failures are never cached (each call raises again).
+    pure function of the two, pkilint builds a fresh node tree around the value for each document,
+    and failures are never cached (each call raises again).  The one write to a decoded value is
+    pyasn1's own: reading an absent component fills it in (a DEFAULT with its default value, an
+    OPTIONAL one as an empty schema object), the same for the first reader as for every later one.
     The proof is in ``tests/unit/test_pkilint_dispatch.py``: the same findings as pkilint's own
     decoding and dispatch, for certificate after certificate through one cache.
 
