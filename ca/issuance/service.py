@@ -2,18 +2,23 @@
 
     parse CSR (strict, proof of possession, key allow-list)
     -> subject rules of the profile                              (refusal: nothing written but audit)
-    -> reserve a random serial                                   [reserve]   commit
-    -> build the TBS, sign it with a throwaway key, lint it      [lint]      (any error: HSM untouched)
-    -> journal row: the linted certificate as record of intent   [journal]   commit
+    -> draw a random serial, build the TBS, sign it with a
+       throwaway key, lint it                                    [lint]      (any error: HSM untouched)
+    -> reserve the serial and journal the linted certificate
+       as the record of intent, in one transaction               [reserve]   commit
     -> sign the same TBS with the HSM key                        [sign]
     -> check TBS byte-identical to the linted one, verify sig    [verify]
     -> store certificate, settle serial, audit                   [store]     commit
 
-An exception at any step settles the reservation as ``failed`` (and audits it) before it
-propagates.  A process that dies between two steps leaves the reservation ``reserved``;
-:meth:`IssuanceService.recover` settles those older than the configured age as ``failed``, so a
-reserved serial always ends as a stored certificate or a failed serial — never a serial that
-could later answer "good" without a stored certificate.
+The serial is reserved before the HSM is touched, together with the journal row: a reservation
+never exists without the TBS it was reserved for, and a certificate that the lint gate refuses
+never takes a serial (a collision with an existing serial, p < 2^-60 per pair, draws again and
+rebuilds).  An exception before the reservation is audited as ``certificate.issuance_failed``
+against the profile; from the reservation on, it settles the reservation as ``failed`` (and
+audits it) before it propagates.  A process that dies between two steps leaves the reservation
+``reserved``; :meth:`IssuanceService.recover` settles those older than the configured age as
+``failed``, so a reserved serial always ends as a stored certificate or a failed serial — never
+a serial that could later answer "good" without a stored certificate.
 """
 
 from __future__ import annotations
@@ -26,10 +31,10 @@ import secrets
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, NoReturn
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from ca.asn1.crl_entry import assemble_signed, crl_entry_der, signature_algorithm_der
@@ -53,9 +58,32 @@ from hsm.signing import sign, signature_valid
 
 __all__ = ["STEPS", "Actor", "IssuanceService", "IssuedCertificate", "Issuer"]
 
-STEPS: Final = ("reserve", "lint", "journal", "sign", "verify", "store")
+STEPS: Final = ("lint", "reserve", "sign", "verify", "store")
 
 Clock = Callable[[], dt.datetime]
+
+
+@dataclass(frozen=True, slots=True)
+class _Intent:
+    """A reserved serial and its journaled, linted TBS: what the HSM is about to sign."""
+
+    serial: int
+    serial_hex: str
+    reservation_id: int
+    journal_id: int
+    lint_tbs: bytes
+    lint_der: bytes
+    findings: tuple[Finding, ...]
+    hash_algorithm: hashes.HashAlgorithm
+
+
+def _raise_as_issuance_error(exc: BaseException) -> NoReturn:
+    """Re-raise ``exc``; a key backend error becomes the :class:`IssuanceError` callers handle."""
+    if isinstance(exc, HSMUnavailable):
+        raise IssuanceError(ErrorKind.HSM_UNAVAILABLE, f"key backend unavailable: {exc}") from exc
+    if isinstance(exc, HSMError):
+        raise IssuanceError(ErrorKind.INTERNAL, f"key backend error: {exc}") from exc
+    raise exc
 
 
 def system_clock() -> dt.datetime:
@@ -227,25 +255,20 @@ class IssuanceService:
                 raise LintFailed(tuple(refusal))
 
             now = self.clock()
-            self._step("reserve")
-            serial, shex, reservation_id = self._reserve(issuer, now)
             try:
-                issued = self._issue_reserved(
-                    profile,
-                    issuer,
-                    parsed,
-                    subject,
-                    actor,
-                    serial,
-                    shex,
-                    reservation_id,
-                    now,
-                    days,
-                    evidence_ref,
-                    subject_findings,
-                    on_hold,
-                    activate_after,
-                    qc_ident_method,
+                intent = self._lint_and_reserve(
+                    profile, issuer, parsed, subject, actor, now, days, evidence_ref, subject_findings, qc_ident_method
+                )
+            except LintFailed:
+                raise  # audited as certificate.refused
+            except BaseException as exc:
+                # Nothing is reserved yet: the attempt is audited against the profile.
+                with contextlib.suppress(Exception):
+                    self._audit_unreserved_failure(actor, profile, issuer, exc)
+                _raise_as_issuance_error(exc)
+            try:
+                issued = self._sign_and_store(
+                    profile, issuer, parsed, actor, intent, evidence_ref, on_hold, activate_after
                 )
                 outcome[0] = "issued"
                 return issued
@@ -253,103 +276,103 @@ class IssuanceService:
                 # The database may be what failed: then the reservation stays open, recovery settles it
                 # as failed later, and the original error is the one the caller must see.
                 with contextlib.suppress(Exception):
-                    self._settle_failed(reservation_id, issuer, shex, profile, actor, exc)
-                if isinstance(exc, IssuanceError):
-                    raise
-                if isinstance(exc, HSMUnavailable):
-                    raise IssuanceError(ErrorKind.HSM_UNAVAILABLE, f"key backend unavailable: {exc}") from exc
-                if isinstance(exc, HSMError):
-                    raise IssuanceError(ErrorKind.INTERNAL, f"key backend error: {exc}") from exc
-                raise
+                    self._settle_failed(intent.reservation_id, issuer, intent.serial_hex, profile, actor, exc)
+                _raise_as_issuance_error(exc)
 
-    def _reserve(self, issuer: Issuer, now: dt.datetime) -> tuple[int, str, int]:
-        """Reserve a fresh random serial; a collision (p < 2^-60 per pair) draws again."""
-        for _ in range(3):
-            serial = new_serial(self.random_bytes)
-            shex = serial_hex(serial)
-            try:
-                # Not synced by itself: the store commit syncs the WAL before any certificate leaves.
-                with self.db.hot_write(durable=False) as tx:
-                    return serial, shex, repo.reserve_serial(tx, issuer_id=issuer.id, serial=shex, at=now)
-            except repo.SerialCollision:
-                continue
-        raise IssuanceError(ErrorKind.INTERNAL, "three serial collisions in a row: the random source is broken")
-
-    def _issue_reserved(
+    def _lint_and_reserve(
         self,
         profile: Profile,
         issuer: Issuer,
         parsed: ParsedCSR,
         subject: SubjectInput,
         actor: Actor,
-        serial: int,
-        shex: str,
-        reservation_id: int,
         now: dt.datetime,
         days: int,
         evidence_ref: str | None,
         subject_findings: list[Finding],
-        on_hold: bool = False,
-        activate_after: dt.datetime | None = None,
-        qc_ident_method: str | None = None,
-    ) -> IssuedCertificate:
-        self._step("lint")
+        qc_ident_method: str | None,
+    ) -> _Intent:
+        """Draw a serial, build and lint the TBS, then reserve the serial and journal the linted
+        certificate in one commit; a serial collision (p < 2^-60 per pair) draws again."""
         not_before, not_after = validity_window(now, days, issuer.view.certificate.not_valid_after_utc)
-        builder = build_end_entity(
-            profile=profile,
-            issuer=issuer.view,
-            subject=subject,
-            public_key=parsed.public_key,
-            serial=serial,
-            not_before=not_before,
-            not_after=not_after,
-            qc_ident_method=qc_ident_method,
-        )
         sig_hash = issuer.algorithm.default_hash()
-        lint_cert = builder.sign(throwaway_key(issuer.algorithm), sig_hash)
-        lint_der = lint_cert.public_bytes(serialization.Encoding.DER)
-        # Non-blocking subject findings (warnings, notices) travel with the certificate's own.
-        findings = list(subject_findings)
-        findings += certificate_rules(
-            lint_cert, profile, issuer.view.certificate, semantics_identifier(profile, subject), qc_ident_method
-        )
-        if self.gate is not None:
-            findings.extend(self.gate.lint(lint_der, profile.name))
-        blocking = errors_in(findings)
-        if blocking:
-            self._audit_refusal(actor, profile, issuer, shex, blocking, "lint")
-            raise LintFailed(tuple(blocking))
-        lint_tbs = lint_cert.tbs_certificate_bytes
-        report = json.dumps(
-            [{"severity": f.severity.name, "code": f.code, "message": f.message} for f in findings],
-            separators=(",", ":"),
-        )
-
-        self._step("journal")
-        tbs_digest = hashlib.sha256(lint_tbs).hexdigest()
-        journal_at = self.clock()
-        # Not synced by itself either: what the HSM signs next stays in this process until the store
-        # commit, whose sync makes this row durable too (a power loss before it loses both).
-        with self.db.hot_write(durable=False) as tx:
-            journal_id = repo.open_journal(
-                tx,
-                reservation_id=reservation_id,
-                issuer_id=issuer.id,
-                serial=shex,
-                profile=profile.name,
-                tbs_sha256=tbs_digest,
-                lint_certificate_der=lint_der,
-                lint_report=report,
-                requested_by=actor.name,
-                at=journal_at,
-                evidence_ref=evidence_ref,
+        for _ in range(3):
+            self._step("lint")
+            serial = new_serial(self.random_bytes)
+            shex = serial_hex(serial)
+            builder = build_end_entity(
+                profile=profile,
+                issuer=issuer.view,
+                subject=subject,
+                public_key=parsed.public_key,
+                serial=serial,
+                not_before=not_before,
+                not_after=not_after,
+                qc_ident_method=qc_ident_method,
+            )
+            lint_cert = builder.sign(throwaway_key(issuer.algorithm), sig_hash)
+            lint_der = lint_cert.public_bytes(serialization.Encoding.DER)
+            # Non-blocking subject findings (warnings, notices) travel with the certificate's own.
+            findings = list(subject_findings)
+            findings += certificate_rules(
+                lint_cert, profile, issuer.view.certificate, semantics_identifier(profile, subject), qc_ident_method
+            )
+            if self.gate is not None:
+                findings.extend(self.gate.lint(lint_der, profile.name))
+            blocking = errors_in(findings)
+            if blocking:
+                self._audit_refusal(actor, profile, issuer, None, blocking, "lint")
+                raise LintFailed(tuple(blocking))
+            lint_tbs = lint_cert.tbs_certificate_bytes
+            report = json.dumps(
+                [{"severity": f.severity.name, "code": f.code, "message": f.message} for f in findings],
+                separators=(",", ":"),
             )
 
+            self._step("reserve")
+            tbs_digest = hashlib.sha256(lint_tbs).hexdigest()
+            at = self.clock()
+            try:
+                # Not synced by itself: the store commit syncs the WAL before any certificate leaves
+                # the process (a power loss before it loses this row and the signature with it).
+                with self.db.hot_write(durable=False) as tx:
+                    reservation_id = repo.reserve_serial(tx, issuer_id=issuer.id, serial=shex, at=at)
+                    journal_id = repo.open_journal(
+                        tx,
+                        reservation_id=reservation_id,
+                        issuer_id=issuer.id,
+                        serial=shex,
+                        profile=profile.name,
+                        tbs_sha256=tbs_digest,
+                        lint_certificate_der=lint_der,
+                        lint_report=report,
+                        requested_by=actor.name,
+                        at=at,
+                        evidence_ref=evidence_ref,
+                    )
+            except repo.SerialCollision:
+                continue
+            return _Intent(serial, shex, reservation_id, journal_id, lint_tbs, lint_der, tuple(findings), sig_hash)
+        raise IssuanceError(ErrorKind.INTERNAL, "three serial collisions in a row: the random source is broken")
+
+    def _sign_and_store(
+        self,
+        profile: Profile,
+        issuer: Issuer,
+        parsed: ParsedCSR,
+        actor: Actor,
+        intent: _Intent,
+        evidence_ref: str | None,
+        on_hold: bool,
+        activate_after: dt.datetime | None,
+    ) -> IssuedCertificate:
+        serial, shex, lint_tbs, lint_der = intent.serial, intent.serial_hex, intent.lint_tbs, intent.lint_der
+        reservation_id, journal_id, findings = intent.reservation_id, intent.journal_id, intent.findings
         self._step("sign")
         # The HSM signs the linted TBS itself, the bytes pkilint saw; the certificate is those bytes,
         # the issuer's signature algorithm (the same as in the lint certificate: the throwaway key
         # has the issuer's algorithm) and the signature (RFC 5280 §4.1).
-        signature = sign(issuer.signing_key, lint_tbs, sig_hash)
+        signature = sign(issuer.signing_key, lint_tbs, intent.hash_algorithm)
         der = assemble_signed(lint_tbs, signature_algorithm_der(lint_der), signature)
 
         self._step("verify")
@@ -445,7 +468,7 @@ class IssuanceService:
             serial_hex=shex,
             issuer=issuer.name,
             profile=profile.name,
-            findings=tuple(findings),
+            findings=findings,
         )
 
     @staticmethod
@@ -478,6 +501,20 @@ class IssuanceService:
                     object_id=f"{issuer.name}:{shex}",
                     details={"profile": profile.name, "reason": reason},
                 )
+
+    def _audit_unreserved_failure(self, actor: Actor, profile: Profile, issuer: Issuer, exc: BaseException) -> None:
+        """An attempt that failed before its serial was reserved: nothing to settle, only the event."""
+        with self.db.write() as s:
+            repo.append_audit(
+                s,
+                at=self.clock(),
+                actor=actor.name,
+                role=actor.role,
+                action="certificate.issuance_failed",
+                object_type="profile",
+                object_id=profile.name,
+                details={"issuer": issuer.name, "reason": f"{type(exc).__name__}: {exc}"[:500]},
+            )
 
     def _audit_refusal(
         self,

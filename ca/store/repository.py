@@ -320,8 +320,11 @@ def list_cas(session: Session) -> list[CASnapshot]:
 
 
 def reserve_serial(session: HotTransaction, *, issuer_id: int, serial: str, at: dt.datetime) -> int:
-    """Insert a ``reserved`` row; raise :class:`SerialCollision` if the serial exists for this issuer."""
-    # The reservation is the only statement of its transaction, so a collision rolls back nothing else.
+    """Insert a ``reserved`` row; raise :class:`SerialCollision` if the serial exists for this issuer.
+
+    The caller rolls back the whole transaction on a collision (on PostgreSQL the failed statement
+    has aborted it), so this is the first statement of its transaction: nothing else is lost.
+    """
     stmts = driver(session)
     try:
         (new_id,) = stmts.fetch_one("reserve", {"issuer_id": issuer_id, "serial": serial, "at": at})

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import func, select
 
 from ca.issuance.errors import IssuanceError, LintFailed
+from ca.issuance.serial import new_serial
 from ca.issuance.service import STEPS
 from ca.profiles.subject import SubjectInput
 from ca.store.models import AuditEvent, CertificateRecord, IssuanceJournal, SerialReservation
@@ -102,12 +103,13 @@ def test_injected_failure_settles_serial_as_failed(soft_home: Home, step: str) -
         with pytest.raises(InjectedFailure):
             _issue(service)
         reservations, certs, journal, actions = _state(rt)
-    if step == "reserve":
-        # Nothing was reserved: the failure came before the first write.
-        assert reservations == {}
+    # Every failure is audited: against the profile before the serial is reserved, against the serial after.
+    assert actions[-1] == "certificate.issuance_failed"
+    if step in ("lint", "reserve"):
+        # Nothing was reserved or journaled: the failure came before the first write.
+        assert reservations == {} and journal == {}
     else:
         assert reservations == {"failed": 1}
-        assert actions[-1] == "certificate.issuance_failed"
     assert certs == 0
     assert journal.get("stored", 0) == 0 and journal.get("signing", 0) == 0
     if step in ("sign", "verify", "store"):
@@ -157,8 +159,8 @@ def test_crash_between_steps_recovers_to_failed(
         monkeypatch.setenv(k, v)
     with open_runtime(home.path) as rt:
         reservations, certs, _, _ = _state(rt)
-        if step == "reserve":
-            assert reservations == {}
+        if step in ("lint", "reserve"):
+            assert reservations == {}  # the serial is reserved with the journal row, in one commit
             return
         assert reservations == {"reserved": 1}  # left open by the dead process
         service = rt.issuance()
@@ -168,7 +170,7 @@ def test_crash_between_steps_recovers_to_failed(
         service.clock = lambda: dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
         settled = service.recover(os_actor())
         assert len(settled) == 1
-        assert settled[0].journaled == (step not in ("lint", "journal"))
+        assert settled[0].journaled  # a reservation never exists without its journal row
         reservations, certs, journal, actions = _state(rt)
     assert reservations == {"failed": 1}
     assert certs == 0
@@ -193,9 +195,10 @@ def test_lint_error_stops_before_the_hsm(tmp_path: Path, monkeypatch: pytest.Mon
         assert "etsi.internal_domain_name" in str(info.value)
         assert calls == []
         reservations, certs, journal, actions = _state(rt)
-    assert reservations == {"failed": 1}
+    # A refused certificate takes no serial: nothing is reserved or journaled, the refusal is audited.
+    assert reservations == {}
     assert certs == 0 and journal == {}
-    assert actions[-2:] == ["certificate.refused", "certificate.issuance_failed"]
+    assert actions[-1] == "certificate.refused"
 
 
 def test_loopback_downgrade_applies_only_to_loopback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -324,11 +327,14 @@ def test_serial_collision_draws_again_and_a_broken_rng_is_refused(soft_home: Hom
         service.random_bytes = lambda n: next(draws)
         second = _issue(service)  # the first draw collides with the first certificate's serial
         assert first.certificate.serial_number != second.certificate.serial_number  # type: ignore[attr-defined]
+        # The TBS was rebuilt and linted again for the second draw: the certificate carries it.
+        assert second.certificate.serial_number == new_serial(lambda n: b"\x43" * 16)  # type: ignore[attr-defined]
         service.random_bytes = lambda n: fixed
         with pytest.raises(IssuanceError, match="random source is broken"):
             _issue(service)
-        reservations, certs, _, _ = _state(rt)
-    assert reservations == {"issued": 2} and certs == 2
+        reservations, certs, journal, _ = _state(rt)
+    # The collisions rolled back whole: no journal row without its reservation, none left open.
+    assert reservations == {"issued": 2} and certs == 2 and journal == {"stored": 2}
 
 
 def test_database_down_during_settlement_keeps_the_original_error(soft_home: Home) -> None:
