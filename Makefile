@@ -60,7 +60,7 @@ test: test-deps lint typecheck
 bench: venv system-deps
 	@command -v ab >/dev/null 2>&1 || { if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get install -y -qq apache2-utils >/dev/null; }
-	$(QTSP) bench issue --count 2000 --workers 2
+	$(QTSP) bench issue --count 2000 --workers 2 --repeat 3
 	$(QTSP) bench crl
 	$(QTSP) bench ocsp
 

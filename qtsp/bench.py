@@ -17,6 +17,7 @@ import os
 import platform
 import secrets
 import shutil
+import statistics
 import subprocess
 import tempfile
 import time
@@ -37,11 +38,25 @@ SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 
 @dataclass(frozen=True)
 class Row:
+    """One configuration's figures, one per repetition (in the order measured)."""
+
     backend: str
     algorithm: str
-    sign_per_s: float
-    pipeline_no_lint: float
-    pipeline_lint: float
+    sign_per_s: tuple[float, ...]
+    pipeline_no_lint: tuple[float, ...]
+    pipeline_lint: tuple[float, ...]
+
+    def ratios(self, pipeline: tuple[float, ...]) -> tuple[float, ...]:
+        """Each repetition's pipeline figure divided by the raw sign/s measured just before it."""
+        return tuple(p / s for p, s in zip(pipeline, self.sign_per_s, strict=True))
+
+
+def _spread(values: Sequence[float], spec: str) -> str:
+    """The median, and with more than one value the range below it: ``730`` / ``706–749``."""
+    mid = statistics.median(values)
+    if len(values) == 1:
+        return format(mid, spec)
+    return f"{mid:{spec}}\n{min(values):{spec}}–{max(values):{spec}}"
 
 
 @contextlib.contextmanager
@@ -130,13 +145,13 @@ def _worker(home: str, count: int, offset: int, lint: bool, barrier: object, res
         results.put((start, time.time()))  # type: ignore[attr-defined]
 
 
-def _pipeline(home: Path, count: int, lint: bool, workers: int) -> float:
+def _pipeline(home: Path, count: int, lint: bool, workers: int, repetition: int = 0) -> float:
     ctx = mp.get_context("spawn")  # never fork after C_Initialize (FIELD-NOTES)
     barrier = ctx.Barrier(workers)
     results = ctx.Queue()
     per = max(1, count // workers)
     # Each worker, and each run, issues for persons of its own (offsets apart).
-    base = (1 if lint else 0) * workers * (per + 1)
+    base = (2 * repetition + (1 if lint else 0)) * workers * (per + 1)
     procs = [
         ctx.Process(target=_worker, args=(str(home), per, base + w * (per + 1), lint, barrier, results))
         for w in range(workers)
@@ -195,7 +210,13 @@ def run_issue_bench(
     workers: int,
     database_url: str | None,
     console: Console,
+    repeat: int = 1,
 ) -> list[Row]:
+    """Measure each backend × algorithm on a fresh home: raw sign/s, then the pipeline without and
+    with pkilint, ``repeat`` times in that order (alternating, so that a host whose speed drifts
+    affects all three alike); the table shows the median and, when repeated, the range."""
+    if repeat < 1:
+        raise ValueError("--repeat must be at least 1")
     tmp = Path(tempfile.mkdtemp(prefix="qtsp-bench-"))
     tokendir = tmp / "tokens"
     tokendir.mkdir()
@@ -212,38 +233,43 @@ def run_issue_bench(
                         env["QTSP_DATABASE_URL"] = database_url
                     if backend == "pkcs11":
                         env.update(_softhsm_token(tokendir))
+                    signs: list[float] = []
+                    no_lints: list[float] = []
+                    with_lints: list[float] = []
                     with _environment(env):
                         _init(home)
-                        sign = _raw_sign(home)
-                        no_lint = _pipeline(home, count, False, workers)
-                        with_lint = _pipeline(home, count, True, workers)
-                    row = Row(backend, algorithm, sign, no_lint, with_lint)
-                    rows.append(row)
-                    console.print(
-                        f"{backend:7} {algorithm:9} sign/s {sign:8.0f}  pipeline/s {no_lint:6.0f} (no pkilint)"
-                        f"  {with_lint:6.0f} (pkilint)"
-                    )
+                        for rep in range(repeat):
+                            signs.append(_raw_sign(home))
+                            no_lints.append(_pipeline(home, count, False, workers, rep))
+                            with_lints.append(_pipeline(home, count, True, workers, rep))
+                            console.print(
+                                f"{backend:7} {algorithm:9} sign/s {signs[-1]:8.0f}  pipeline/s {no_lints[-1]:6.0f}"
+                                f" (no pkilint)  {with_lints[-1]:6.0f} (pkilint)"
+                            )
+                    rows.append(Row(backend, algorithm, tuple(signs), tuple(no_lints), tuple(with_lints)))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     table = Table(
         title=f"qtsp bench issue: {count} certificates per figure, {workers} worker process(es), "
         f"{'SQLite' if not database_url else database_url.split(':')[0]}, {os.cpu_count()} CPUs, "
-        f"Python {platform.python_version()}"
+        f"Python {platform.python_version()}" + (f"; median, range below, of {repeat} runs" if repeat > 1 else "")
     )
     for col in ("backend", "issuer key", "raw sign/s", "pipeline/s no pkilint", "ratio", "pipeline/s pkilint", "ratio"):
-        table.add_column(col, justify="right")
+        table.add_column(col, justify="right", overflow="fold")
     for r in rows:
         table.add_row(
             r.backend,
             r.algorithm,
-            f"{r.sign_per_s:.0f}",
-            f"{r.pipeline_no_lint:.0f}",
-            f"{r.pipeline_no_lint / r.sign_per_s:.3f}",
-            f"{r.pipeline_lint:.0f}",
-            f"{r.pipeline_lint / r.sign_per_s:.3f}",
+            _spread(r.sign_per_s, ".0f"),
+            _spread(r.pipeline_no_lint, ".0f"),
+            _spread(r.ratios(r.pipeline_no_lint), ".3f"),
+            _spread(r.pipeline_lint, ".0f"),
+            _spread(r.ratios(r.pipeline_lint), ".3f"),
         )
     console.print(table)
-    console.print("ratio = pipeline certificates/s divided by raw signatures/s of the same issuer key, same run.")
+    console.print(
+        "ratio = pipeline certificates/s divided by raw signatures/s of the same issuer key, measured just before."
+    )
     return rows
 
 

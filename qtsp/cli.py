@@ -851,9 +851,21 @@ def bench() -> None:
 @click.option("--algorithm", "algorithms", multiple=True, default=("ec-p256", "rsa-3072"), show_default=True)
 @click.option("--workers", default=1, show_default=True, help="Issuing processes running at once.")
 @click.option("--database", "database_url", default=None, help="Database URL (default: a fresh SQLite file).")
+@click.option(
+    "--repeat",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Measure each configuration this many times, alternating; print the median and range.",
+)
 @_map_errors
 def bench_issue(
-    count: int, backends: tuple[str, ...], algorithms: tuple[str, ...], workers: int, database_url: str | None
+    count: int,
+    backends: tuple[str, ...],
+    algorithms: tuple[str, ...],
+    workers: int,
+    database_url: str | None,
+    repeat: int,
 ) -> None:
     """Certificates/s of the whole pipeline with and without pkilint, and raw sign/s of the same key."""
     from qtsp.bench import run_issue_bench
@@ -865,6 +877,7 @@ def bench_issue(
         workers=workers,
         database_url=database_url,
         console=console,
+        repeat=repeat,
     )
 
 

@@ -12,16 +12,39 @@ from tests.conftest import require, softhsm_available
 def test_bench_issue_runs_and_prints_figures() -> None:
     require(softhsm_available(), "SoftHSM2")
     proc = subprocess.run(
-        [sys.executable, "-m", "qtsp.cli", "bench", "issue", "--count", "4", "--algorithm", "ec-p256"],
+        [sys.executable, "-m", "qtsp.cli", "bench", "issue", "--count", "4", "--algorithm", "ec-p256", "--repeat", "2"],
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
-        env={k: v for k, v in os.environ.items() if not k.startswith("QTSP_")},
+        # Wide enough that rich does not wrap the table's headings (medians with ranges are wide).
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("QTSP_")}, "COLUMNS": "200"},
     )
     assert proc.returncode == 0, proc.stderr
-    for word in ("raw sign/s", "pipeline/s", "soft", "pkcs11", "ratio"):
+    for word in ("raw sign/s", "pipeline/s", "soft", "pkcs11", "ratio", "range below, of 2 runs"):
         assert word in proc.stdout
+    # Each repetition prints its own line before the table: two per backend.
+    assert sum(1 for line in proc.stdout.splitlines() if "sign/s" in line and "(no pkilint)" in line) == 4
+
+
+def test_bench_spread_shows_median_and_range() -> None:
+    from qtsp.bench import Row, _spread
+
+    assert _spread([730.4], ".0f") == "730"
+    assert _spread([749.0, 706.0, 730.0], ".0f") == "730\n706–749"
+    row = Row("soft", "ec-p256", (1000.0, 2000.0), (500.0, 800.0), (100.0, 300.0))
+    assert row.ratios(row.pipeline_no_lint) == (0.5, 0.4)
+
+
+def test_bench_refuses_zero_repetitions() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "qtsp.cli", "bench", "issue", "--repeat", "0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode != 0 and "--repeat" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_bench_lint_runs_and_checks_agreement_first() -> None:
