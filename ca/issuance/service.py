@@ -251,7 +251,7 @@ class IssuanceService:
             subject_findings = self.subject_findings(profile, subject)
             refusal = errors_in(subject_findings)
             if refusal:
-                self._audit_refusal(actor, profile, issuer, None, refusal, "subject")
+                self._audit_refusal(actor, profile, issuer, refusal, "subject")
                 raise LintFailed(tuple(refusal))
 
             now = self.clock()
@@ -321,7 +321,7 @@ class IssuanceService:
                 findings.extend(self.gate.lint(lint_der, profile.name))
             blocking = errors_in(findings)
             if blocking:
-                self._audit_refusal(actor, profile, issuer, None, blocking, "lint")
+                self._audit_refusal(actor, profile, issuer, blocking, "lint")
                 raise LintFailed(tuple(blocking))
             lint_tbs = lint_cert.tbs_certificate_bytes
             report = json.dumps(
@@ -504,37 +504,34 @@ class IssuanceService:
 
     def _audit_unreserved_failure(self, actor: Actor, profile: Profile, issuer: Issuer, exc: BaseException) -> None:
         """An attempt that failed before its serial was reserved: nothing to settle, only the event."""
-        with self.db.write() as s:
-            repo.append_audit(
-                s,
-                at=self.clock(),
-                actor=actor.name,
-                role=actor.role,
-                action="certificate.issuance_failed",
-                object_type="profile",
-                object_id=profile.name,
-                details={"issuer": issuer.name, "reason": f"{type(exc).__name__}: {exc}"[:500]},
-            )
+        details: dict[str, JSONValue] = {"issuer": issuer.name, "reason": f"{type(exc).__name__}: {exc}"[:500]}
+        self._audit_profile_event(actor, "certificate.issuance_failed", profile, details)
 
     def _audit_refusal(
-        self,
-        actor: Actor,
-        profile: Profile,
-        issuer: Issuer,
-        shex: str | None,
-        findings: Sequence[Finding],
-        stage: str,
+        self, actor: Actor, profile: Profile, issuer: Issuer, findings: Sequence[Finding], stage: str
     ) -> None:
+        """A certificate the subject rules or the lint gate refused (it took no serial)."""
+        details: dict[str, JSONValue] = {
+            "issuer": issuer.name,
+            "stage": stage,
+            "findings": [f.message for f in findings],
+        }
+        self._audit_profile_event(actor, "certificate.refused", profile, details)
+
+    def _audit_profile_event(
+        self, actor: Actor, action: str, profile: Profile, details: Mapping[str, JSONValue]
+    ) -> None:
+        """One audit event about an attempt under ``profile``, in a transaction of its own."""
         with self.db.write() as s:
             repo.append_audit(
                 s,
                 at=self.clock(),
                 actor=actor.name,
                 role=actor.role,
-                action="certificate.refused",
-                object_type="serial" if shex else "profile",
-                object_id=f"{issuer.name}:{shex}" if shex else profile.name,
-                details={"stage": stage, "findings": [f.message for f in findings]},
+                action=action,
+                object_type="profile",
+                object_id=profile.name,
+                details=details,
             )
 
     def find_by_evidence_ref(self, evidence_ref: str) -> repo.CertificateSnapshot | None:

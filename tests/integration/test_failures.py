@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import os
 import subprocess
 import sys
@@ -195,10 +196,17 @@ def test_lint_error_stops_before_the_hsm(tmp_path: Path, monkeypatch: pytest.Mon
         assert "etsi.internal_domain_name" in str(info.value)
         assert calls == []
         reservations, certs, journal, actions = _state(rt)
-    # A refused certificate takes no serial: nothing is reserved or journaled, the refusal is audited.
+        with rt.db.read() as s:
+            event = s.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1)).one()
+    # A refused certificate takes no serial: nothing is reserved or journaled, the refusal is audited
+    # against the profile, with the issuer, the stage and every blocking finding.
     assert reservations == {}
     assert certs == 0 and journal == {}
     assert actions[-1] == "certificate.refused"
+    assert (event.object_type, event.object_id) == ("profile", "qes-natural")
+    details = json.loads(event.details)
+    assert details["issuer"] == "qes" and details["stage"] == "lint"
+    assert details["findings"] and all("ca.internal" in m for m in details["findings"])
 
 
 def test_loopback_downgrade_applies_only_to_loopback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
