@@ -8,8 +8,9 @@ transaction would upgrade its lock only at the first write).  PostgreSQL locks t
 of the machine: a power loss can take back the last commits, and with them a certificate already
 handed out, or a revocation already acknowledged.  ``synchronous=FULL`` would sync inside COMMIT,
 while every other writer waits on the lock.  So commits run with NORMAL, and each unit of work
-that must be durable (every :meth:`Database.write`, and :meth:`Database.hot_write` unless told
-otherwise) syncs the WAL with ``fdatasync`` after releasing the writer lock and before it returns.
+that must be durable (every :meth:`Database.write` that changed a row, and
+:meth:`Database.hot_write` unless told otherwise) syncs the WAL with ``fdatasync`` after releasing
+the writer lock and before it returns.
 PostgreSQL commits durably itself (``synchronous_commit`` on, its default).
 """
 
@@ -49,6 +50,9 @@ def normalise_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+_CHANGES_AT_BEGIN = "qtsp_total_changes_at_begin"
+
+
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -72,6 +76,8 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_begin(conn: Any) -> None:
         mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
         conn.exec_driver_sql(f"BEGIN {mode}")
+        # Rows changed so far on this connection: Database.write syncs only if its block changed any.
+        conn.info[_CHANGES_AT_BEGIN] = conn.connection.driver_connection.total_changes
 
 
 def _configure_postgresql(engine: Engine, database: Database) -> None:
@@ -157,7 +163,19 @@ class Database:
         """
         with self._sqlite_write_lock(), self._writer() as session, session.begin():
             yield session
-        self._committed(durable=True)
+            changed = self._changed_rows(session)
+        self._committed(durable=changed)  # after the writer lock is released
+
+    def _changed_rows(self, session: Session) -> bool:
+        """Whether the write transaction of ``session`` inserted, updated or deleted a row (rows
+        changed by triggers included): a transaction that only read has nothing to sync."""
+        if self.dialect != "sqlite":
+            return True
+        session.flush()  # objects added but not flushed yet are rows changed at commit
+        connection = session.connection()  # the transaction's (begun now if the block never used it)
+        before = connection.info.get(_CHANGES_AT_BEGIN)
+        dbapi = connection.connection.driver_connection
+        return before is None or dbapi is None or dbapi.total_changes != before
 
     @contextlib.contextmanager
     def hot_write(self, *, durable: bool = True) -> Iterator[DriverStatements]:

@@ -9,12 +9,12 @@ import os
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from ca.profiles.subject import SubjectInput
 from ca.store import repository as repo
 from ca.store.db import Database
-from ca.store.models import CertificateRecord
+from ca.store.models import AuditEvent, AuditHead, CertificateRecord, JobLease
 from migrations import upgrade
 from qtsp.demo import DEMO_SUBJECTS, fresh_csr
 from qtsp.wiring import os_actor
@@ -61,6 +61,34 @@ def test_write_and_hot_write_sync_the_wal_unless_told_not_to(tmp_path: Path, mon
             _audit(s)
             raise RuntimeError("refused")
         assert len(spy.calls) == 2
+    finally:
+        db.dispose()
+
+
+def test_a_write_that_changed_no_row_does_not_sync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    upgrade(url)
+    db = Database(url)
+    spy = SyncSpy(monkeypatch)
+    try:
+        with db.write() as s:  # reads only
+            assert s.scalar(select(func.count()).select_from(AuditEvent)) == 0
+        with db.write():  # never touches the database
+            pass
+        with db.write() as s:  # an UPDATE that matches no row
+            s.execute(update(AuditHead).where(AuditHead.id == 999).values(seq=0))
+        assert spy.calls == []
+        with db.write() as s:  # a row changed: synced, and the row is in the WAL when it is
+            _audit(s)
+        assert len(spy.calls) == 1
+        with db.write() as s:  # read after that write, on the same pooled connection: still nothing
+            assert s.scalar(select(func.count()).select_from(AuditEvent)) == 1
+        assert len(spy.calls) == 1
+        with db.write() as s:  # an object added but never flushed by the block is a changed row
+            s.add(JobLease(name="test", runs=0))
+        assert len(spy.calls) == 2
+        with db.read() as s:
+            assert s.get(JobLease, "test") is not None
     finally:
         db.dispose()
 
