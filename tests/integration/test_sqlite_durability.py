@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -42,55 +43,55 @@ def _audit(tx: object) -> None:
     repo.append_audit(tx, at=dt.datetime.now(dt.UTC), actor="a", role="r", action="x")  # type: ignore[arg-type]
 
 
-def test_write_and_hot_write_sync_the_wal_unless_told_not_to(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def spied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Database, SyncSpy]]:
+    """A migrated SQLite database and a spy on its WAL syncs."""
     url = f"sqlite:///{tmp_path / 'd.db'}"
     upgrade(url)
     db = Database(url)
-    spy = SyncSpy(monkeypatch)
     try:
-        with db.write() as s:
-            _audit(s)
-        assert len(spy.calls) == 1
-        with db.hot_write() as tx:
-            _audit(tx)
-        assert len(spy.calls) == 2
-        with db.hot_write(durable=False) as tx:
-            _audit(tx)
-        assert len(spy.calls) == 2
-        with pytest.raises(RuntimeError), db.write() as s:  # nothing committed: nothing to sync
-            _audit(s)
-            raise RuntimeError("refused")
-        assert len(spy.calls) == 2
+        yield db, SyncSpy(monkeypatch)
     finally:
         db.dispose()
 
 
-def test_a_write_that_changed_no_row_does_not_sync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    url = f"sqlite:///{tmp_path / 'd.db'}"
-    upgrade(url)
-    db = Database(url)
-    spy = SyncSpy(monkeypatch)
-    try:
-        with db.write() as s:  # reads only
-            assert s.scalar(select(func.count()).select_from(AuditEvent)) == 0
-        with db.write():  # never touches the database
-            pass
-        with db.write() as s:  # an UPDATE that matches no row
-            s.execute(update(AuditHead).where(AuditHead.id == 999).values(seq=0))
-        assert spy.calls == []
-        with db.write() as s:  # a row changed: synced, and the row is in the WAL when it is
-            _audit(s)
-        assert len(spy.calls) == 1
-        with db.write() as s:  # read after that write, on the same pooled connection: still nothing
-            assert s.scalar(select(func.count()).select_from(AuditEvent)) == 1
-        assert len(spy.calls) == 1
-        with db.write() as s:  # an object added but never flushed by the block is a changed row
-            s.add(JobLease(name="test", runs=0))
-        assert len(spy.calls) == 2
-        with db.read() as s:
-            assert s.get(JobLease, "test") is not None
-    finally:
-        db.dispose()
+def test_write_and_hot_write_sync_the_wal_unless_told_not_to(spied: tuple[Database, SyncSpy]) -> None:
+    db, spy = spied
+    with db.write() as s:
+        _audit(s)
+    assert len(spy.calls) == 1
+    with db.hot_write() as tx:
+        _audit(tx)
+    assert len(spy.calls) == 2
+    with db.hot_write(durable=False) as tx:
+        _audit(tx)
+    assert len(spy.calls) == 2
+    with pytest.raises(RuntimeError), db.write() as s:  # nothing committed: nothing to sync
+        _audit(s)
+        raise RuntimeError("refused")
+    assert len(spy.calls) == 2
+
+
+def test_a_write_that_changed_no_row_does_not_sync(spied: tuple[Database, SyncSpy]) -> None:
+    db, spy = spied
+    with db.write() as s:  # reads only
+        assert s.scalar(select(func.count()).select_from(AuditEvent)) == 0
+    with db.write():  # never touches the database
+        pass
+    with db.write() as s:  # an UPDATE that matches no row
+        s.execute(update(AuditHead).where(AuditHead.id == 999).values(seq=0))
+    assert spy.calls == []
+    with db.write() as s:  # a row changed: synced
+        _audit(s)
+    assert len(spy.calls) == 1
+    with db.write() as s:  # read after that write, on the same pooled connection: still nothing
+        assert s.scalar(select(func.count()).select_from(AuditEvent)) == 1
+    assert len(spy.calls) == 1
+    with db.write() as s:  # an object added but never flushed by the block is a changed row
+        s.add(JobLease(name="test", runs=0))
+    assert len(spy.calls) == 2
+    with db.read() as s:
+        assert s.get(JobLease, "test") is not None
 
 
 def test_an_issued_certificate_is_durable_before_issue_returns(
