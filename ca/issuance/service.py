@@ -83,6 +83,10 @@ def _raise_as_issuance_error(exc: BaseException) -> NoReturn:
         raise IssuanceError(ErrorKind.HSM_UNAVAILABLE, f"key backend unavailable: {exc}") from exc
     if isinstance(exc, HSMError):
         raise IssuanceError(ErrorKind.INTERNAL, f"key backend error: {exc}") from exc
+    if isinstance(exc, repo.SerialCollision):  # raised by the store step only
+        raise IssuanceError(
+            ErrorKind.INTERNAL, f"{exc}: recovery settled it as failed meanwhile; the certificate was discarded"
+        ) from exc
     raise exc
 
 
@@ -336,10 +340,8 @@ class IssuanceService:
                 # Not synced by itself: the store commit syncs the WAL before any certificate leaves
                 # the process (a power loss before it loses this row and the signature with it).
                 with self.db.hot_write(durable=False) as tx:
-                    reservation_id = repo.reserve_serial(tx, issuer_id=issuer.id, serial=shex, at=at)
-                    journal_id = repo.open_journal(
+                    reservation_id, journal_id = repo.reserve_and_journal(
                         tx,
-                        reservation_id=reservation_id,
                         issuer_id=issuer.id,
                         serial=shex,
                         profile=profile.name,

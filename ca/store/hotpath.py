@@ -61,7 +61,26 @@ def _to_pyformat(sql: str) -> str:
     return re.sub(r"(?<![:\w]):([a-z_][a-z0-9_]*)", r"%(\1)s", sql)
 
 
-_PG_SQL: Final = {k: _to_pyformat(v) for k, v in _SQL.items()}
+# PostgreSQL only: each is one round trip to the server where SQLite (in-process) runs two or
+# three statements.  Data-modifying CTEs all run, once, on the statement's snapshot.
+_PG_ONLY: Final = {
+    "reserve_journal": "WITH r AS (INSERT INTO serial_reservation (issuer_id, serial, state, reserved_at) "
+    "VALUES (:issuer_id, :serial, 'reserved', :at) RETURNING id) "
+    "INSERT INTO issuance_journal (reservation_id, issuer_id, serial, profile, state, tbs_sha256, "
+    "lint_certificate_der, lint_report, requested_by, created_at, evidence_ref) "
+    "SELECT r.id, :issuer_id, :serial, :profile, 'signing', :tbs_sha256, :lint_certificate_der, :lint_report, "
+    ":requested_by, :at, :evidence_ref FROM r RETURNING reservation_id, id",
+    "settle_both": "WITH s AS (UPDATE serial_reservation SET state = 'issued', settled_at = :at "
+    "WHERE id = :id AND state = 'reserved' RETURNING id), "
+    "j AS (UPDATE issuance_journal SET state = 'stored', settled_at = :at "
+    "WHERE id = :journal_id AND EXISTS (SELECT 1 FROM s) RETURNING id) "
+    "SELECT (SELECT count(*) FROM s), (SELECT count(*) FROM j)",
+    "event_head": "WITH e AS (INSERT INTO audit_event (seq, at, actor, role, action, object_type, object_id, "
+    "details, prev_hash, hash) VALUES (:seq, :at, :actor, :role, :action, :object_type, :object_id, :details, "
+    ":prev_hash, :hash)) UPDATE audit_head SET hash = :hash WHERE id = 1",
+}
+
+_PG_SQL: Final = {k: _to_pyformat(v) for k, v in {**_SQL, **_PG_ONLY}.items()}
 
 
 class DriverStatements:
@@ -85,6 +104,11 @@ class DriverStatements:
             sqlite=dialect.name == "sqlite",
             integrity_error=dialect.loaded_dbapi.IntegrityError,
         )
+
+    @property
+    def sqlite(self) -> bool:
+        """True on SQLite (statements run in-process), False on PostgreSQL (each is a round trip)."""
+        return self._sqlite
 
     def _params(self, params: Mapping[str, Any]) -> dict[str, Any]:
         if not self._sqlite:

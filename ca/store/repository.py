@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import CursorResult, Executable, Table, func, select, update
 from sqlalchemy.orm import Session
@@ -47,6 +47,7 @@ __all__ = [
     "list_cas",
     "list_certificates",
     "open_journal",
+    "reserve_and_journal",
     "reserve_serial",
     "settle_issued",
     "settle_stale_reservations",
@@ -161,22 +162,23 @@ def append_audit(
         prev_hash=prev_hash,
     )
     digest = entry_hash(entry)
-    stmts.execute(
-        "event",
-        {
-            "seq": seq,
-            "at": at,
-            "actor": actor,
-            "role": role,
-            "action": action,
-            "object_type": object_type,
-            "object_id": object_id,
-            "details": entry.details,
-            "prev_hash": prev_hash,
-            "hash": digest,
-        },
-    )
-    stmts.execute("head_hash", {"hash": digest})
+    row = {
+        "seq": seq,
+        "at": at,
+        "actor": actor,
+        "role": role,
+        "action": action,
+        "object_type": object_type,
+        "object_id": object_id,
+        "details": entry.details,
+        "prev_hash": prev_hash,
+        "hash": digest,
+    }
+    if stmts.sqlite:
+        stmts.execute("event", row)
+        stmts.execute("head_hash", {"hash": digest})
+    else:
+        stmts.execute("event_head", row)  # the event and the new head in one round trip
     return seq
 
 
@@ -333,6 +335,63 @@ def reserve_serial(session: HotTransaction, *, issuer_id: int, serial: str, at: 
     return int(new_id)
 
 
+def reserve_and_journal(
+    session: HotTransaction,
+    *,
+    issuer_id: int,
+    serial: str,
+    profile: str,
+    tbs_sha256: str,
+    lint_certificate_der: bytes,
+    lint_report: str,
+    requested_by: str,
+    at: dt.datetime,
+    evidence_ref: str | None = None,
+) -> tuple[int, int]:
+    """Reserve ``serial`` and open its journal row in the caller's transaction; return (reservation
+    id, journal id).  Raise :class:`SerialCollision` if the serial exists for this issuer (the
+    caller rolls back the transaction, which is then the first statement of)."""
+    stmts = driver(session)
+    if stmts.sqlite:
+        reservation_id = reserve_serial(session, issuer_id=issuer_id, serial=serial, at=at)
+        journal_id = open_journal(
+            session,
+            reservation_id=reservation_id,
+            issuer_id=issuer_id,
+            serial=serial,
+            profile=profile,
+            tbs_sha256=tbs_sha256,
+            lint_certificate_der=lint_certificate_der,
+            lint_report=lint_report,
+            requested_by=requested_by,
+            at=at,
+            evidence_ref=evidence_ref,
+        )
+        return reservation_id, journal_id
+    params = {
+        "issuer_id": issuer_id,
+        "serial": serial,
+        "profile": profile,
+        "tbs_sha256": tbs_sha256,
+        "lint_certificate_der": lint_certificate_der,
+        "lint_report": lint_report,
+        "requested_by": requested_by,
+        "at": at,
+        "evidence_ref": evidence_ref,
+    }
+    try:
+        reservation_id, journal_id = stmts.fetch_one("reserve_journal", params)
+    except stmts.integrity_error as exc:
+        if getattr(getattr(exc, "diag", None), "constraint_name", None) != _SERIAL_UNIQUE:
+            raise
+        raise SerialCollision(f"serial {serial} already reserved for issuer {issuer_id}") from exc
+    return int(reservation_id), int(journal_id)
+
+
+_SERIAL_UNIQUE: Final = "uq_serial_reservation_issuer_id_serial"
+"""The constraint a colliding serial violates (PostgreSQL reports its name)."""
+
+
 def open_journal(
     session: HotTransaction,
     *,
@@ -406,6 +465,11 @@ def add_certificate(
 def settle_issued(session: HotTransaction, *, reservation_id: int, journal_id: int | None, at: dt.datetime) -> None:
     """Mark a reservation (and its journal row) as ending in a stored certificate."""
     stmts = driver(session)
+    if not stmts.sqlite:  # one round trip; the journal row is settled only with the reservation
+        settled, _ = stmts.fetch_one("settle_both", {"id": reservation_id, "journal_id": journal_id, "at": at})
+        if settled != 1:
+            raise SerialCollision(f"reservation {reservation_id} is no longer open")
+        return
     if stmts.execute("settle_reservation", {"id": reservation_id, "at": at}) != 1:
         # Recovery settled it as failed meanwhile: the certificate must not be stored.
         raise SerialCollision(f"reservation {reservation_id} is no longer open")

@@ -325,9 +325,16 @@ def test_downgrade_needs_the_exact_development_host(tmp_path: Path, monkeypatch:
     assert all(f.severity.name != "ERROR" for f in PkilintGate(dev_host="127.0.0.10").lint(der, "qes-natural"))
 
 
-def test_serial_collision_draws_again_and_a_broken_rng_is_refused(soft_home: Home) -> None:
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+def test_serial_collision_draws_again_and_a_broken_rng_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest, database: str
+) -> None:
+    url = request.getfixturevalue("pg_url") if database == "postgres" else None
+    home = init_home(tmp_path / "home", database_url=url)
+    for k, v in home.env.items():
+        monkeypatch.setenv(k, v)
     fixed = b"\x42" * 16
-    with open_runtime(soft_home.path) as rt:
+    with open_runtime(home.path) as rt:
         service = rt.issuance(pkilint=False)
         service.random_bytes = lambda n: fixed
         first = _issue(service)
@@ -343,6 +350,33 @@ def test_serial_collision_draws_again_and_a_broken_rng_is_refused(soft_home: Hom
         reservations, certs, journal, _ = _state(rt)
     # The collisions rolled back whole: no journal row without its reservation, none left open.
     assert reservations == {"issued": 2} and certs == 2 and journal == {"stored": 2}
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+def test_a_reservation_recovered_meanwhile_is_never_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest, database: str
+) -> None:
+    """A signer slower than ``stale_after``: recovery has settled its serial as failed before the
+    store step, so the signed certificate is discarded, never stored next to a failed serial."""
+    url = request.getfixturevalue("pg_url") if database == "postgres" else None
+    home = init_home(tmp_path / "home", database_url=url)
+    for k, v in home.env.items():
+        monkeypatch.setenv(k, v)
+    with open_runtime(home.path) as rt:
+        service = rt.issuance(pkilint=False)
+        recovery = rt.issuance(pkilint=False)
+        recovery.clock = lambda: dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+
+        def fault(name: str) -> None:
+            if name == "store":
+                assert len(recovery.recover(os_actor())) == 1
+
+        service.faults = fault
+        with pytest.raises(IssuanceError, match="recovery settled it as failed meanwhile"):
+            _issue(service)
+        reservations, certs, journal, actions = _state(rt)
+    assert reservations == {"failed": 1} and certs == 0 and journal == {"failed": 1}
+    assert actions[-1] == "serial.recovered_failed"  # nothing audited as issued
 
 
 def test_database_down_during_settlement_keeps_the_original_error(soft_home: Home) -> None:
