@@ -90,6 +90,11 @@ def _raise_as_issuance_error(exc: BaseException) -> NoReturn:
     raise exc
 
 
+def _failure_reason(exc: BaseException) -> str:
+    """How a failed attempt's audit event (and its failed reservation) states the cause."""
+    return f"{type(exc).__name__}: {exc}"[:500]
+
+
 def system_clock() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -489,7 +494,7 @@ class IssuanceService:
     def _settle_failed(
         self, reservation_id: int, issuer: Issuer, shex: str, profile: Profile, actor: Actor, exc: BaseException
     ) -> None:
-        reason = f"{type(exc).__name__}: {exc}"[:500]
+        reason = _failure_reason(exc)
         at = self.clock()
         with self.db.write() as s:
             if repo.fail_reservation(s, reservation_id=reservation_id, reason=reason, at=at):
@@ -506,7 +511,7 @@ class IssuanceService:
 
     def _audit_unreserved_failure(self, actor: Actor, profile: Profile, issuer: Issuer, exc: BaseException) -> None:
         """An attempt that failed before its serial was reserved: nothing to settle, only the event."""
-        details: dict[str, JSONValue] = {"issuer": issuer.name, "reason": f"{type(exc).__name__}: {exc}"[:500]}
+        details: dict[str, JSONValue] = {"issuer": issuer.name, "reason": _failure_reason(exc)}
         self._audit_profile_event(actor, "certificate.issuance_failed", profile, details)
 
     def _audit_refusal(

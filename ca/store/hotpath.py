@@ -88,7 +88,8 @@ class DriverStatements:
 
     def __init__(self, cursor: Any, *, sqlite: bool, integrity_error: type[Exception]) -> None:
         self._cursor = cursor
-        self._sqlite = sqlite
+        self.sqlite = sqlite
+        """True on SQLite (statements run in-process), False on PostgreSQL (each is a round trip)."""
         self._sql = _SQL if sqlite else _PG_SQL
         self.integrity_error = integrity_error
 
@@ -105,13 +106,8 @@ class DriverStatements:
             integrity_error=dialect.loaded_dbapi.IntegrityError,
         )
 
-    @property
-    def sqlite(self) -> bool:
-        """True on SQLite (statements run in-process), False on PostgreSQL (each is a round trip)."""
-        return self._sqlite
-
     def _params(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        if not self._sqlite:
+        if not self.sqlite:
             return dict(params)
         return {k: _sqlite_datetime(v) if isinstance(v, dt.datetime) else v for k, v in params.items()}
 

@@ -325,16 +325,9 @@ def test_downgrade_needs_the_exact_development_host(tmp_path: Path, monkeypatch:
     assert all(f.severity.name != "ERROR" for f in PkilintGate(dev_host="127.0.0.10").lint(der, "qes-natural"))
 
 
-@pytest.mark.parametrize("database", ["sqlite", "postgres"])
-def test_serial_collision_draws_again_and_a_broken_rng_is_refused(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest, database: str
-) -> None:
-    url = request.getfixturevalue("pg_url") if database == "postgres" else None
-    home = init_home(tmp_path / "home", database_url=url)
-    for k, v in home.env.items():
-        monkeypatch.setenv(k, v)
+def test_serial_collision_draws_again_and_a_broken_rng_is_refused(db_home: Home) -> None:
     fixed = b"\x42" * 16
-    with open_runtime(home.path) as rt:
+    with open_runtime(db_home.path) as rt:
         service = rt.issuance(pkilint=False)
         service.random_bytes = lambda n: fixed
         first = _issue(service)
@@ -352,17 +345,10 @@ def test_serial_collision_draws_again_and_a_broken_rng_is_refused(
     assert reservations == {"issued": 2} and certs == 2 and journal == {"stored": 2}
 
 
-@pytest.mark.parametrize("database", ["sqlite", "postgres"])
-def test_a_reservation_recovered_meanwhile_is_never_stored(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest, database: str
-) -> None:
+def test_a_reservation_recovered_meanwhile_is_never_stored(db_home: Home) -> None:
     """A signer slower than ``stale_after``: recovery has settled its serial as failed before the
     store step, so the signed certificate is discarded, never stored next to a failed serial."""
-    url = request.getfixturevalue("pg_url") if database == "postgres" else None
-    home = init_home(tmp_path / "home", database_url=url)
-    for k, v in home.env.items():
-        monkeypatch.setenv(k, v)
-    with open_runtime(home.path) as rt:
+    with open_runtime(db_home.path) as rt:
         service = rt.issuance(pkilint=False)
         recovery = rt.issuance(pkilint=False)
         recovery.clock = lambda: dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
