@@ -15,7 +15,7 @@ import pytest
 from cryptography import x509
 from cryptography.x509 import ocsp
 
-from tests.conftest import init_home
+from tests.conftest import Home, init_home
 from tests.integration.helpers import free_port
 
 
@@ -65,7 +65,7 @@ def test_qtsp_serve_answers_and_runs_the_scheduler(tmp_path: Path) -> None:
             proc.kill()
 
 
-def test_gunicorn_workers_prepare_for_issuing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_gunicorn_workers_prepare_for_issuing(soft_home: Home, monkeypatch: pytest.MonkeyPatch) -> None:
     """qtsp.gunicorn_conf's hook opens the worker's runtime, builds pkilint's validators for every
     profile's certificate type and freezes the start-up heap (run here in this process, on the
     application as gunicorn loads it)."""
@@ -76,11 +76,8 @@ def test_gunicorn_workers_prepare_for_issuing(tmp_path: Path, monkeypatch: pytes
     from qtsp import gunicorn_conf
     from qtsp.app import create_app
 
-    home = init_home(tmp_path / "home")
-    for k, v in home.env.items():
-        monkeypatch.setenv(k, v)
     monkeypatch.setattr(lint, "_CONTAINERS", {})
-    app = create_app(str(home.path))
+    app = create_app(str(soft_home.path))
     try:
         gunicorn_conf.post_worker_init(SimpleNamespace(wsgi=app))
         assert gc.get_freeze_count() > 0
