@@ -17,15 +17,10 @@ from ca.issuance.throwaway import THROWAWAY_RSA_BITS, throwaway_key
 from ca.profiles import load_builtin_profiles
 from ca.profiles.subject import SubjectInput
 from hsm import KeyAlgorithm
+from hsm.soft import _generate_key
 from qtsp.demo import DEMO_SUBJECTS
 
 NOW = dt.datetime(2026, 11, 21, tzinfo=dt.UTC)
-
-
-def _issuer_key(algorithm: KeyAlgorithm) -> ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey:
-    if algorithm.is_ec:
-        return ec.generate_private_key(algorithm.curve)
-    return rsa.generate_private_key(public_exponent=65537, key_size=algorithm.rsa_bits)
 
 
 @pytest.mark.parametrize("algorithm", list(KeyAlgorithm))
@@ -41,7 +36,7 @@ def test_the_throwaway_key_is_the_cheap_one(algorithm: KeyAlgorithm) -> None:
 @pytest.mark.parametrize("algorithm", list(KeyAlgorithm))
 @pytest.mark.parametrize("profile_name", sorted(PROFILE_CERTIFICATE_TYPES))
 def test_same_tbs_and_findings_as_with_a_key_of_the_issuers_size(algorithm: KeyAlgorithm, profile_name: str) -> None:
-    issuer_key = _issuer_key(algorithm)
+    issuer_key = _generate_key(algorithm)  # as the soft backend makes a CA key
     name = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "DE"), x509.NameAttribute(NameOID.COMMON_NAME, "CA")])
     hash_alg = algorithm.default_hash()
     ca_cert = (
@@ -69,7 +64,7 @@ def test_same_tbs_and_findings_as_with_a_key_of_the_issuers_size(algorithm: KeyA
         not_after=NOW + dt.timedelta(days=365),
     )
     cheap = builder.sign(throwaway_key(algorithm), hash_alg)
-    full = builder.sign(_issuer_key(algorithm), hash_alg)
+    full = builder.sign(_generate_key(algorithm), hash_alg)
     assert cheap.tbs_certificate_bytes == full.tbs_certificate_bytes
     assert cheap.signature_algorithm_oid == full.signature_algorithm_oid
     gate = PkilintGate()
