@@ -840,6 +840,15 @@ def demo(ctx: click.Context, out_dir: str | None) -> None:
     run_demo(config, Path(out_dir) if out_dir else config.home / "export", console)
 
 
+def _wide(base: Console, columns: int = 132) -> Console:
+    """``base``, or a console at least ``columns`` wide writing to the same file: a benchmark's
+    table keeps one figure and its range on a line each even when the output is piped (where rich
+    assumes 80 columns)."""
+    if base.width >= columns:
+        return base
+    return Console(file=base.file, soft_wrap=True, width=columns)
+
+
 @cli.group()
 def bench() -> None:
     """Benchmarks (outside the test suite)."""
@@ -870,13 +879,19 @@ def bench_issue(
     """Certificates/s of the whole pipeline with and without pkilint, and raw sign/s of the same key."""
     from qtsp.bench import run_issue_bench
 
+    if database_url and len(backends) * len(algorithms) > 1:
+        # Each configuration runs `qtsp init` on its own home; one database holds one hierarchy.
+        raise CLIError(
+            "--database holds one CA hierarchy: give one --backend and one --algorithm with it"
+            " (without --database each configuration gets a fresh SQLite home)"
+        )
     run_issue_bench(
         count=count,
         backends=backends,
         algorithms=algorithms,
         workers=workers,
         database_url=database_url,
-        console=console,
+        console=_wide(console),
         repeat=repeat,
     )
 
@@ -891,7 +906,7 @@ def bench_lint(count: int, rounds: int) -> None:
 
     if count < 1 or rounds < 1:
         raise CLIError("--count and --rounds must be positive")
-    run_lint_bench(count=count, rounds=rounds, console=console)
+    run_lint_bench(count=count, rounds=rounds, console=_wide(console))
 
 
 @bench.command("crl")
@@ -914,7 +929,7 @@ def bench_crl(sizes: str, openssl: bool, builder: bool) -> None:
         raise CLIError(f"--sizes: {sizes!r} is not a comma-separated list of integers") from None
     if not counts or len(counts) > 3 or any(c < 1 for c in counts):
         raise CLIError("--sizes: one to three positive counts")
-    run_crl_bench(sizes=counts, openssl=openssl, builder=builder, console=console)
+    run_crl_bench(sizes=counts, openssl=openssl, builder=builder, console=_wide(console))
 
 
 @bench.command("ocsp")
@@ -927,7 +942,7 @@ def bench_ocsp(requests_: int, concurrency: int) -> None:
 
     if requests_ < 100 or concurrency < 1:
         raise CLIError("--requests must be at least 100 and --concurrency at least 1")
-    run_ocsp_bench(requests=requests_, concurrency=concurrency, console=console)
+    run_ocsp_bench(requests=requests_, concurrency=concurrency, console=_wide(console))
 
 
 def main() -> None:

@@ -17,12 +17,15 @@ def test_bench_issue_runs_and_prints_figures() -> None:
         text=True,
         timeout=300,
         check=False,
-        # Wide enough that rich does not wrap the table's headings (medians with ranges are wide).
-        env={**{k: v for k, v in os.environ.items() if not k.startswith("QTSP_")}, "COLUMNS": "200"},
+        # Piped, with no COLUMNS: rich would assume 80 columns; the bench widens its table itself.
+        env={k: v for k, v in os.environ.items() if not k.startswith("QTSP_") and k != "COLUMNS"},
     )
     assert proc.returncode == 0, proc.stderr
     for word in ("raw sign/s", "pipeline/s", "soft", "pkcs11", "ratio", "range below, of 2 runs"):
         assert word in proc.stdout
+    # Each range ("low–high") stays whole on its line: folded, its high end would lose digits.
+    ranges = [cell.strip().split("–") for line in proc.stdout.splitlines() for cell in line.split("│") if "–" in cell]
+    assert ranges and all(float(low) <= float(high) for low, high in ranges), proc.stdout
     # Each repetition prints its own line before the table: two per backend.
     assert sum(1 for line in proc.stdout.splitlines() if "sign/s" in line and "(no pkilint)" in line) == 4
 
@@ -58,3 +61,17 @@ def test_bench_lint_runs_and_checks_agreement_first() -> None:
     [row] = run_lint_bench(count=3, rounds=1, console=Console(file=out, width=200))
     assert row.pkilint_ms > 0 and row.indexed_ms > 0 and row.decode_ms > 0
     assert "indexed dispatch" in out.getvalue()
+
+
+def test_bench_refuses_several_configurations_on_one_database() -> None:
+    """`qtsp init` runs once per configuration and one database holds one hierarchy: refused up
+    front, before any work, instead of failing at the second configuration."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "qtsp.cli", "bench", "issue", "--database", "sqlite:////nonexistent/x.db"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "--database holds one CA hierarchy" in proc.stderr
