@@ -136,7 +136,13 @@ def _sms_tan_demo(ra: RAService, tag: str, ra1: Principal, caop: Principal, port
     table.add_column("result", overflow="fold")
     status = tans.status(tom, card)
     table.add_row("mobile number with the application", f"card {card} via {status.channel}: {status.mobile}")
-    sent = tans.request_tan(card, "revocation", client_address="127.0.0.1")
+    receipt = tans.request_tan(card, "revocation", client_address="127.0.0.1")
+    sent = receipt.sent
+    if sent is None:
+        table.add_row("TAN request", f"[red]nothing sent[/red]: {receipt.refusal}")
+        console.print(table)
+        return
+    table.add_row("anonymous caller is told (any card id)", receipt.answer())
     gateway = ra.gateways.get(Channel.SMS)
     if isinstance(gateway, SpoolGateway):
         text = gateway.read(Channel.SMS, sent.reference)
@@ -147,10 +153,12 @@ def _sms_tan_demo(ra: RAService, tag: str, ra1: Principal, caop: Principal, port
         table.add_row("revoked with card id + TAN, no login", f"request {request_id}: card {revoked.state}")
     else:
         table.add_row("TAN sent", f"to {sent.sent_to} through the configured SMS gateway")
-    try:
-        tans.request_tan(portal_card, "revocation", client_address="127.0.0.1")
-    except RAError as exc:
-        table.add_row(f"portal-ordered card {portal_card}", f"refused: {exc.detail}")
+    portal = tans.request_tan(portal_card, "revocation", client_address="127.0.0.1")
+    if portal.refusal is not None and portal.sent is None:
+        table.add_row(
+            f"portal-ordered card {portal_card}",
+            f"refused (audited; the caller gets the same answer): {portal.refusal.detail}",
+        )
     else:
         table.add_row(f"portal-ordered card {portal_card}", "[red]NOT refused[/red]")
     console.print(table)

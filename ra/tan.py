@@ -20,15 +20,29 @@ Rules, from the seed and the issue:
 * **TANs.** 6 digits from a CSPRNG, valid 5 minutes, single use (a conditional update whose row
   count decides, so concurrent double use fails), bound to card and purpose; a new TAN for the
   same card and purpose supersedes the unused one and withdraws its SMS if still queued.
-  Limits counted in the database: 5 TAN requests per card and hour, 20 per client address and
-  hour; 3 wrong entries kill a TAN; 5 wrong TANs per card and hour (20 per address) refuse even
-  the right one (429 with Retry-After).
+  Limits counted in the database: 5 TANs sent per card and hour (more are not sent), 20 TAN
+  requests per client address and hour (429 with Retry-After); 3 wrong entries kill a TAN; 5
+  refused TANs per card and hour (20 per address) refuse even the right one (429 with
+  Retry-After).
 * **Storage of TANs.** HMAC-SHA-256 under a key derived from the RA data key, over a per-TAN
   random salt, card, purpose and TAN.  Argon2 would add nothing here: 10^6 candidates fall to
   any hash offline, so what protects the TAN against a copy of the database is that the HMAC
   key is not in it (it lives in the data key file); online, an attacker has at most 3 guesses
   per TAN and 5 per card and hour against a value that lives 5 minutes, a success chance of
   5 in 10^6 per card and hour.
+* **Anonymous answers tell cards apart by nothing.** ``POST /api/tans`` and
+  ``POST /api/revocations/sms-tan`` need no login and card ids are small integers, so what they
+  answer must not say whether a card exists, how it was ordered, what state it is in or whether
+  a number is registered for it.  A TAN request is answered "sent, if the card offers SMS-TAN and
+  has a number" whatever happened (:data:`TAN_REQUEST_ANSWER`), and the SMS leaves after the
+  answer (:meth:`TanService.request_tan` with ``dispatch=False``, the view dispatches on close),
+  so neither content nor the gateway's latency tells; a revocation by TAN is refused with one
+  answer (:data:`TAN_REFUSAL`) for an unknown card, a portal card, a card without a number, and
+  a missing, expired, used or wrong TAN.  What really happened is recorded: the audit event
+  (``card.tan_request_refused``, ``card.tan_refused``) and the revocation request keep the exact
+  refusal.  Only what depends on the request alone differs: a malformed purpose or TAN, and the
+  per-address limit (every anonymous TAN request and refused TAN counts, for any card id).
+  The holder, logged in, sees whether the card offers SMS-TAN (``GET /api/cards/<id>/sms-tan``).
 * **Secrets never leave.** TANs, registration secrets and full numbers appear in no response,
   log line or audit event; the SMS and the letter carry them through the outbox (ra/outbox.py),
   encrypted at rest and wiped once sent.
@@ -67,9 +81,12 @@ if TYPE_CHECKING:
     from ra.service import RAService
 
 __all__ = [
+    "TAN_REFUSAL",
+    "TAN_REQUEST_ANSWER",
     "MobileStatus",
     "SecretSent",
     "TanPurpose",
+    "TanReceipt",
     "TanSent",
     "TanService",
     "TanVerdict",
@@ -106,6 +123,14 @@ _SEPARATORS: Final = re.compile(r"[\s\-/().]")
 _TAN_RE: Final = re.compile(r"^[0-9]{6}\Z")
 _USABLE_STATES: Final = frozenset({CardState.NOT_ACTIVATED.value, CardState.VALID.value})
 _HMAC_LABEL: Final = b"qtsp-ra-sms-tan-hmac-v1"
+
+#: The one answer to an accepted anonymous TAN request, whatever became of it.
+TAN_REQUEST_ANSWER: Final = (
+    "if card {card_id} offers SMS-TAN and a mobile number is registered for it, a TAN to {wording} it "
+    "has been sent there (valid for {minutes} minutes, once)"
+)
+#: The one answer to a refused revocation by TAN, whatever the reason (unknown card included).
+TAN_REFUSAL: Final = "unknown card, or no valid revocation TAN for it: request a new TAN"
 
 
 class TanPurpose(enum.StrEnum):
@@ -253,6 +278,28 @@ class TanSent:
     sent_to: str
     reference: str
     """The SMS's outbox reference."""
+
+
+@dataclass(frozen=True, slots=True)
+class TanReceipt:
+    """What :meth:`TanService.request_tan` did with a request.
+
+    An anonymous caller is told :meth:`answer` and nothing else; ``sent`` (the SMS and its
+    masked number) or ``refusal`` (why none was sent: no such card, a portal card, its state, no
+    number, the per-card limit) are for trusted callers in the process (the demo, the tests), as
+    the audit event is for the auditor."""
+
+    card_id: int
+    purpose: str
+    received_at: dt.datetime
+    sent: TanSent | None
+    refusal: RAError | None
+
+    def answer(self) -> str:
+        minutes = int(TAN_VALIDITY.total_seconds() // 60)
+        return TAN_REQUEST_ANSWER.format(
+            card_id=self.card_id, wording=TanPurpose(self.purpose).wording, minutes=minutes
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -540,9 +587,19 @@ class TanService:
 
     # -- TANs ----------------------------------------------------------------------------------
 
-    def request_tan(self, card_id: int, purpose: str, *, client_address: str | None = None) -> TanSent:
+    def request_tan(
+        self, card_id: int, purpose: str, *, client_address: str | None = None, dispatch: bool = True
+    ) -> TanReceipt:
         """Send a TAN for ``purpose`` to the card's registered number (no login: whoever holds the
-        phone may revoke).  Refusals of an existing card are audited."""
+        phone may revoke), if the card offers SMS-TAN, is usable, has a number and has not had
+        its TANs for the hour.  Every request is recorded and audited, for an unknown card id too.
+
+        The receipt's :meth:`~TanReceipt.answer` is the same whatever happened (module docstring);
+        with ``dispatch=False`` the caller hands the SMS to the gateway itself, after answering.
+
+        :raises RAError: MALFORMED (purpose), RATE_LIMITED (too many requests from the client
+            address, for whatever cards: the one refusal that depends on the caller alone).
+        """
         try:
             wanted = TanPurpose(purpose)
         except ValueError:
@@ -554,58 +611,67 @@ class TanService:
         now = self.ra.clock()
         tan = new_tan()
         salt = secrets.token_hex(16)
+        limited: RAError | None = None
         refusal: RAError | None = None
-        result: TanSent | None = None
+        sent: TanSent | None = None
         with self.ra.db.write() as s:
             card = repo.card_get(s, card_id, lock=True)
-            if card is None:
-                raise RAError(RAErrorKind.NOT_FOUND, f"no card {card_id}")
-            order, product = self._order_of(s, card)
-            mobile = tan_repo.mobile_get(s, order.id)
-            wait = _limited(
-                retry_after(
-                    tan_repo.count_tans(s, now - TAN_WINDOW, card_id=card.id), TAN_REQUESTS_PER_CARD, TAN_WINDOW, now
-                ),
-                retry_after(
-                    tan_repo.count_tans(s, now - TAN_WINDOW, client_address=address),
-                    TAN_REQUESTS_PER_ADDRESS,
-                    TAN_WINDOW,
-                    now,
-                )
-                if address
-                else None,
-            )
-            try:
-                require_offered(product, order.channel)
-                if card.state not in _USABLE_STATES:
-                    raise RAError(RAErrorKind.ILLEGAL_TRANSITION, f"the card is {card.state}")
-                if mobile is None:
-                    raise RAError(
-                        RAErrorKind.POLICY_VIOLATION,
-                        "no mobile number is registered for this card: register one with the registration "
-                        "secret sent by post",
-                    )
+            if address is not None:
+                # Sent TANs and refused requests alike, for any card id (an unknown one too).
+                requests = tan_repo.count_tans(s, now - TAN_WINDOW, client_address=address)
+                requests += tan_repo.failures(s, "tan-request", now - TAN_WINDOW, client_address=address)
+                wait = retry_after(sorted(requests), TAN_REQUESTS_PER_ADDRESS, TAN_WINDOW, now)
                 if wait is not None:
-                    raise RAError(
+                    limited = RAError(
                         RAErrorKind.RATE_LIMITED,
-                        "too many TAN requests for this card: try again later",
+                        "too many TAN requests from this address: try again later",
                         retry_after=wait,
                     )
-            except RAError as exc:
-                refusal = exc
+            mobile = None
+            if limited is not None:
+                refusal = limited
+            elif card is None:
+                refusal = RAError(RAErrorKind.NOT_FOUND, f"no card {card_id}")
+            else:
+                order, product = self._order_of(s, card)
+                mobile = tan_repo.mobile_get(s, order.id)
+                per_card = tan_repo.count_tans(s, now - TAN_WINDOW, card_id=card.id)
+                try:
+                    require_offered(product, order.channel)
+                    if card.state not in _USABLE_STATES:
+                        raise RAError(RAErrorKind.ILLEGAL_TRANSITION, f"the card is {card.state}")
+                    if mobile is None:
+                        raise RAError(
+                            RAErrorKind.POLICY_VIOLATION,
+                            "no mobile number is registered for this card: register one with the registration "
+                            "secret sent by post",
+                        )
+                    wait = retry_after(per_card, TAN_REQUESTS_PER_CARD, TAN_WINDOW, now)
+                    if wait is not None:
+                        raise RAError(
+                            RAErrorKind.RATE_LIMITED,
+                            "too many TAN requests for this card: try again later",
+                            retry_after=wait,
+                        )
+                except RAError as exc:
+                    refusal = exc
             if refusal is not None:
+                if limited is None:  # counted for the address (a limited request is not: it changes nothing)
+                    tan_repo.failure_add(
+                        s, card_id=card.id if card else None, kind="tan-request", at=now, client_address=address
+                    )
                 self.ra._audit(
                     s,
                     principal,
                     Role.SYSTEM,
                     "card.tan_request_refused",
                     "card",
-                    card.id,
+                    card_id,
                     {"purpose": wanted.value, "client_address": address, "detail": refusal.detail},
                     at=now,
                 )
             else:
-                assert mobile is not None
+                assert card is not None and mobile is not None
                 superseded = self._supersede_tans(s, card.id, wanted.value)
                 expires = now + TAN_VALIDITY
                 minutes = int(TAN_VALIDITY.total_seconds() // 60)
@@ -655,13 +721,13 @@ class TanService:
                     },
                     at=now,
                 )
-                result = TanSent(card.id, wanted.value, expires, mobile.hint, reference)
-        if refusal is not None:
-            raise refusal
-        assert result is not None
-        # The SMS leaves at once; should the gateway fail, the ra-outbox job retries it.
-        self.ra.dispatch_outbox()
-        return result
+                sent = TanSent(card.id, wanted.value, expires, mobile.hint, reference)
+        if limited is not None:
+            raise limited
+        if sent is not None and dispatch:
+            # The SMS leaves at once; should the gateway fail, the ra-outbox job retries it.
+            self.ra.dispatch_outbox()
+        return TanReceipt(card_id, wanted.value, now, sent, refusal)
 
     def verify_tan(
         self,
@@ -773,24 +839,55 @@ class TanService:
         receipt time, as :meth:`RAService.revoke_with_password` does.
 
         :returns: the request id and the card after revocation.
+        :raises RAError: MALFORMED (reason, TAN format); FORBIDDEN with :data:`TAN_REFUSAL` for
+            every refused authentication, an unknown card included (the record keeps the reason);
+            RATE_LIMITED (too many refused TANs for the card or from the address);
+            ILLEGAL_TRANSITION and the like only after the TAN was accepted.
         """
         from ra.service import _REVOCATION_REASONS
 
         if reason not in _REVOCATION_REASONS:
             raise RAError(RAErrorKind.MALFORMED, f"reason must be one of {', '.join(sorted(_REVOCATION_REASONS))}")
+        if not _TAN_RE.match(tan):  # the request alone decides this: before the card is looked at
+            raise RAError(RAErrorKind.MALFORMED, "the TAN has 6 digits")
         address = client_address[:64] if client_address else None
         principal = self._anonymous(address)
         received = self.ra.clock()
         name = (requester_name or "").strip()[:100]
         refusal: RAError | None = None
+        failed: RAError | None = None  # the authentication's refusal, answered as TAN_REFUSAL
         request_id = 0
         slots: list[SlotRec] = []
-        with self.ra.db.read() as s:
-            known = repo.card_get(s, card_id) is not None
-        if not known:  # recorded too (REV-6.4.5-09), then refused
-            unknown = RAError(RAErrorKind.NOT_FOUND, f"no card {card_id}")
-            requester = "sms-tan:unknown card" + (f" ({name})" if name else "")
-            with self.ra.db.write() as s:
+        with self.ra.db.write() as s:
+            card = repo.card_get(s, card_id, lock=True)
+            if card is None:
+                # Recorded too (REV-6.4.5-09), counted for the card id and the address, refused
+                # and limited as a wrong TAN for an existing card is.
+                since = received - TAN_WINDOW
+                wait = _limited(
+                    retry_after(
+                        tan_repo.unknown_card_failures(s, str(card_id), since),
+                        TAN_FAILURES_PER_CARD,
+                        TAN_WINDOW,
+                        received,
+                    ),
+                    retry_after(
+                        tan_repo.failures(s, "tan", since, client_address=address),
+                        TAN_FAILURES_PER_ADDRESS,
+                        TAN_WINDOW,
+                        received,
+                    )
+                    if address
+                    else None,
+                )
+                if wait is not None:
+                    failed = RAError(
+                        RAErrorKind.RATE_LIMITED, "too many wrong TANs for this card: try again later", retry_after=wait
+                    )
+                else:
+                    failed = RAError(RAErrorKind.FORBIDDEN, f"no card {card_id}")
+                    tan_repo.failure_add(s, card_id=None, kind="tan", at=received, client_address=address)
+                requester = "sms-tan:unknown card" + (f" ({name})" if name else "")
                 self.ra._record_refused_unknown(
                     s,
                     principal,
@@ -799,36 +896,46 @@ class TanService:
                     requester,
                     address,
                     reason,
-                    unknown,
+                    failed,
                     requester_kind="holder",
                     authenticated_by="sms-tan",
                 )
-            raise unknown
-        with self.ra.db.write() as s:
-            card = repo.card_get(s, card_id, lock=True)
-            assert card is not None  # cards are never deleted
-            # REV-6.2.4-09: the request is authenticated (the TAN went to the registered phone)
-            # before it is accepted; REV-6.4.5-09: recorded with its decision either way, in this
-            # transaction, together with the TAN's consumption or the counted wrong attempt.
-            verdict = self.verify_tan(
-                s, card.id, TanPurpose.REVOCATION.value, tan, client_address=address, principal=principal
-            )
-            mobile = tan_repo.mobile_get(s, card.order_id)
-            requester = f"sms-tan:{mobile.hint if mobile else 'no number'}" + (f" ({name})" if name else "")
-            request_id, slots, refusal = self.ra._decide(
-                s,
-                principal,
-                Role.SYSTEM,
-                card,
-                reason,
-                received,
-                "holder",
-                requester,
-                "sms-tan",
-                address,
-                verdict.refusal,
-                auth_failed=verdict.wrong,
-            )
+                refusal = failed
+            else:
+                # REV-6.2.4-09: the request is authenticated (the TAN went to the registered phone)
+                # before it is accepted; REV-6.4.5-09: recorded with its decision either way, in
+                # this transaction, together with the TAN's consumption or the counted failure.
+                verdict = self.verify_tan(
+                    s, card.id, TanPurpose.REVOCATION.value, tan, client_address=address, principal=principal
+                )
+                failed = verdict.refusal
+                if failed is not None and not verdict.wrong and failed.kind is not RAErrorKind.RATE_LIMITED:
+                    # No TAN, an expired or used one, a portal card: counted as a wrong TAN is, so
+                    # that no refusal is cheaper to repeat than another.
+                    tan_repo.failure_add(s, card_id=card.id, kind="tan", at=received, client_address=address)
+                mobile = tan_repo.mobile_get(s, card.order_id)
+                requester = f"sms-tan:{mobile.hint if mobile else 'no number'}" + (f" ({name})" if name else "")
+                request_id, slots, refusal = self.ra._decide(
+                    s,
+                    principal,
+                    Role.SYSTEM,
+                    card,
+                    reason,
+                    received,
+                    "holder",
+                    requester,
+                    "sms-tan",
+                    address,
+                    failed,
+                    auth_failed=failed is not None and failed.kind is not RAErrorKind.RATE_LIMITED,
+                )
+        if refusal is not None and refusal is failed:
+            # Recorded above with its real reason; the anonymous caller learns only this.
+            if refusal.kind is RAErrorKind.RATE_LIMITED:
+                raise RAError(
+                    RAErrorKind.RATE_LIMITED, "too many wrong TANs: try again later", retry_after=refusal.retry_after
+                )
+            raise RAError(RAErrorKind.FORBIDDEN, TAN_REFUSAL)
         if refusal is not None:
             raise refusal
         return request_id, self.ra._complete_revocation(

@@ -7,23 +7,28 @@
 * ``POST /api/revocations/sms-tan``: revoke with card id and revocation TAN (no login).
 
 No response carries a TAN, a secret or a full number; refusals are RFC 9457 problems, rate
-limits 429 with Retry-After.
+limits 429 with Retry-After.  The two anonymous views answer alike for every card id, existing
+or not (ra/tan.py, "Anonymous answers"); the SMS of a TAN request leaves after the answer.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from typing import Any
 
 from apiflask import Schema
 from apiflask.fields import Boolean, DateTime, Integer, String
 from apiflask.validators import Length, OneOf
-from flask import request
+from flask import Response, after_this_request, request
 
 from ra.api import _principal, _service, auth, bp, requires
 from ra.roles import Role
 from ra.tan import MobileStatus, TanPurpose, TanService
 
 __all__: list[str] = []
+
+_log = logging.getLogger(__name__)
 
 
 class SmsTanStatusOut(Schema):
@@ -52,17 +57,17 @@ class TanIn(Schema):
     purpose = String(required=True, validate=OneOf([p.value for p in TanPurpose]))
 
 
-class TanSentOut(Schema):
+class TanRequestedOut(Schema):
     card_id = Integer()
     purpose = String()
-    expires_at = DateTime()
-    sent_to = String(metadata={"description": "The masked number the SMS goes to"})
-    reference = String(metadata={"description": "The SMS's outbox reference"})
+    detail = String(
+        metadata={"description": "The same for every card id: whether a TAN was sent is told only by the SMS"}
+    )
 
 
 class TanRevocationIn(Schema):
     card_id = Integer(required=True)
-    tan = String(required=True, load_only=True, validate=Length(min=1, max=16))
+    tan = String(required=True, load_only=True, validate=Length(min=1, max=16))  # 6 digits: ra/tan.py
     reason = String(required=True, validate=Length(min=1, max=32))
     requester_name = String(load_default=None, allow_none=True, validate=Length(min=1, max=100))
 
@@ -131,20 +136,33 @@ def register_mobile(card_id: int, data: dict[str, Any]) -> dict[str, Any]:
 
 @bp.post("/tans")
 @bp.input(TanIn, arg_name="data")
-@bp.output(TanSentOut, status_code=202)
+@bp.output(TanRequestedOut, status_code=202)
 @bp.doc(
     summary="Send a one-time TAN (6 digits, 5 minutes) for a follow-up order or a revocation to the card's "
-    "registered mobile number; refused for portal-ordered cards; rate-limited (429 with Retry-After)"
+    "registered mobile number, if the card offers SMS-TAN (not portal-ordered cards) and has one; the "
+    "answer is the same for every card id; 20 requests per client address and hour (429 with Retry-After)"
 )
 def request_tan(data: dict[str, Any]) -> dict[str, Any]:
-    sent = _tans().request_tan(data["card_id"], data["purpose"], client_address=request.remote_addr)
-    return {
-        "card_id": sent.card_id,
-        "purpose": sent.purpose,
-        "expires_at": sent.expires_at,
-        "sent_to": sent.sent_to,
-        "reference": sent.reference,
-    }
+    tans = _tans()
+    receipt = tans.request_tan(data["card_id"], data["purpose"], client_address=request.remote_addr, dispatch=False)
+    if receipt.sent is not None:
+        # After the answer has gone: the gateway's latency must not tell a sent TAN from none.
+        @after_this_request
+        def _dispatch_on_close(response: Response) -> Response:
+            response.call_on_close(_dispatch_quietly(tans))
+            return response
+
+    return {"card_id": receipt.card_id, "purpose": receipt.purpose, "detail": receipt.answer()}
+
+
+def _dispatch_quietly(tans: TanService) -> Callable[[], None]:
+    def dispatch() -> None:
+        try:
+            tans.ra.dispatch_outbox()
+        except Exception:  # the ra-outbox job sends it later; never a traceback into the server
+            _log.exception("dispatching the outbox after a TAN request failed; the ra-outbox job retries")
+
+    return dispatch
 
 
 @bp.post("/revocations/sms-tan")
@@ -152,7 +170,8 @@ def request_tan(data: dict[str, Any]) -> dict[str, Any]:
 @bp.output(TanRevocationOut)
 @bp.doc(
     summary="Revoke with the card id and a revocation TAN (no account); recorded as authenticated by "
-    "sms-tan; wrong TANs are rate-limited per TAN, card and client address"
+    "sms-tan; every refused TAN gets one answer (403), an unknown card's too; refused TANs are "
+    "rate-limited per TAN, card and client address"
 )
 def revoke_with_tan(data: dict[str, Any]) -> dict[str, Any]:
     request_id, card = _tans().revoke_with_tan(

@@ -514,7 +514,9 @@ class Tan(Base):
 
 
 class TanFailure(Base):
-    """A wrong TAN or registration secret: these rows drive the per-card and per-address limits."""
+    """A refused TAN (``tan``), a wrong registration secret (``registration-secret``) or an anonymous
+    TAN request that sent nothing (``tan-request``): these rows drive the per-card and per-address
+    limits.  ``card_id`` is empty when the card id asked for does not exist."""
 
     __tablename__ = "ra_tan_failure"
 
@@ -527,7 +529,7 @@ class TanFailure(Base):
     __table_args__ = (
         Index(None, "card_id", "kind", "at"),
         Index(None, "client_address", "at"),
-        CheckConstraint("kind IN ('tan', 'registration-secret')", name="kind"),
+        CheckConstraint("kind IN ('tan', 'registration-secret', 'tan-request')", name="kind"),
     )
 
 

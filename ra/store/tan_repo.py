@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
-from ra.store.models import RegistrationSecret, SmsMobile, Tan, TanFailure
+from ra.store.models import RegistrationSecret, RevocationRequest, SmsMobile, Tan, TanFailure
 
 __all__ = [
     "MobileRow",
@@ -281,4 +281,21 @@ def failures(
         stmt = stmt.where(TanFailure.card_id == card_id)
     if client_address is not None:
         stmt = stmt.where(TanFailure.client_address == client_address)
+    return list(s.scalars(stmt))
+
+
+def unknown_card_failures(s: Session, card_ref: str, since: dt.datetime) -> list[dt.datetime]:
+    """Receipt times of refused revocations by TAN since ``since`` for a card id that does not
+    exist (recorded with ``card_ref`` only), oldest first: the per-card limit of an unknown card."""
+    stmt = (
+        select(RevocationRequest.received_at)
+        .where(
+            RevocationRequest.card_id.is_(None),
+            RevocationRequest.card_ref == card_ref,
+            RevocationRequest.authenticated_by == "sms-tan",
+            RevocationRequest.auth_failed.is_(True),
+            RevocationRequest.received_at > since,
+        )
+        .order_by(RevocationRequest.received_at)
+    )
     return list(s.scalars(stmt))

@@ -46,6 +46,9 @@ class RAEnv:
         headers = kwargs.pop("headers", {})
         if who is not None:
             headers["Authorization"] = f"Bearer {self.tokens[who]}"
+        # Buffered: the response is read and closed, as a WSGI server does once it has sent it, so
+        # that work deferred to close (a TAN's SMS: ra/api/tan.py) has run when the call returns.
+        kwargs.setdefault("buffered", True)
         return self.client.open(url, method=method, headers=headers, **kwargs)
 
     def ok(self, method: str, url: str, who: str | None = None, status: int = 200, **kwargs: Any) -> Any:

@@ -25,6 +25,8 @@ from ra.tan import (
     TAN_ATTEMPTS,
     TAN_FAILURES_PER_ADDRESS,
     TAN_FAILURES_PER_CARD,
+    TAN_REFUSAL,
+    TAN_REQUEST_ANSWER,
     TAN_REQUESTS_PER_ADDRESS,
     TAN_REQUESTS_PER_CARD,
     TanService,
@@ -63,14 +65,66 @@ def _spool(env: RAEnv, channel: Channel) -> SpoolGateway:
     return gateway
 
 
-def _tan(env: RAEnv, card: int, purpose: str = "revocation") -> tuple[str, dict[str, Any]]:
-    """Request a TAN; read it from the spooled SMS.  Returns (TAN, response body)."""
+def _request(env: RAEnv, card: int, purpose: str = "revocation") -> dict[str, Any]:
+    """Ask for a TAN as anyone may; the answer is the same whatever happened (checked here)."""
     body = env.ok("POST", "/api/tans", json={"card_id": card, "purpose": purpose}, status=202)
-    text = _spool(env, Channel.SMS).read(Channel.SMS, body["reference"])
+    assert body == {"card_id": card, "purpose": purpose, "detail": _answer(card, purpose)}, body
+    return dict(body)
+
+
+def _answer(card: int, purpose: str) -> str:
+    wording = "revoke" if purpose == "revocation" else "order a follow-up card for"
+    return TAN_REQUEST_ANSWER.format(card_id=card, wording=wording, minutes=5)
+
+
+def _last_sms(env: RAEnv, card: int) -> OutboxMessage | None:
+    with env.service.db.read() as s:
+        stmt = select(OutboxMessage).where(OutboxMessage.card_id == card, OutboxMessage.channel == "sms")
+        return s.scalars(stmt.order_by(OutboxMessage.id.desc())).first()
+
+
+def _tan(env: RAEnv, card: int, purpose: str = "revocation") -> tuple[str, OutboxMessage]:
+    """Request a TAN; read it from the spooled SMS (sent once the answer was closed).  Returns
+    (TAN, the SMS's outbox row)."""
+    before = _last_sms(env, card)
+    body = _request(env, card, purpose)
+    sms = _last_sms(env, card)
+    assert sms is not None and (before is None or sms.id != before.id), "no SMS was queued"
+    assert sms.state == "sent"  # dispatched after the answer, before the call returned
+    text = _spool(env, Channel.SMS).read(Channel.SMS, sms.reference)
     found = re.match(r"^(\d{6}) is your TAN", text)
     assert found is not None, text
     assert found.group(1) not in json.dumps(body)  # the TAN never comes back in the response
-    return found.group(1), body
+    return found.group(1), sms
+
+
+def _refused_request(env: RAEnv, card: int, words: str, purpose: str = "revocation") -> None:
+    """A TAN request that sends nothing: the caller gets the usual answer, the audit log the reason."""
+    before = _last_sms(env, card)
+    _request(env, card, purpose)
+    after = _last_sms(env, card)
+    assert (after.id if after else None) == (before.id if before else None), "an SMS was queued"
+    with env.service.db.read() as s:
+        event = s.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.object_type == "card", AuditEvent.object_id == str(card))
+            .order_by(AuditEvent.seq.desc())
+        ).first()
+    assert event is not None and event.action == "card.tan_request_refused", event
+    assert words in json.loads(event.details)["detail"], event.details
+
+
+def _refused_revocation(env: RAEnv, card: int, tan: str, words: str) -> None:
+    """A refused revocation by TAN: the caller gets TAN_REFUSAL, the request record the reason."""
+    _problem(_revoke(env, card, tan), 403, TAN_REFUSAL)
+    with env.service.db.read() as s:
+        row = s.scalars(
+            select(RevocationRequest)
+            .where(RevocationRequest.card_ref == str(card))
+            .order_by(RevocationRequest.id.desc())
+        ).first()
+    assert row is not None and row.decision == "refused" and row.auth_failed, row
+    assert row.detail is not None and words in row.detail, row.detail
 
 
 def _revoke(env: RAEnv, card: int, tan: str) -> Any:
@@ -158,7 +212,7 @@ def _first_application_then_revocation_by_tan(env: RAEnv) -> str:
         assert stored is not None and E164.encode() not in stored.number  # encrypted with the data key
 
     tan, sent = _tan(env, card)
-    assert sent["sent_to"] == "+49*********89" and sent["purpose"] == "revocation"
+    assert sent.recipient_hint == "+49*********89" and sent.purpose == "sms-tan-revocation"
     before = dt.datetime.now(dt.UTC)
     done = env.ok(
         "POST",
@@ -176,11 +230,11 @@ def _first_application_then_revocation_by_tan(env: RAEnv) -> str:
             "keyCompromise",
         )
         assert req.received_at >= before - dt.timedelta(seconds=1) and req.requester == "sms-tan:+49*********89 (Hanna)"
-        row = s.scalar(select(OutboxMessage).where(OutboxMessage.reference == sent["reference"]))
+        row = s.scalar(select(OutboxMessage).where(OutboxMessage.reference == sent.reference))
         assert row is not None and (row.state, row.payload) == ("sent", None)  # text wiped once sent
     # Single use: the same TAN again is refused; a revoked card gets no more TANs.
-    _problem(_revoke(env, card, tan), 403, "no valid TAN")
-    _problem(env.call("POST", "/api/tans", json={"card_id": card, "purpose": "revocation"}), 409, "revoked")
+    _refused_revocation(env, card, tan, "no valid TAN")
+    _refused_request(env, card, "the card is revoked")
     # (the card's other events, e.g. its transport PIN destroyed at revocation, may interleave)
     tan_flow = {"card.tan_issued", "card.tan_used", "card.revocation_requested", "card.revoked", "card.tan_refused"}
     tan_flow |= {"card.revocation_refused", "card.tan_request_refused"}
@@ -200,7 +254,7 @@ def _first_application_then_revocation_by_tan(env: RAEnv) -> str:
 
 def _later_registration_with_the_posted_secret(env: RAEnv) -> None:
     _, card = _card(env, mobile=None)
-    _problem(env.call("POST", "/api/tans", json={"card_id": card, "purpose": "revocation"}), 422, "no mobile number")
+    _refused_request(env, card, "no mobile number")
     # Another applicant cannot ask for the holder's letter; an RA officer may (it goes to the registered address).
     env.applicant("x", "Xaver", "Other", "1970-05-05")
     assert env.call("POST", f"/api/cards/{card}/registration-secret", "x").status_code == 404
@@ -238,7 +292,7 @@ def _later_registration_with_the_posted_secret(env: RAEnv) -> None:
         s.execute(update(RegistrationSecret).where(RegistrationSecret.state == "active").values(expires_at=later))
     env.ok("PUT", f"/api/cards/{card}/mobile", "h", json=body)
     assert env.ok("GET", f"/api/cards/{card}/sms-tan", "ra1")["mobile"] == "+43********67"
-    _problem(_revoke(env, card, tan), 403, "no valid TAN")
+    _refused_revocation(env, card, tan, "no valid TAN")
     actions = _actions(env, card)
     assert actions.count("card.registration_secret_requested") == 3
     assert "card.mobile_registered" in actions and "card.mobile_changed" in actions
@@ -279,9 +333,9 @@ def _binding_expiry_supersession_and_wrong_attempts(env: RAEnv) -> None:
 
     # Bound to purpose and card.
     follow_up, _ = _tan(env, card, "follow-up")
-    _problem(_revoke(env, card, follow_up), 403, "no valid TAN for revocation")
+    _refused_revocation(env, card, follow_up, "no valid TAN for revocation")
     revocation, _ = _tan(env, card)
-    _problem(_revoke(env, other, revocation), 403, "no valid TAN")
+    _refused_revocation(env, other, revocation, "no valid TAN")
 
     # The follow-up flow's entry point: verify_tan consumes the TAN in the caller's transaction.
     with env.service.db.write() as s:
@@ -294,35 +348,38 @@ def _binding_expiry_supersession_and_wrong_attempts(env: RAEnv) -> None:
     # Expired.
     with env.service.db.write() as s:
         s.execute(update(Tan).where(Tan.card_id == card).values(expires_at=dt.datetime.now(dt.UTC)))
-    _problem(_revoke(env, card, revocation), 403, "expired")
+    _refused_revocation(env, card, revocation, "expired")
 
     # A new TAN supersedes the unused one and withdraws its SMS while still queued.
     gateways = env.service.gateways
     env.service.gateways = {}  # no carrier: the SMS stays queued
     try:
-        old = env.ok("POST", "/api/tans", json={"card_id": other, "purpose": "revocation"}, status=202)
-        env.ok("POST", "/api/tans", json={"card_id": other, "purpose": "revocation"}, status=202)
+        _request(env, other)
+        old = _last_sms(env, other)
+        _request(env, other)
     finally:
         env.service.gateways = gateways
+    assert old is not None
     with env.service.db.read() as s:
-        row = s.scalar(select(OutboxMessage).where(OutboxMessage.reference == old["reference"]))
+        row = s.scalar(select(OutboxMessage).where(OutboxMessage.reference == old.reference))
         assert row is not None and (row.state, row.payload) == ("cancelled", None)
         assert list(s.scalars(select(Tan.state).where(Tan.card_id == other).order_by(Tan.id))) == [
             "superseded",
             "active",
         ]
 
-    # Three wrong TANs kill it: then even the right one is refused.
+    # Three wrong TANs kill it: then even the right one is refused (another card: the refusals
+    # above count against this one's limit, as every refused TAN does).
+    order, card = _card(env)
     right, _ = _tan(env, card)
     wrong = "000000" if right != "000000" else "111111"
     for n in range(1, TAN_ATTEMPTS + 1):
-        body = _problem(_revoke(env, card, wrong), 403, "wrong TAN")
-        assert ("now invalid" in body["detail"]) == (n == TAN_ATTEMPTS)
-    _problem(_revoke(env, card, right), 403, "no valid TAN")
-    # Wrong TANs per card and hour: past the limit even a fresh, right TAN is refused (429).
+        _refused_revocation(env, card, wrong, "now invalid" if n == TAN_ATTEMPTS else "wrong TAN")
+    _refused_revocation(env, card, right, "no valid TAN")
+    # Refused TANs per card and hour: past the limit even a fresh, right TAN is refused (429).
     fresh, _ = _tan(env, card)
-    for _ in range(TAN_FAILURES_PER_CARD - TAN_ATTEMPTS):
-        _problem(_revoke(env, card, wrong if fresh != wrong else "222222"), 403, "wrong TAN")
+    for _ in range(TAN_FAILURES_PER_CARD - TAN_ATTEMPTS - 1):
+        _refused_revocation(env, card, wrong if fresh != wrong else "222222", "wrong TAN")
     limited = _revoke(env, card, fresh)
     _problem(limited, 429, "too many wrong TANs")
     assert 0 < int(limited.headers["Retry-After"]) <= 3600
@@ -340,21 +397,26 @@ def _binding_expiry_supersession_and_wrong_attempts(env: RAEnv) -> None:
 def _a_flood_of_tan_requests_is_refused(env: RAEnv) -> None:
     _, card = _card(env)
     for _ in range(TAN_REQUESTS_PER_CARD):
-        env.ok("POST", "/api/tans", json={"card_id": card, "purpose": "revocation"}, status=202)
-    r = env.call("POST", "/api/tans", json={"card_id": card, "purpose": "follow-up"})
-    _problem(r, 429, "too many TAN requests")
-    assert 0 < int(r.headers["Retry-After"]) <= 3600
-    assert _actions(env, card)[-1] == "card.tan_request_refused"
+        _tan(env, card)
+    # Past the card's limit nothing is sent; the caller is told what every caller is told.
+    _refused_request(env, card, "too many TAN requests for this card", "follow-up")
     with env.service.db.read() as s:
         assert len(s.scalars(select(Tan).where(Tan.card_id == card)).all()) == TAN_REQUESTS_PER_CARD
-    # Unknown cards and purposes.
-    _problem(env.call("POST", "/api/tans", json={"card_id": 999999, "purpose": "revocation"}), 404, "no card")
-    # A revocation by TAN for a card that does not exist is refused and still recorded (REV-6.4.5-09).
-    _problem(_revoke(env, 999999, "123456"), 404, "no card")
+    # Unknown cards: the same answer, recorded and audited all the same.
+    _refused_request(env, 999999, "no card 999999")
+    # A revocation by TAN for a card that does not exist is refused as a wrong TAN is, and still
+    # recorded (REV-6.4.5-09) with the real reason.
+    _refused_revocation(env, 999999, "123456", "no card 999999")
     with env.service.db.read() as s:
         row = s.scalars(select(RevocationRequest).where(RevocationRequest.card_ref == "999999")).one()
     assert (row.card_id, row.authenticated_by, row.decision) == (None, "sms-tan", "refused")
+    # ... and limited per card id as an existing card is (429 after TAN_FAILURES_PER_CARD).
+    for _ in range(TAN_FAILURES_PER_CARD - 1):
+        _refused_revocation(env, 999999, "123456", "no card 999999")
+    _problem(_revoke(env, 999999, "123456"), 429, "too many wrong TANs")
+    # What depends on the request alone is still told: a malformed purpose or TAN.
     assert env.call("POST", "/api/tans", json={"card_id": card, "purpose": "login"}).status_code == 422
+    _problem(_revoke(env, 999998, "12345"), 400, "6 digits")
 
     # Per client address: TAN requests and wrong TANs over all cards (rows of another card stand in
     # for a caller who spread them over many).
@@ -384,13 +446,28 @@ def _a_flood_of_tan_requests_is_refused(env: RAEnv) -> None:
     with pytest.raises(RAError, match="too many TAN requests") as exc:
         tans.request_tan(fresh, "revocation", client_address=address)
     assert exc.value.kind is RAErrorKind.RATE_LIMITED and exc.value.retry_after
-    tan = tans.request_tan(fresh, "revocation", client_address="203.0.113.10")  # another address may
-    code = _spool(env, Channel.SMS).read(Channel.SMS, tan.reference)[:6]
+    receipt = tans.request_tan(fresh, "revocation", client_address="203.0.113.10")  # another address may
+    assert receipt.sent is not None and receipt.refusal is None
+    code = _spool(env, Channel.SMS).read(Channel.SMS, receipt.sent.reference)[:6]
     with env.service.db.write() as s:
         verdict = tans.verify_tan(s, fresh, "revocation", code, client_address=address)
     assert verdict.refusal is not None and verdict.refusal.kind is RAErrorKind.RATE_LIMITED
     with env.service.db.write() as s:
         assert tans.verify_tan(s, fresh, "revocation", code, client_address="203.0.113.10").ok
+    # Requests that sent nothing count for the address too, whatever card id they named: after
+    # the address's limit the answer (429) is the same for an existing card as for none.
+    prober = "203.0.113.11"
+    for i in range(TAN_REQUESTS_PER_ADDRESS):
+        assert tans.request_tan(900000 + i, "revocation", client_address=prober).refusal is not None
+    for target in (fresh, 999999):
+        with pytest.raises(RAError, match="too many TAN requests from this address") as exc:
+            tans.request_tan(target, "revocation", client_address=prober)
+        assert exc.value.kind is RAErrorKind.RATE_LIMITED
+    with env.service.db.read() as s:
+        counted = s.scalars(select(TanFailure).where(TanFailure.client_address == prober)).all()
+    assert len(counted) == TAN_REQUESTS_PER_ADDRESS and {(f.card_id, f.kind) for f in counted} == {
+        (None, "tan-request")
+    }
 
 
 def _portal_ordered_cards_refuse_every_tan_operation(env: RAEnv) -> None:
@@ -414,14 +491,14 @@ def _portal_ordered_cards_refuse_every_tan_operation(env: RAEnv) -> None:
     order, card = _card(env, channel="portal", mobile=None)
     assert env.ok("GET", f"/api/orders/{order}", "h")["channel"] == "portal"
     assert env.ok("GET", f"/api/cards/{card}/sms-tan", "h")["offered"] is False
-    _problem(env.call("POST", "/api/tans", json={"card_id": card, "purpose": "revocation"}), 422, "portal")
+    _refused_request(env, card, "portal")
     _problem(env.call("POST", f"/api/cards/{card}/registration-secret", "h"), 422, "portal")
     _problem(
         env.call("PUT", f"/api/cards/{card}/mobile", "h", json={"secret": "AAAA-BBBB-CCCC-DDDD", "mobile": MOBILE}),
         422,
         "portal",
     )
-    _problem(_revoke(env, card, "123456"), 422, "portal")
+    _refused_revocation(env, card, "123456", "portal")
     assert _ca_status(env, order) != "revoked"
     with env.service.db.read() as s:
         [req] = s.scalars(select(RevocationRequest).where(RevocationRequest.card_id == card)).all()
@@ -478,3 +555,54 @@ def test_follow_up_order_authenticated_by_sms_tan(env: RAEnv) -> None:
     env.ok("POST", f"/api/cards/{portal}/confirm-receipt", "h")
     r = env.call("POST", f"/api/cards/{portal}/follow-up", "h", json={**body, "tan": "123456"})
     assert r.status_code == 422, r.get_json()
+
+
+def test_anonymous_answers_do_not_tell_cards_apart(env: RAEnv) -> None:
+    """Card ids are small integers and the two TAN endpoints need no login: their answers must not
+    tell an unknown card from a portal card, a revoked one, one without a number, or one that
+    really got a TAN (ra/tan.py, "Anonymous answers").  The SMS leaves only once the answer is
+    closed, so the gateway's latency does not tell either."""
+    _, good = _card(env)
+    _, no_number = _card(env, mobile=None)
+    _, portal = _card(env, channel="portal", mobile=None)
+    _, revoked = _card(env)
+    tan, _ = _tan(env, revoked)
+    env.ok("POST", "/api/revocations/sms-tan", json={"card_id": revoked, "tan": tan, "reason": "keyCompromise"})
+    unknown = 10 * max(good, no_number, portal, revoked)
+    cards = {"good": good, "no number": no_number, "portal": portal, "revoked": revoked, "unknown": unknown}
+
+    def answer(card: int) -> tuple[int, str, tuple[str, ...], str]:
+        r = env.call("POST", "/api/tans", json={"card_id": card, "purpose": "revocation"})
+        body = r.get_json()
+        assert (body["card_id"], body["detail"]) == (card, _answer(card, "revocation")), body
+        return r.status_code, r.mimetype, tuple(sorted(body)), body["purpose"]
+
+    answers = {name: answer(card) for name, card in cards.items()}
+    assert len(set(answers.values())) == 1, answers
+    assert answers["good"][0] == 202
+
+    def refusal(card: int) -> tuple[int, str, str, dict[str, Any]]:
+        r = env.call(
+            "POST", "/api/revocations/sms-tan", json={"card_id": card, "tan": "000001", "reason": "keyCompromise"}
+        )
+        return r.status_code, r.mimetype, r.headers.get("Retry-After", ""), r.get_json()
+
+    refusals = {name: refusal(card) for name, card in cards.items()}
+    assert len({json.dumps(r, sort_keys=True) for r in refusals.values()}) == 1, refusals
+    assert refusals["unknown"][0] == 403 and refusals["unknown"][3]["detail"] == TAN_REFUSAL
+    # What the records keep is the truth, one event per request.
+    for name in ("no number", "portal", "revoked"):
+        assert "card.tan_request_refused" in _actions(env, cards[name]), name
+    assert _actions(env, unknown) == [
+        "card.tan_request_refused",
+        "card.revocation_refused",
+    ]
+
+    # Sent after the answer: unread and unclosed, the answer leaves the SMS queued.
+    r = env.call("POST", "/api/tans", json={"card_id": good, "purpose": "follow-up"}, buffered=False)
+    assert r.status_code == 202
+    sms = _last_sms(env, good)
+    assert sms is not None and sms.purpose == "sms-tan-follow-up" and sms.state == "pending"
+    r.close()
+    sms = _last_sms(env, good)
+    assert sms is not None and sms.state == "sent"
