@@ -30,6 +30,7 @@ from ca.issuance.errors import IssuanceError
 from ca.issuance.hierarchy import HierarchyExists, HierarchyMismatch
 from ca.profiles import ProfileError
 from ca.profiles.subject import SubjectError, SubjectInput
+from ca.store import crl_repo
 from ca.store import repository as repo
 from hsm import HSMError
 from qtsp.ceremony import CeremonyError
@@ -158,6 +159,7 @@ def status(ctx: click.Context) -> None:
             counts = repo.certificate_counts(s)
             reservations = repo.reservation_states(s)
             audit_events = repo.audit_count(s)
+            crl_states = crl_repo.read_states(s)
     qualified = "qualified" if info.qualified else "NOT QUALIFIED (development and demonstration only)"
     console.print(f"home        {config.home}", markup=False)
     console.print(f"database    {rt.db.dialect}", markup=False)
@@ -172,6 +174,19 @@ def status(ctx: click.Context) -> None:
         console.print(f"  {ca.name} ({ca.role})  {ca.subject}", markup=False)
         console.print(f"      key          {ca.key.algorithm} {ca.key.label} [{ca.key.backend}]", markup=False)
         console.print(f"      valid        {ca.not_before.date()} .. {ca.not_after.date()}", markup=False)
+        state = crl_states.get(ca.name)
+        if state is not None and state.closed_at is not None:
+            console.print(
+                f"      closed       since {state.closed_at:%Y-%m-%d %H:%M} UTC: "
+                f"last CRL #{state.last_number} is final",
+                markup=False,
+            )
+        elif ca.superseded_at is not None:
+            console.print(
+                f"      superseded   since {ca.superseded_at:%Y-%m-%d %H:%M} UTC: "
+                "issues nothing, keeps publishing status",
+                markup=False,
+            )
         console.print(f"      cert SHA-256 {ca.fingerprint_sha256}", markup=False)
         console.print(f"      key SHA-256  {ca.key.spki_sha256}", markup=False)
         if ca.responder_certificate_der is not None:
@@ -673,6 +688,10 @@ def crl_publish(ctx: click.Context, issuer_name: str | None, force: bool) -> Non
         publisher = rt.crl()
         names = [issuer_name] if issuer_name else publisher.ca_names()
         for name in names:
+            closed = publisher.closed_since(name) if not issuer_name else None
+            if closed is not None:
+                console.print(f"{name}: closed since {closed.isoformat()}; its last CRL is final", markup=False)
+                continue
             done = publisher.publish(name, os_actor(), force=force)
             if done is None:
                 latest = publisher.latest(name)
@@ -687,6 +706,36 @@ def crl_publish(ctx: click.Context, issuer_name: str | None, force: bool) -> Non
             )
             if done.file_error:
                 err_console.print(f"warning: {name}: publish directory not written: {done.file_error}", markup=False)
+
+
+@crl.command("last")
+@click.option("--issuer", "issuer_name", required=True, help="The CA at its end of life.")
+@click.option(
+    "--confirm",
+    "confirm",
+    required=True,
+    metavar="NAME",
+    help="The CA's name again: the last CRL closes the CA for good (irreversible).",
+)
+@click.pass_context
+@_map_errors
+def crl_last(ctx: click.Context, issuer_name: str, confirm: str) -> None:
+    """Publish a CA's last CRL (nextUpdate 99991231235959Z) and close the CA: only once every
+    certificate it issued is expired or revoked (EN 319 411-2 CSS-6.3.10-07); afterwards it issues
+    nothing and changes no status, and the last CRL stays its CRL."""
+    if confirm != issuer_name:
+        raise CLIError(f"--confirm must repeat the CA name ({issuer_name!r}): closing a CA cannot be undone")
+    config = _config(ctx)
+    with runtime(config) as rt:
+        done = rt.crl().publish_last(issuer_name, os_actor("security-officer"))
+    console.print(
+        f"{issuer_name}: last CRL #{done.number} published, {done.entries} entries, thisUpdate "
+        f"{done.this_update.isoformat()}, nextUpdate {done.next_update.isoformat()}, sha256 {done.sha256}; "
+        "the CA is closed",
+        markup=False,
+    )
+    if done.file_error:
+        err_console.print(f"warning: {issuer_name}: publish directory not written: {done.file_error}", markup=False)
 
 
 @crl.command("show")

@@ -76,12 +76,13 @@ from ca.issuance.service import Actor, Clock, system_clock
 from ca.issuance.throwaway import throwaway_key
 from ca.store import crl_repo
 from ca.store import repository as repo
-from ca.store.db import Database, StoreError
+from ca.store.db import Database, StoreError, UnitOfWork
 from hsm import HSMError, HSMUnavailable, KeyAlgorithm, KeyBackend, SigningKey
 from hsm.signing import sign, signature_valid
 
 __all__ = [
     "EXPIRED_CERTS_ON_CRL",
+    "LAST_NEXT_UPDATE",
     "LINT_FULL_MAX",
     "STEPS",
     "CRLError",
@@ -97,6 +98,10 @@ __all__ = [
 #: certificates are kept on the CRL (STANDARDS.md §1.1: not 2.5.29.27, which is deltaCRLIndicator).
 EXPIRED_CERTS_ON_CRL: Final = x509.ObjectIdentifier("2.5.29.60")
 
+#: EN 319 411-1 CSS-6.3.9-06 / EN 319 411-2 CSS-6.3.10-07: the last CRL's nextUpdate,
+#: 99991231235959Z (RFC 5280 §4.1.2.5 "no well-defined expiration date"; GeneralizedTime).
+LAST_NEXT_UPDATE: Final = dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.UTC)
+
 #: Lint the complete CRL up to this many entries; above, the header with a bounded sample.
 LINT_FULL_MAX: Final = 1000
 LINT_SAMPLE_HEAD: Final = 500
@@ -111,6 +116,10 @@ _EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 class CRLErrorKind(enum.Enum):
     NOT_FOUND = "not_found"
+    CLOSED = "closed"
+    """The CA is closed: its last CRL is final."""
+    NOT_CLOSABLE = "not_closable"
+    """A last CRL was asked for while a certificate of the CA is live or an issuance in progress."""
     LINT = "lint"
     HSM_UNAVAILABLE = "hsm_unavailable"
     INTERNAL = "internal"
@@ -298,6 +307,18 @@ class CRLPublisher:
             cas = repo.list_cas(s)
         return [c.name for c in cas if c.role != "root"] + [c.name for c in cas if c.role == "root"]
 
+    def open_ca_names(self) -> list[str]:
+        """:meth:`ca_names` without the closed CAs (their last CRL is published)."""
+        with self.db.read() as s:
+            states = crl_repo.read_states(s)
+        return [n for n in self.ca_names() if n not in states or states[n].closed_at is None]
+
+    def closed_since(self, name: str) -> dt.datetime | None:
+        """When the CA published its last CRL, or None while it is open."""
+        with self.db.read() as s:
+            state = crl_repo.read_states(s).get(name)
+        return state.closed_at if state else None
+
     def _authority(self, name: str) -> _Authority:
         found = self._authorities.get(name)
         if found is not None:
@@ -325,15 +346,18 @@ class CRLPublisher:
             return True
         return now - state.last_published_at >= dt.timedelta(seconds=self.settings.interval_seconds)
 
-    def _header(self, ca: _Authority, number: int, this_update: dt.datetime) -> x509.CertificateRevocationListBuilder:
+    def _header(
+        self, ca: _Authority, number: int, this_update: dt.datetime, *, last: bool = False
+    ) -> x509.CertificateRevocationListBuilder:
         days = self.settings.carl_next_update_days if ca.role == "root" else self.settings.next_update_days
         ski = ca.certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
         return (
             x509.CertificateRevocationListBuilder()
             .issuer_name(ca.certificate.subject)
             .last_update(this_update)
-            # EN 319 411-1 CSS-6.3.9-06: every CRL states the next scheduled issue.
-            .next_update(this_update + dt.timedelta(days=days))
+            # EN 319 411-1 CSS-6.3.9-06: every CRL states the next scheduled issue, except the
+            # last one, whose nextUpdate is 99991231235959Z.
+            .next_update(LAST_NEXT_UPDATE if last else this_update + dt.timedelta(days=days))
             # RFC 5280 §5.2.1: AKI required, from the CA's SKI.
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False)
             # RFC 5280 §5.2.3: cRLNumber required, monotonically increasing, non-critical.
@@ -355,9 +379,34 @@ class CRLPublisher:
         :returns: the published CRL, or None when not forced and nothing was due.
         :raises CRLError: unknown CA, lint refusal, key backend failure, signature mismatch.
         """
-        ca = self._authority(issuer_name)
+        return self._publish_and_write(self._authority(issuer_name), actor, force, last=False)
+
+    def publish_last(self, issuer_name: str, actor: Actor) -> PublishedCRL:
+        """Publish the CA's **last CRL** and close the CA (its end of life; STANDARDS.md §2.6 item 5).
+
+        EN 319 411-2 CSS-6.3.10-07: only once every certificate the CA issued (end entities, its
+        OCSP responder certificates, CA certificates) is expired or revoked, and no issuance is in
+        progress (an unsettled serial reservation); a certificate on hold is not final and counts
+        as live.  The CRL lists every status entry as always, with nextUpdate 99991231235959Z
+        (EN 319 411-1 CSS-6.3.9-06).  In the same transaction the CA is marked closed: afterwards
+        it publishes no CRL, reserves no serial, renews no responder and changes no status — the
+        last CRL stays true for good and is served as the CA's CRL (CSS-6.3.10-08: keep it
+        available).  Irreversible.
+
+        Concurrency: the CRL state row is locked first (publishers, revocations and activations
+        queue behind it and, once it commits, see the CA closed); on PostgreSQL new serial
+        reservations are held off for the transaction (:func:`ca.store.crl_repo.freeze_issuance`).
+
+        :raises CRLError: NOT_CLOSABLE (live certificates, named; an issuance in progress),
+            CLOSED (already closed), and the failures of :meth:`publish`.
+        """
+        published = self._publish_and_write(self._authority(issuer_name), actor, True, last=True)
+        assert published is not None
+        return published
+
+    def _publish_and_write(self, ca: _Authority, actor: Actor, force: bool, *, last: bool) -> PublishedCRL | None:
         try:
-            result = self._publish(ca, actor, force)
+            result = self._publish(ca, actor, force, last=last)
         except CRLError as exc:
             self._audit_failure(ca, actor, exc.kind.value, exc.detail)
             raise
@@ -372,7 +421,9 @@ class CRLPublisher:
         published, der = result
         return self._write_files(ca, published, der)
 
-    def _publish(self, ca: _Authority, actor: Actor, force: bool) -> tuple[PublishedCRL, bytes] | None:
+    def _publish(
+        self, ca: _Authority, actor: Actor, force: bool, *, last: bool = False
+    ) -> tuple[PublishedCRL, bytes] | None:
         hash_alg = ca.algorithm.default_hash()
         throwaway = throwaway_key(ca.algorithm)
         with self.db.write() as s:
@@ -380,14 +431,25 @@ class CRLPublisher:
             state = crl_repo.lock_state(s, ca.id)
             if state is None:
                 raise CRLError(CRLErrorKind.INTERNAL, f"CA {ca.name} has no CRL state row")
+            if state.closed_at is not None:
+                if not force:
+                    return None  # never due again
+                raise CRLError(
+                    CRLErrorKind.CLOSED,
+                    f"CA {ca.name} is closed since {state.closed_at.isoformat()}: its last CRL "
+                    f"#{state.last_number} is final (EN 319 411-2 CSS-6.3.10-07)",
+                )
             now = self.clock()
             if not force and not self._due(state, now):
                 return None
+            in_scope = 0
+            if last:
+                in_scope = self._closable(s, ca, now)
             number = state.last_number + 1
             previous = crl_repo.last_this_update(s, ca.id) or _EPOCH
             # Under the row lock: thisUpdate never goes back, in number (= commit) order.
             this_update = max(now.astimezone(dt.UTC).replace(microsecond=0), previous)
-            shell = self._header(ca, number, this_update).sign(throwaway, hash_alg)
+            shell = self._header(ca, number, this_update, last=last).sign(throwaway, hash_alg)
             shell_tbs = shell.tbs_certlist_bytes
             algorithm_der = signature_algorithm_der(shell.public_bytes(serialization.Encoding.DER))
             next_update = shell.next_update_utc
@@ -457,6 +519,8 @@ class CRLPublisher:
                 at=at,
             )
             crl_repo.mark_published(s, issuer_id=ca.id, number=number, at=at)
+            if last:
+                crl_repo.close(s, ca.id, at)
             details: dict[str, JSONValue] = {
                 "issuer": ca.name,
                 "kind": "CARL" if ca.role == "root" else "CRL",
@@ -469,12 +533,15 @@ class CRLPublisher:
                 "lint": scope,
                 "pending_since": state.pending_since.isoformat() if state.pending_since else None,
             }
+            if last:
+                # The CA's end of life: what the auditor needs to see that the scope was complete.
+                details.update(last=True, certificates=in_scope, closed_at=at.isoformat())
             repo.append_audit(  # the audit head is locked last (lock order: crl_state first)
                 s,
                 at=at,
                 actor=actor.name,
                 role=actor.role,
-                action="crl.published",
+                action="crl.last_published" if last else "crl.published",
                 object_type="crl",
                 object_id=f"{ca.name}:{number}",
                 details=details,
@@ -491,6 +558,29 @@ class CRLPublisher:
             findings=tuple(findings),
         )
         return published, der
+
+    def _closable(self, s: UnitOfWork, ca: _Authority, now: dt.datetime) -> int:
+        """Refuse the last CRL unless every certificate of the CA is expired or revoked at ``now``
+        and no issuance is in progress; return how many certificates the CA has issued.  Runs
+        under the CRL state row lock, after new reservations are held off."""
+        crl_repo.freeze_issuance(s)
+        pending = crl_repo.open_reservations(s, ca.id)
+        if pending:
+            raise CRLError(
+                CRLErrorKind.NOT_CLOSABLE,
+                f"CA {ca.name}: {pending} issuance(s) in progress (serials reserved, not settled); "
+                "retry once they are settled (`qtsp ca recover` settles those a crash left)",
+            )
+        live, sample = crl_repo.live_certificates(s, ca.id, now)
+        if live:
+            more = f" and {live - len(sample)} more" if live > len(sample) else ""
+            raise CRLError(
+                CRLErrorKind.NOT_CLOSABLE,
+                f"EN 319 411-2 CSS-6.3.10-07: a last CRL only once every certificate is expired or revoked; "
+                f"CA {ca.name} has {live} certificate(s) neither expired nor revoked at {now.isoformat()} "
+                f"(serials {', '.join(sample)}{more})",
+            )
+        return crl_repo.certificates(s, ca.id)
 
     @staticmethod
     def _verify(
@@ -561,9 +651,10 @@ class CRLPublisher:
         return dataclasses.replace(result, path=path)
 
     def publish_all(self, actor: Actor, *, force: bool = False) -> list[PublishedCRL]:
-        """:meth:`publish` for every CA (issuing CAs first, the root's CARL last)."""
+        """:meth:`publish` for every open CA (issuing CAs first, the root's CARL last); a closed
+        CA's last CRL is final and is passed by, forced or not."""
         out: list[PublishedCRL] = []
-        for name in self.ca_names():
+        for name in self.open_ca_names():
             done = self.publish(name, actor, force=force)
             if done is not None:
                 out.append(done)
@@ -583,8 +674,8 @@ class CRLPublisher:
         failures: list[CRLError] = []
         for name in self.ca_names():
             state = states.get(name)
-            if state is None or not self._due(state, now):
-                continue
+            if state is None or state.closed_at is not None or not self._due(state, now):
+                continue  # a closed CA's last CRL is final
             try:
                 done = self.publish(name, actor, force=False)
             except CRLError as exc:

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import hashes
 from ca.issuance.csr import spki_sha256
 from ca.issuance.hierarchy import HierarchySettings, ca_signing_key, issue_responder, store_responder
 from ca.issuance.service import Actor, Clock, system_clock
+from ca.store import crl_repo
 from ca.store import repository as repo
 from ca.store.db import Database
 from hsm import KeyBackend
@@ -46,7 +47,8 @@ class ResponderRenewal:
         itself expires first) is skipped."""
         now = self.clock().replace(microsecond=0)
         with self.db.read() as s:
-            cas = [c for c in repo.list_cas(s) if c.role == "issuing"]
+            # A closed CA (its last CRL published) signs nothing more, responders included.
+            cas = [c for c in repo.list_cas(s) if c.role == "issuing" and crl_repo.closed_at(s, c.id) is None]
         renewed: list[RenewedResponder] = []
         for ca in cas:
             current = (
@@ -64,6 +66,8 @@ class ResponderRenewal:
             ref, cert = issue_responder(self.backend, self.settings, ca.name, ca_cert, ca_key, now, stamp)
             fingerprint = cert.fingerprint(hashes.SHA256()).hex()
             with self.db.write() as s:
+                if crl_repo.closed_at(s, ca.id, lock=True) is not None:
+                    continue  # closed while the certificate was made: it is never stored nor served
                 store_responder(s, ca.id, ref, cert, now)
                 repo.append_audit(
                     s,

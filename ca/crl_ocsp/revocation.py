@@ -63,6 +63,14 @@ ChangeHook = Callable[[str, str], None]
 """Called after a committed change with (issuer name, serial hex)."""
 
 
+def _closed(issuer_name: str) -> RevocationError:
+    return RevocationError(
+        StatusErrorKind.CONFLICT,
+        f"CA {issuer_name} is closed: its last CRL is published and final, no status changes any more "
+        "(EN 319 411-2 CSS-6.3.10-07)",
+    )
+
+
 def normalise_serial(serial: str) -> str:
     """Accept hex with or without ``0x``, colons or leading zeros; return our stored form."""
     text = serial.strip().lower().removeprefix("0x").replace(":", "")
@@ -177,7 +185,8 @@ class RevocationService:
                 crl_entry_der=crl_entry_der(int(shex, 16), effective, reason, invalidity),
                 at=now,
             )
-            status_repo.mark_crl_pending(s, cert.issuer_id, now)
+            if not status_repo.mark_crl_pending(s, cert.issuer_id, now):
+                raise _closed(issuer_name)
             details: dict[str, JSONValue] = {
                 "issuer": issuer_name,
                 "serial": shex,
@@ -224,7 +233,8 @@ class RevocationService:
                 raise RevocationError(
                     StatusErrorKind.CONFLICT, f"certificate {issuer_name}:{shex} is already activated"
                 )
-            status_repo.mark_crl_pending(s, cert.issuer_id, now)
+            if not status_repo.mark_crl_pending(s, cert.issuer_id, now):
+                raise _closed(issuer_name)
             seq = repo.append_audit(
                 s,
                 at=now,

@@ -359,6 +359,12 @@ class IssuanceService:
                     )
             except repo.SerialCollision:
                 continue
+            except repo.IssuerClosed:
+                raise IssuanceError(
+                    ErrorKind.CONFLICT,
+                    f"CA {issuer.name} is closed: its last CRL is published and it issues no more certificates "
+                    "(EN 319 411-2 CSS-6.3.10-07)",
+                ) from None
             return _Intent(serial, shex, reservation_id, journal_id, lint_tbs, lint_der, tuple(findings), sig_hash)
         raise IssuanceError(ErrorKind.INTERNAL, "three serial collisions in a row: the random source is broken")
 
@@ -459,7 +465,9 @@ class IssuanceService:
                     crl_entry_der=hold_entry,
                     at=at,
                 )
-                status_repo.mark_crl_pending(tx, issuer.id, at)
+                if not status_repo.mark_crl_pending(tx, issuer.id, at):
+                    # Not reached: a CA with an open reservation is never closed (crl.publish_last).
+                    raise IssuanceError(ErrorKind.INTERNAL, f"CA {issuer.name} was closed during the issuance")
             repo.append_audit(
                 tx,
                 at=at,

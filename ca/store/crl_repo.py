@@ -17,10 +17,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from ca.store.models import CertificateAuthority, CRLRecord, CRLState, StatusEntry
+from ca.store.models import CertificateAuthority, CertificateRecord, CRLRecord, CRLState, SerialReservation, StatusEntry
 
 __all__ = [
     "CACertificate",
@@ -29,14 +29,20 @@ __all__ = [
     "add_crl",
     "bulk_add_status_entries",
     "ca_certificate",
+    "certificates",
+    "close",
+    "closed_at",
     "count_entries",
     "crl_der",
     "crl_meta",
     "entry_batches",
+    "freeze_issuance",
     "last_this_update",
     "latest_number",
+    "live_certificates",
     "lock_state",
     "mark_published",
+    "open_reservations",
     "read_states",
 ]
 
@@ -47,6 +53,8 @@ class CRLStateSnapshot:
     last_number: int
     pending_since: dt.datetime | None
     last_published_at: dt.datetime | None
+    closed_at: dt.datetime | None = None
+    """The CA's last CRL was published then (its end of life); None while it is open."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +82,7 @@ class CACertificate:
 
 
 def _state(row: CRLState) -> CRLStateSnapshot:
-    return CRLStateSnapshot(row.issuer_id, row.last_number, row.pending_since, row.last_published_at)
+    return CRLStateSnapshot(row.issuer_id, row.last_number, row.pending_since, row.last_published_at, row.closed_at)
 
 
 def lock_state(session: Session, issuer_id: int) -> CRLStateSnapshot | None:
@@ -253,3 +261,74 @@ def bulk_add_status_entries(session: Session, rows: Iterable[Mapping[str, object
     if batch:
         session.execute(insert(StatusEntry), batch)
     return len(batch)
+
+
+# ----------------------------------------------------------------------------------------------
+# A CA's end of life (the last CRL)
+
+
+def freeze_issuance(session: Session) -> None:
+    """Hold off new serial reservations until the caller's transaction ends.
+
+    PostgreSQL: ``LOCK TABLE serial_reservation IN SHARE MODE`` waits for every transaction that
+    is inserting a reservation and blocks new inserts until commit; an insert that waited takes its
+    snapshot after the lock is granted, so it sees a closed CA (the reservation statements insert
+    only ``WHERE NOT EXISTS`` a closed ``crl_state``: ca/store/hotpath.py).  SQLite: the write
+    transaction (``BEGIN IMMEDIATE``) already excludes every other writer.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("LOCK TABLE serial_reservation IN SHARE MODE"))
+
+
+def open_reservations(session: Session, issuer_id: int) -> int:
+    """Serials of the CA reserved and not yet settled (an issuance in progress, or a crash that
+    recovery has not settled yet)."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(SerialReservation)
+            .where(SerialReservation.issuer_id == issuer_id, SerialReservation.state == "reserved")
+        )
+        or 0
+    )
+
+
+def live_certificates(session: Session, issuer_id: int, now: dt.datetime, limit: int = 5) -> tuple[int, list[str]]:
+    """How many of the CA's certificates are neither revoked nor expired at ``now`` (on hold counts
+    as live: a hold is not final), and the serials of the first ``limit`` of them."""
+    where = (
+        CertificateRecord.issuer_id == issuer_id,
+        CertificateRecord.status != "revoked",
+        CertificateRecord.not_after >= now,
+    )
+    count = int(session.scalar(select(func.count()).select_from(CertificateRecord).where(*where)) or 0)
+    serials = list(
+        session.scalars(
+            select(CertificateRecord.serial).where(*where).order_by(CertificateRecord.not_after.desc()).limit(limit)
+        )
+    )
+    return count, [str(x) for x in serials]
+
+
+def certificates(session: Session, issuer_id: int) -> int:
+    """Every certificate the CA has issued (end entities, responders, CA certificates)."""
+    return int(
+        session.scalar(
+            select(func.count()).select_from(CertificateRecord).where(CertificateRecord.issuer_id == issuer_id)
+        )
+        or 0
+    )
+
+
+def close(session: Session, issuer_id: int, at: dt.datetime) -> None:
+    """Mark the CA closed (in the transaction that stores its last CRL, under the state row lock)."""
+    session.execute(update(CRLState).where(CRLState.issuer_id == issuer_id).values(closed_at=at))
+
+
+def closed_at(session: Session, issuer_id: int, *, lock: bool = False) -> dt.datetime | None:
+    """When the CA was closed, or None.  ``lock``: ``FOR SHARE`` on PostgreSQL, so that a close
+    in progress is waited for and then seen (the close holds the row ``FOR UPDATE``)."""
+    stmt = select(CRLState.closed_at).where(CRLState.issuer_id == issuer_id)
+    if lock:
+        stmt = stmt.with_for_update(read=True)
+    return session.scalar(stmt)

@@ -33,8 +33,10 @@ def _sqlite_datetime(value: dt.datetime) -> str:
 
 
 _SQL: Final = {
+    # No row when the CA is closed (its last CRL is published: ca/store/crl_repo.py).
     "reserve": "INSERT INTO serial_reservation (issuer_id, serial, state, reserved_at) "
-    "VALUES (:issuer_id, :serial, 'reserved', :at) RETURNING id",
+    "SELECT :issuer_id, :serial, 'reserved', :at WHERE NOT EXISTS (SELECT 1 FROM crl_state "
+    "WHERE issuer_id = :issuer_id AND closed_at IS NOT NULL) RETURNING id",
     "journal": "INSERT INTO issuance_journal (reservation_id, issuer_id, serial, profile, state, tbs_sha256, "
     "lint_certificate_der, lint_report, requested_by, created_at, evidence_ref) VALUES (:reservation_id, :issuer_id, "
     ":serial, :profile, 'signing', :tbs_sha256, :lint_certificate_der, :lint_report, :requested_by, :at, "
@@ -65,7 +67,8 @@ def _to_pyformat(sql: str) -> str:
 # three statements.  Data-modifying CTEs all run, once, on the statement's snapshot.
 _PG_ONLY: Final = {
     "reserve_journal": "WITH r AS (INSERT INTO serial_reservation (issuer_id, serial, state, reserved_at) "
-    "VALUES (:issuer_id, :serial, 'reserved', :at) RETURNING id) "
+    "SELECT :issuer_id, :serial, 'reserved', :at WHERE NOT EXISTS (SELECT 1 FROM crl_state "
+    "WHERE issuer_id = :issuer_id AND closed_at IS NOT NULL) RETURNING id) "
     "INSERT INTO issuance_journal (reservation_id, issuer_id, serial, profile, state, tbs_sha256, "
     "lint_certificate_der, lint_report, requested_by, created_at, evidence_ref) "
     "SELECT r.id, :issuer_id, :serial, :profile, 'signing', :tbs_sha256, :lint_certificate_der, :lint_report, "

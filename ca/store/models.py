@@ -322,6 +322,10 @@ class CRLState(Base):
     last_number: Mapped[int] = mapped_column(BigInteger)
     pending_since: Mapped[dt.datetime | None]
     last_published_at: Mapped[dt.datetime | None]
+    closed_at: Mapped[dt.datetime | None]
+    """The CA's end of life: its last CRL (nextUpdate 99991231235959Z, EN 319 411-1 CSS-6.3.9-06)
+    was published then.  From then on the CA reserves no serial and changes no status
+    (ca/crl_ocsp/crl.py, :meth:`CRLPublisher.publish_last`)."""
 
 
 class CRLRecord(Base):

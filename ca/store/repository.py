@@ -30,6 +30,7 @@ from ca.store.models import (
 __all__ = [
     "CASnapshot",
     "CertificateSnapshot",
+    "IssuerClosed",
     "KeySnapshot",
     "SerialCollision",
     "add_ca",
@@ -67,6 +68,10 @@ def _exec(session: Session, statement: Executable, params: Mapping[str, object] 
 
 class SerialCollision(Exception):
     """The serial is already reserved for this issuer (astronomically unlikely with 127 random bits)."""
+
+
+class IssuerClosed(Exception):
+    """The CA is closed: its last CRL is published, so it reserves no serial (ca/crl_ocsp/crl.py)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,6 +337,8 @@ def reserve_serial(session: HotTransaction, *, issuer_id: int, serial: str, at: 
         (new_id,) = stmts.fetch_one("reserve", {"issuer_id": issuer_id, "serial": serial, "at": at})
     except stmts.integrity_error as exc:
         raise SerialCollision(f"serial {serial} already reserved for issuer {issuer_id}") from exc
+    except LookupError:
+        raise IssuerClosed(f"CA {issuer_id} is closed: its last CRL is published") from None
     return int(new_id)
 
 
@@ -350,7 +357,8 @@ def reserve_and_journal(
 ) -> tuple[int, int]:
     """Reserve ``serial`` and open its journal row in the caller's transaction; return (reservation
     id, journal id).  Raise :class:`SerialCollision` if the serial exists for this issuer (the
-    caller rolls back the transaction, which is then the first statement of)."""
+    caller rolls back the transaction, which is then the first statement of), and
+    :class:`IssuerClosed` (nothing written) if the CA is closed."""
     stmts = driver(session)
     if stmts.sqlite:
         reservation_id = reserve_serial(session, issuer_id=issuer_id, serial=serial, at=at)
@@ -385,6 +393,8 @@ def reserve_and_journal(
         if getattr(getattr(exc, "diag", None), "constraint_name", None) != _SERIAL_UNIQUE:
             raise
         raise SerialCollision(f"serial {serial} already reserved for issuer {issuer_id}") from exc
+    except LookupError:
+        raise IssuerClosed(f"CA {issuer_id} is closed: its last CRL is published") from None
     return int(reservation_id), int(journal_id)
 
 

@@ -123,13 +123,19 @@ def status_entry(session: Session, issuer_id: int, serial: str) -> StatusEntrySn
     )
 
 
-def mark_crl_pending(session: Session, issuer_id: int, at: dt.datetime) -> None:
-    """Record that the CA's CRL is out of date (takes the ``crl_state`` row lock: call before auditing)."""
-    session.execute(
+def mark_crl_pending(session: Session, issuer_id: int, at: dt.datetime) -> bool:
+    """Record that the CA's CRL is out of date (takes the ``crl_state`` row lock: call before auditing).
+
+    Returns False, changing nothing, when the CA is closed (its last CRL is final): the caller
+    refuses the status change and rolls back.  On PostgreSQL an update that waited for a close in
+    progress re-checks the row once the close has committed, so no change slips in after it.
+    """
+    result = session.execute(
         update(CRLState)
-        .where(CRLState.issuer_id == issuer_id)
+        .where(CRLState.issuer_id == issuer_id, CRLState.closed_at.is_(None))
         .values(pending_since=func.coalesce(CRLState.pending_since, literal(at, UTCDateTime())))
     )
+    return int(getattr(result, "rowcount", 0)) == 1
 
 
 def _drop_presigned(session: Session, issuer_id: int, serial: str) -> None:

@@ -70,3 +70,36 @@ def test_uninitialised_home_fails_cleanly(tmp_path: Path) -> None:
     )
     assert result.exit_code == 1
     assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_last_crl_closes_a_ca(soft_home: Home) -> None:
+    """`qtsp crl last`: refused (one line) while certificates live or without the name confirmed;
+    once the seal CA's only certificate (its OCSP responder's) is revoked, the last CRL closes it,
+    and `crl publish` and `status` say so."""
+    from sqlalchemy import select
+
+    from ca.store.models import CertificateAuthority, CertificateRecord
+
+    code, _, err = _run(soft_home, "crl", "last", "--issuer", "seal", "--confirm", "qes")
+    assert code == 1 and err.strip().startswith("error: --confirm must repeat the CA name")
+    code, _, err = _run(soft_home, "crl", "last", "--issuer", "seal", "--confirm", "seal")
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "neither expired nor revoked" in err, err
+
+    with open_runtime(soft_home.path) as rt:
+        with rt.db.read() as s:
+            seal = s.scalars(select(CertificateAuthority.id).where(CertificateAuthority.name == "seal")).one()
+            serials = list(s.scalars(select(CertificateRecord.serial).where(CertificateRecord.issuer_id == seal)))
+        assert len(serials) == 1  # the OCSP responder's certificate
+        rt.revocation().revoke("seal", serials[0], "cessationOfOperation", actor=ACTOR)
+    code, out, err = _run(soft_home, "crl", "last", "--issuer", "seal", "--confirm", "seal")
+    assert code == 0, err
+    assert "seal: last CRL #2 published, 1 entries" in out and "nextUpdate 9999-12-31T23:59:59+00:00" in out
+    crl = x509.load_der_x509_crl((soft_home.path / "publish" / "crl" / "seal.crl").read_bytes())
+    assert crl.next_update_utc is not None and crl.next_update_utc.year == 9999
+
+    code, out, _ = _run(soft_home, "crl", "publish", "--force")
+    assert code == 0 and "seal: closed since" in out and "qes: published CRL #2" in out
+    code, _, err = _run(soft_home, "crl", "publish", "--issuer", "seal", "--force")
+    assert code == 1 and "its last CRL #2 is final" in err
+    code, out, _ = _run(soft_home, "status")
+    assert code == 0 and "last CRL #2 is final" in out
