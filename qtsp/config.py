@@ -169,6 +169,8 @@ class RAConfig:
     environment, never from this file."""
     post_gateway: str = "spool"
     """Who prints and posts letters (order passwords, registration secrets): as ``sms_gateway``."""
+    email_gateway: str = "spool"
+    """Who sends email (the links that confirm an order's email address): as ``sms_gateway``."""
     renewal_min_days: int = 3
     """Online renewal is possible until this many days before the certificate expires, and the
     chosen issuance date must lie that early too (DigiSign: "minimum 3 days left")."""
@@ -476,6 +478,7 @@ def load_config(home: str | os.PathLike[str] | None = None, *, base_url: str | N
         evidence_retention_days=rs.integer("evidence_retention_days", 4018, 1, 36500),
         sms_gateway=_gateway("ra.sms_gateway", rs.string("sms_gateway", "spool", env="QTSP_RA_SMS_GATEWAY")),
         post_gateway=_gateway("ra.post_gateway", rs.string("post_gateway", "spool", env="QTSP_RA_POST_GATEWAY")),
+        email_gateway=_gateway("ra.email_gateway", rs.string("email_gateway", "spool", env="QTSP_RA_EMAIL_GATEWAY")),
         renewal_min_days=rs.integer("renewal_min_days", 3, 1, 365),
         followups_without_identification=rs.integer("followups_without_identification", 2, 0, 10),
         followup_qc_ident_method=rs.boolean("followup_qc_ident_method", False),
@@ -569,9 +572,10 @@ checkpoint_interval_seconds = {config.audit.checkpoint_interval_seconds}
 
 [ra]
 activation_hours = {config.ra.activation_hours}
-# SMS and letters: "spool" writes them under <home>/outbox (development only).
+# SMS, letters and email: "spool" writes them under <home>/outbox (development only).
 sms_gateway = "{config.ra.sms_gateway}"
 post_gateway = "{config.ra.post_gateway}"
+email_gateway = "{config.ra.email_gateway}"
 renewal_min_days = {config.ra.renewal_min_days}
 # Follow-up cards without a new identification before one is needed again; QcIdentMethod on
 # certificates of follow-ups authenticated with the current qualified certificate.

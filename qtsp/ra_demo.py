@@ -164,6 +164,18 @@ def _sms_tan_demo(ra: RAService, tag: str, ra1: Principal, caop: Principal, port
     console.print(table)
 
 
+def _confirm_email(ra: RAService, order_id: int) -> tuple[str, ...]:
+    """Paula follows the link mailed to her order's address (seed 004): read from the spool here."""
+    ref = ra.email_confirmations.pending_mail(order_id)
+    assert ref is not None
+    gateway = ra.gateways.get(Channel.EMAIL)
+    if not isinstance(gateway, SpoolGateway):
+        raise RuntimeError("the demo confirms the email address from the spooled mail: [ra] email_gateway = 'spool'")
+    token = gateway.read(Channel.EMAIL, ref).split("\n\n    ", 1)[1].split("\n", 1)[0]
+    done = ra.email_confirmations.confirm(token, "127.0.0.1")
+    return ("email confirmation", f"{order_id}: {done.email} confirmed with the code mailed to it", "", "", "")
+
+
 def _shop_and_transport_pin(
     ra: RAService, ra1: Principal, org_id: int, holder: Principal, card_id: int, tag: str, console: Console
 ) -> None:
@@ -399,6 +411,7 @@ def run_ra_demo(config: Config, console: Console) -> None:
             paula, product="upc-card", method="postident-eid", country="DE", email=f"paula.{tag}@example.org"
         )
         ra.record_identity(ra1, o3, _identity("Paula", "Patent", dob[2]))
+        table.add_row(*_confirm_email(ra, o3))
         ra.approve(ra1, o3)
         ra.approve(ra2, o3)
         produce(o3, ["signature", "authentication"], paula, confirm=True)

@@ -240,6 +240,7 @@ def ra_service(rt: Runtime, *, pkilint: bool | None = None) -> RAService:
             without_identification=ra_config.followups_without_identification,
             qc_ident_method=ra_config.followup_qc_ident_method,
         ),
+        public_base_url=rt.config.ca.base_url,
     )
 
 
@@ -249,12 +250,13 @@ def ra_data_key(config: Config) -> DataKey:
 
 
 def outbox_gateways(config: Config) -> dict[Channel, Gateway]:
-    """The SMS and letter gateways of ``[ra] sms_gateway`` / ``post_gateway``."""
+    """The SMS, letter and email gateways of ``[ra] sms_gateway`` / ``post_gateway`` / ``email_gateway``."""
     from ra.outbox import load_gateway
 
     return {
         Channel.SMS: load_gateway(config.ra.sms_gateway, Channel.SMS, config.home),
         Channel.POST: load_gateway(config.ra.post_gateway, Channel.POST, config.home),
+        Channel.EMAIL: load_gateway(config.ra.email_gateway, Channel.EMAIL, config.home),
     }
 
 

@@ -1,5 +1,5 @@
-"""The RA's outbox: every SMS (SMS-TANs) and letter (order passwords, registration secrets) the RA
-sends goes through here.
+"""The RA's outbox: every SMS (SMS-TANs), letter (order passwords, registration secrets) and email
+(order email confirmations) the RA sends goes through here.
 
 A message is written in the same transaction as the business change that needs it (the TAN row,
 the order password hash), so a crash can never leave a secret issued but unsent or sent but
@@ -10,7 +10,8 @@ request itself) hands due messages to the channel's :class:`Gateway`.
 
 Delivery is at least once: a dispatcher that ends between the gateway's acceptance and the
 outcome being recorded leaves the row ``sending``; after ``stale_after`` another dispatcher sends
-it again.  The gateways are pluggable (``[ra] sms_gateway`` / ``post_gateway``): the built-in
+it again.  The gateways are pluggable (``[ra] sms_gateway`` / ``post_gateway`` /
+``email_gateway``): the built-in
 ``spool`` gateway is for development and demonstrations only: it writes each message to a file
 (mode 0600) under the home directory and logs only metadata, never the text.
 """
@@ -63,6 +64,7 @@ OUTBOX_ACTOR: Final = "system:outbox"
 class Channel(enum.StrEnum):
     SMS = "sms"
     POST = "post"
+    EMAIL = "email"
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,10 +140,14 @@ def load_gateway(spec: str, channel: Channel, home: Path) -> Gateway:
 
 
 def mask_recipient(recipient: str) -> str:
-    """``+4915112345678`` -> ``+49*********78``; addresses -> first line's first 3 characters."""
+    """``+4915112345678`` -> ``+49*********78``; ``paula@patent.example`` -> ``pa***@patent.example``;
+    postal addresses -> the first line's first 3 characters."""
     first = recipient.strip().splitlines()[0] if recipient.strip() else ""
     if first.startswith("+") and first[1:].isdigit():
         return first[:3] + "*" * max(0, len(first) - 5) + first[-2:]
+    local, at, domain = first.partition("@")
+    if at and "\n" not in recipient.strip():  # an email address: ``pa***@patent.example``
+        return (local[:2] + "***@" + domain)[:64]
     return (first[:3] + "***")[:64]
 
 

@@ -26,7 +26,7 @@ from ca.issuance.service import system_clock
 from ca.profiles.subject import AdmissionInput, SubjectError, SubjectInput
 from ca.store import repository as ca_repo
 from ca.store.db import Database, UnitOfWork
-from ra import shop, tan, transport_pin
+from ra import email_confirmation, shop, tan, transport_pin
 from ra.ca_port import CAPort, IssuedRef, subject_to_json
 from ra.credentials import DataKey, hash_password, new_letter_secret, new_totp_secret, totp_step, verify_password
 from ra.errors import RAError, RAErrorKind
@@ -66,6 +66,7 @@ from ra.workflow import (
 
 log = logging.getLogger(__name__)
 if TYPE_CHECKING:
+    from ra.email_confirmation import EmailConfirmations
     from ra.followup import FollowUpService
 
 __all__ = ["ANONYMOUS", "SYSTEM", "ApprovalResult", "OrderView", "RAService", "ReconcileResult", "cli_principal"]
@@ -170,6 +171,8 @@ class RAService:
     """Online renewal closes this many days before the certificate expires ([ra] renewal_min_days)."""
     followup_settings: FollowUpSettings = field(default_factory=FollowUpSettings)
     """Follow-up orders: ``[ra] followups_without_identification``, ``followup_qc_ident_method``."""
+    public_base_url: str = "http://127.0.0.1:8080"
+    """Where applicants reach the API (``[ca] base_url``): named in confirmation mails."""
     _dummy_hash: str = field(default="", init=False, repr=False)
 
     @property
@@ -183,6 +186,13 @@ class RAService:
         from ra.followup import FollowUpService
 
         return FollowUpService(self)
+
+    @property
+    def email_confirmations(self) -> EmailConfirmations:
+        """Confirmation of the email addresses orders certify (ra/email_confirmation.py)."""
+        from ra.email_confirmation import EmailConfirmations
+
+        return EmailConfirmations(self)
 
     def dispatch_outbox(self) -> DispatchResult:
         """Hand due messages to the gateways (scheduled job; SMS-TAN requests call it at once)."""
@@ -712,6 +722,12 @@ class RAService:
                     s, self.data_key, order_id, number, source="application", by=principal.name, at=now
                 )
             self._audit(s, principal, Role.APPLICANT, "order.created", "order", order_id, details, at=now)
+            if email is not None:  # REG-6.2.2-02A: confirmed before it is certified
+                created = repo.order_get(s, order_id)
+                assert created is not None
+                self.email_confirmations.mail(s, created, principal, now)
+        if email is not None:
+            self.dispatch_outbox()
         return order_id
 
     @staticmethod
@@ -772,7 +788,11 @@ class RAService:
             if ozb is None
             else {"signed_by": ozb.signed_by, "signed_on": ozb.signed_on.isoformat(), "sha256": ozb.document_sha256},
             "chamber": None if chamber is None else {"chamber": chamber.chamber, "profession": chamber.profession},
+            "email_confirmed_at": None,
         }
+        if order.email is not None:
+            confirmed = email_confirmation.confirmed_at(s, order.id, order.email)
+            evidence["email_confirmed_at"] = confirmed.isoformat() if confirmed else None
         product = self.products.get(order.product)
         return OrderView(
             order=order,
@@ -1086,6 +1106,9 @@ class RAService:
             check_method(product, IdentMethod(order.method), OrderKind(order.kind))
         except RAError as exc:
             missing("method", exc.detail)
+        unconfirmed = email_confirmation.finding(s, order)
+        if unconfirmed is not None:
+            out.append(unconfirmed)
         person = self._subject_person(s, order)
         now = self.clock()
         identity = repo.identity_get(s, order.id)

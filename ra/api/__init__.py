@@ -632,6 +632,7 @@ def create_app(service: RAService) -> APIFlask:
     return app
 
 
+from ra.api import email_confirmation as _email  # noqa: E402,F401  (email confirmation views on bp)
 from ra.api import followup as _followup  # noqa: E402,F401  (registers the follow-up views on bp)
 from ra.api import renewal as _renewal  # noqa: E402,F401  (online renewal views on bp)
 from ra.api import shop, transport_pin  # noqa: E402, F401  (their views register on bp)

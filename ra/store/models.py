@@ -425,7 +425,7 @@ class OutboxMessage(Base):
 
     __table_args__ = (
         Index(None, "state", "next_attempt_at"),
-        CheckConstraint("channel IN ('sms', 'post')", name="channel"),
+        CheckConstraint("channel IN ('sms', 'post', 'email')", name="channel"),
         CheckConstraint("state IN ('pending', 'sending', 'sent', 'failed', 'cancelled')", name="state"),
     )
 
@@ -482,6 +482,31 @@ class RegistrationSecret(Base):
     __table_args__ = (
         Index(None, "card_id", "requested_at"),
         CheckConstraint("state IN ('active', 'used', 'superseded', 'dead')", name="state"),
+    )
+
+
+class EmailConfirmation(Base):
+    """A link mailed to an order's email address (seed 004: "verify the e-mail address"): following
+    it confirms that the applicant receives mail there before the address is certified (rfc822Name
+    in the UPC card's authentication certificate).  Only the SHA-256 of the link's token is kept."""
+
+    __tablename__ = "ra_email_confirmation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("ra_order.id"))
+    email: Mapped[str] = mapped_column(String(254))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    state: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
+    confirmed_at: Mapped[dt.datetime | None]
+    confirmed_from: Mapped[str | None] = mapped_column(String(64))
+    requested_by: Mapped[str] = mapped_column(String(255))
+    outbox_ref: Mapped[str] = mapped_column(String(36))
+
+    __table_args__ = (
+        Index(None, "order_id", "state"),
+        CheckConstraint("state IN ('pending', 'confirmed', 'superseded')", name="state"),
     )
 
 

@@ -109,6 +109,28 @@ class RAEnv:
 
     # -- evidence -------------------------------------------------------------------------------
 
+    def email_token(self, order_id: int) -> str:
+        """The code of the order's pending email confirmation, read from the spooled mail."""
+        from sqlalchemy import select
+
+        from ra.outbox import Channel, SpoolGateway
+        from ra.store.models import EmailConfirmation
+
+        with self.service.db.read() as s:
+            ref = s.scalars(
+                select(EmailConfirmation.outbox_ref)
+                .where(EmailConfirmation.order_id == order_id, EmailConfirmation.state == "pending")
+                .order_by(EmailConfirmation.id.desc())
+            ).first()
+        assert ref is not None, f"order {order_id}: no pending email confirmation"
+        gateway = self.service.gateways[Channel.EMAIL]
+        assert isinstance(gateway, SpoolGateway)
+        return gateway.read(Channel.EMAIL, ref).split("\n\n    ", 1)[1].split("\n", 1)[0]
+
+    def confirm_email(self, order_id: int) -> Any:
+        """The applicant follows the link mailed to the order's address (seed 004)."""
+        return self.ok("POST", "/api/email-confirmations", json={"token": self.email_token(order_id)})
+
     def identity(self, order_id: int, given: str, surname: str, dob: str, **over: Any) -> Any:
         body = {
             "document_type": "id-card",

@@ -43,6 +43,8 @@ EXPECTED: dict[tuple[str, str], set[str] | None] = {
     ("POST", "/api/cards/<int:card_id>/registration-secret"): {A, RA},
     ("PUT", "/api/cards/<int:card_id>/mobile"): {A},
     ("POST", "/api/tans"): ANY,
+    ("POST", "/api/email-confirmations"): ANY,
+    ("POST", "/api/orders/<int:order_id>/email-confirmation"): {A, RA},
     ("POST", "/api/revocations/sms-tan"): ANY,
     ("GET", "/api/cards/<int:card_id>/renewal"): {A},
     ("POST", "/api/cards/<int:card_id>/renewal"): {A},

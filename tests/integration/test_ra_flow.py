@@ -5,6 +5,7 @@ product; four-eyes approval; refusals."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 from sqlalchemy import select
 
@@ -104,6 +105,10 @@ def test_upc_card_two_slots(env: RAEnv) -> None:
         status=201,
     )["id"]
     assert env.identity(order_id, "Paula", "Patent", "1975-05-05").status_code == 200
+    # The address goes into the authentication certificate: confirmed first (ra/email_confirmation.py).
+    r = env.call("POST", f"/api/orders/{order_id}/approve", "ra1")
+    assert r.status_code == 422 and "qtsp.ra.order.email_unconfirmed" in json.dumps(r.get_json()), r.get_json()
+    env.confirm_email(order_id)
     env.ok("POST", f"/api/orders/{order_id}/approve", "ra1")
     assert env.ok("POST", f"/api/orders/{order_id}/approve", "ra2")["state"] == "in-production"
     r = env.call("POST", f"/api/orders/{order_id}/ship", "caop")

@@ -400,6 +400,7 @@ def test_two_slot_card_needs_a_new_key_per_slot_and_four_eyes(env: RAEnv, monkey
     body = {"product": "upc-card", "method": "postident-eid", "country": "DE", "email": "anna@example.org"}
     order = env.ok("POST", "/api/orders", "a", json=body, status=201)["id"]
     env.identity(order, *ANNA)
+    env.confirm_email(order)
     env.ok("POST", f"/api/orders/{order}/approve", "ra1")
     env.ok("POST", f"/api/orders/{order}/approve", "ra2")
     for slot in ("signature", "authentication"):

@@ -151,6 +151,7 @@ def test_hold_voids_a_first_approval(env: RAEnv) -> None:
     env.applicant("a", "Paula", "P", "1975-05-05")
     order = _order(env, "a", "upc-card", "postident-branch", email="p@example.org")
     env.identity(order, "Paula", "P", "1975-05-05")
+    env.confirm_email(order)
     assert len(env.ok("POST", f"/api/orders/{order}/approve", "ra1")["approvals"]) == 1
     env.ok("POST", f"/api/orders/{order}/hold", "ra1", json={"reason": "data-error"})
     assert env.ok("GET", f"/api/orders/{order}", "ra1")["approvals"] == []

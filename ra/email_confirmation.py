@@ -1,0 +1,265 @@
+"""Email confirmation (seed 004, CenCert: "an automatically generated message to confirm the
+application and verify the e-mail address"): before an email address is certified — the
+rfc822Name and emailProtection of the UPC card's authentication certificate, the products with
+``email = true`` in ra/products.toml — the applicant shows that mail sent there reaches them.
+
+EN 319 411-1 REG-6.2.2-02A: the specific attributes a certificate states are verified, and an
+email address in subjectAltName is one (STANDARDS.md §1.4).
+
+Rules:
+
+* **When.** Ordering such a product mails a confirmation to the order's address, in the order's
+  own transaction (outbox, ra/outbox.py); approval refuses the order until it is confirmed
+  (:func:`finding`, in ``RAService.readiness``).  A confirmation counts only for the address it
+  was mailed to, exactly as it will appear in the certificate.
+* **The token.** 192 bits from a CSPRNG (``secrets.token_urlsafe(24)``), valid 7 days, single use;
+  only its SHA-256 is stored (with that much entropy a plain hash protects a copy of the
+  database as well as a keyed one would).  Whoever reads the mailbox may confirm: the token is
+  presented without a login (``POST /api/email-confirmations``), so a portal page behind the
+  link can submit it.  Unknown, used, superseded and expired tokens get one answer.
+* **Again.** The applicant (or an RA officer for them) may have it sent again, three times per
+  order and day; the new mail supersedes the old, and an old letter still queued is withdrawn.
+* **Secrets never leave.** The token appears in the email only, never in a response, a log line
+  or the audit log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+from ca.findings import Finding, Severity
+from ca.store.db import UnitOfWork
+from ra.errors import RAError, RAErrorKind
+from ra.outbox import Channel, mask_recipient
+from ra.records import OrderRec
+from ra.roles import Principal, Role
+from ra.store import email_repo
+from ra.store import repository as repo
+
+if TYPE_CHECKING:
+    from ra.service import RAService
+
+__all__ = [
+    "CONFIRMATION_VALIDITY",
+    "RESENDS_PER_DAY",
+    "Confirmed",
+    "EmailConfirmations",
+    "MailedConfirmation",
+    "finding",
+    "token_digest",
+]
+
+CONFIRMATION_VALIDITY: Final = dt.timedelta(days=7)
+RESENDS_PER_DAY: Final = 3
+_RESEND_WINDOW: Final = dt.timedelta(days=1)
+_PURPOSE: Final = "email-confirmation"
+_MAX_TOKEN: Final = 128
+#: The one answer to a token that confirms nothing.
+REFUSAL: Final = "unknown, used or expired confirmation link: have a new one sent from your order"
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class MailedConfirmation:
+    order_id: int
+    sent_to: str
+    """The masked address (``pa***@patent.example``)."""
+    expires_at: dt.datetime
+    reference: str
+    """The email's outbox reference."""
+
+
+@dataclass(frozen=True, slots=True)
+class Confirmed:
+    order_id: int
+    email: str
+    """Masked."""
+    confirmed_at: dt.datetime
+
+
+def confirmed_at(s: UnitOfWork, order_id: int, email: str) -> dt.datetime | None:
+    """When ``email`` (exactly as the certificate will carry it) was confirmed for the order, or None."""
+    return email_repo.confirmed_at(s, order_id, email)
+
+
+def finding(s: UnitOfWork, order: OrderRec) -> Finding | None:
+    """The approval gate: an error while the order's email address is unconfirmed."""
+    if order.email is None or confirmed_at(s, order.id, order.email) is not None:
+        return None
+    return Finding(
+        Severity.ERROR,
+        "qtsp.ra.order.email_unconfirmed",
+        f"EN 319 411-1 REG-6.2.2-02A: the email address {mask_recipient(order.email)} goes into the "
+        "certificate and is not confirmed yet: the applicant follows the link mailed to it "
+        f"(again: POST /api/orders/{order.id}/email-confirmation)",
+    )
+
+
+@dataclass
+class EmailConfirmations:
+    """Email confirmation on top of :class:`ra.service.RAService` (its database, clock, outbox, audit)."""
+
+    ra: RAService
+
+    def mail(self, s: UnitOfWork, order: OrderRec, principal: Principal, at: dt.datetime) -> MailedConfirmation:
+        """Mail a new confirmation link for the order's address in the caller's transaction; the
+        pending one is superseded (its email withdrawn if still queued)."""
+        assert order.email is not None
+        superseded = []
+        for old in email_repo.pending(s, order.id):
+            self.ra.outbox.cancel(s, old.outbox_ref)
+            superseded.append(old.id)
+        email_repo.supersede(s, superseded)
+        token = secrets.token_urlsafe(24)
+        expires = at + CONFIRMATION_VALIDITY
+        product = self.ra._product(order.product)
+        text = (
+            f"You ordered a {product.title} (order {order.id}) and gave this address to appear in its "
+            "certificate. If that was you, confirm the address with this code on the order's confirmation "
+            f"page (POST {self.ra.public_base_url.rstrip('/')}/api/email-confirmations):\n\n    {token}\n\n"
+            f"It is valid until {expires:%Y-%m-%d %H:%M} UTC, once. If you did not order anything, ignore this mail."
+        )
+        reference = self.ra.outbox.enqueue(
+            s,
+            channel=Channel.EMAIL,
+            purpose=_PURPOSE,
+            recipient=order.email,
+            text=text,
+            account_id=order.applicant_account_id,
+        )
+        confirmation_id = email_repo.add(
+            s,
+            order_id=order.id,
+            email=order.email,
+            token_sha256=token_digest(token),
+            at=at,
+            expires_at=expires,
+            requested_by=principal.name[:255],
+            outbox_ref=reference,
+        )
+        self.ra._audit(
+            s,
+            principal,
+            Role.APPLICANT if Role.APPLICANT in principal.roles else Role.RA_OFFICER,
+            "order.email_confirmation_sent",
+            "order",
+            order.id,
+            {
+                "confirmation": confirmation_id,
+                "sent_to": mask_recipient(order.email),
+                "email_sha256": hashlib.sha256(order.email.encode()).hexdigest(),
+                "expires_at": expires.isoformat(),
+                "outbox": reference,
+                "superseded": list(superseded),
+            },
+            at=at,
+        )
+        return MailedConfirmation(order.id, mask_recipient(order.email), expires, reference)
+
+    def pending_mail(self, order_id: int) -> str | None:
+        """The outbox reference of the order's pending confirmation mail (operators, the demo)."""
+        with self.ra.db.read() as s:
+            found = email_repo.pending(s, order_id)
+        return found[0].outbox_ref if found else None
+
+    def resend(self, principal: Principal, order_id: int) -> MailedConfirmation:
+        """Mail the link again: the applicant for their own order, or an RA officer.
+
+        :raises RAError: NOT_FOUND, FORBIDDEN, CONFLICT (no email, already confirmed, the order is
+            past approval), RATE_LIMITED (three mails per order and day).
+        """
+        from ra.workflow import OrderState
+
+        now = self.ra.clock()
+        with self.ra.db.write() as s:
+            order = self.ra._order(s, order_id, principal, lock=True)
+            own = Role.APPLICANT in principal.roles and order.applicant_account_id == principal.account_id
+            if not own:
+                principal.require(Role.RA_OFFICER)
+            if order.email is None:
+                raise RAError(RAErrorKind.CONFLICT, f"order {order_id} has no email address to confirm")
+            if confirmed_at(s, order.id, order.email) is not None:
+                raise RAError(RAErrorKind.CONFLICT, f"the email address of order {order_id} is confirmed already")
+            if order.state != OrderState.OPEN.value:
+                raise RAError(RAErrorKind.ILLEGAL_TRANSITION, f"order {order_id} is {order.state}")
+            recent = email_repo.sent_since(s, order.id, now - _RESEND_WINDOW)
+            if len(recent) >= RESENDS_PER_DAY:
+                wait = int((recent[-RESENDS_PER_DAY] + _RESEND_WINDOW - now).total_seconds()) + 1
+                raise RAError(
+                    RAErrorKind.RATE_LIMITED,
+                    f"at most {RESENDS_PER_DAY} confirmation mails per order and day",
+                    retry_after=max(1, wait),
+                )
+            mailed = self.mail(s, order, principal, now)
+        self.ra.dispatch_outbox()
+        return mailed
+
+    def confirm(self, token: str, client_address: str | None = None) -> Confirmed:
+        """Confirm with the token from the mail (no login: it proves the mailbox).
+
+        :raises RAError: MALFORMED (not a token), FORBIDDEN (:data:`REFUSAL` for every token that
+            confirms nothing: unknown, used, superseded, expired).
+        """
+        token = token.strip()
+        if not token or len(token) > _MAX_TOKEN:
+            raise RAError(RAErrorKind.MALFORMED, "token: the code from the confirmation mail")
+        address = client_address[:64] if client_address else None
+        now = self.ra.clock()
+        refusal: RAError | None = None
+        result: Confirmed | None = None
+        with self.ra.db.write() as s:
+            row = email_repo.by_token(s, token_digest(token))
+            if (
+                row is None
+                or row.state != "pending"
+                or row.expires_at <= now
+                or not email_repo.mark_confirmed(s, row.id, now, address)
+            ):
+                refusal = RAError(RAErrorKind.FORBIDDEN, REFUSAL)
+                if row is not None:  # a real link, too late or spent: worth an auditor's look
+                    self.ra._audit(
+                        s,
+                        _anonymous(address),
+                        Role.SYSTEM,
+                        "order.email_confirmation_refused",
+                        "order",
+                        row.order_id,
+                        {"confirmation": row.id, "state": row.state, "expired": row.expires_at <= now},
+                        at=now,
+                    )
+            else:
+                order = repo.order_get(s, row.order_id)
+                assert order is not None
+                self.ra._audit(
+                    s,
+                    _anonymous(address),
+                    Role.SYSTEM,
+                    "order.email_confirmed",
+                    "order",
+                    row.order_id,
+                    {
+                        "confirmation": row.id,
+                        "email_sha256": hashlib.sha256(row.email.encode()).hexdigest(),
+                        "sent_to": mask_recipient(row.email),
+                        "still_the_order_address": order.email == row.email,
+                        "client_address": address,
+                    },
+                    at=now,
+                )
+                result = Confirmed(row.order_id, mask_recipient(row.email), now)
+        if refusal is not None:
+            raise refusal
+        assert result is not None
+        return result
+
+
+def _anonymous(client_address: str | None) -> Principal:
+    name = f"email-link@{client_address}" if client_address else "email-link"
+    return Principal(name=name, roles=frozenset({Role.SYSTEM}))

@@ -1,0 +1,105 @@
+"""Email confirmation (seed 004; EN 319 411-1 REG-6.2.2-02A) on SQLite and PostgreSQL: an order
+whose certificate will carry an email address mails a single-use code there; approval waits for
+it; unknown, used, superseded and expired codes get one answer; mails again at most three times
+a day; the code never appears in a response or the audit log."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from sqlalchemy import select, update
+
+from ca.store.models import AuditEvent
+from ra.email_confirmation import REFUSAL, RESENDS_PER_DAY
+from ra.outbox import Channel, SpoolGateway
+from ra.store.models import EmailConfirmation, OutboxMessage
+from tests.integration.ra_support import RAEnv
+
+EMAIL = "Paula.Patent@Patent.example"
+
+
+def _order(env: RAEnv, who: str = "pa") -> int:
+    if who not in env.tokens:
+        env.applicant(who, "Paula", "Patent", "1975-05-05")
+    body = {"product": "advanced-personal-id", "method": "on-site", "country": "DE", "email": EMAIL}
+    return int(env.ok("POST", "/api/orders", who, json=body, status=201)["id"])
+
+
+def _confirm(env: RAEnv, token: str) -> object:
+    return env.call("POST", "/api/email-confirmations", json={"token": token})
+
+
+def _refused(r: object) -> None:
+    body = r.get_json()  # type: ignore[attr-defined]
+    assert r.status_code == 403 and body["detail"] == REFUSAL, body  # type: ignore[attr-defined]
+
+
+def _audit(env: RAEnv) -> str:
+    with env.service.db.read() as s:
+        return json.dumps([(e.action, e.details) for e in s.scalars(select(AuditEvent))])
+
+
+def test_an_order_email_is_confirmed_before_approval(env: RAEnv) -> None:
+    order = _order(env)
+    # The mail went to the order's address, and carries the code.
+    with env.service.db.read() as s:
+        [pending] = s.scalars(select(EmailConfirmation).where(EmailConfirmation.order_id == order)).all()
+        mail = s.scalars(select(OutboxMessage).where(OutboxMessage.reference == pending.outbox_ref)).one()
+    assert (mail.channel, mail.purpose, mail.state, mail.payload) == ("email", "email-confirmation", "sent", None)
+    assert mail.recipient_hint == "Pa***@Patent.example"
+    gateway = env.service.gateways[Channel.EMAIL]
+    assert isinstance(gateway, SpoolGateway)
+    spooled = (gateway.directory / "email" / f"{pending.outbox_ref}.txt").read_text(encoding="utf-8")
+    assert spooled.startswith(f"To: {EMAIL}\n")
+    first = env.email_token(order)
+    assert len(first) >= 32 and pending.token_sha256 != first  # only the hash is stored
+    view = env.ok("GET", f"/api/orders/{order}", "pa")
+    assert view["evidence"]["email_confirmed_at"] is None
+
+    # Approval waits for it, naming the rule.
+    env.identity(order, "Paula", "Patent", "1975-05-05")
+    r = env.call("POST", f"/api/orders/{order}/approve", "ra1")
+    assert r.status_code == 422, r.get_json()
+    assert "qtsp.ra.order.email_unconfirmed" in json.dumps(r.get_json()) and "REG-6.2.2-02A" in r.get_json()["detail"]
+
+    # Unknown codes, and a code mailed again (the old one superseded), get one answer.
+    _refused(_confirm(env, "not-a-code-we-sent"))
+    assert _confirm(env, "").status_code in (400, 422)
+    again = env.ok("POST", f"/api/orders/{order}/email-confirmation", "pa", status=202)
+    assert again["sent_to"] == "Pa***@Patent.example" and again["order_id"] == order
+    _refused(_confirm(env, first))
+    second = env.email_token(order)
+    done = env.ok("POST", "/api/email-confirmations", json={"token": second})
+    assert done["order_id"] == order and done["email"] == "Pa***@Patent.example"
+    _refused(_confirm(env, second))  # single use
+    assert env.ok("GET", f"/api/orders/{order}", "pa")["evidence"]["email_confirmed_at"] is not None
+    r = env.call("POST", f"/api/orders/{order}/email-confirmation", "pa")
+    assert r.status_code == 409, r.get_json()
+
+    assert env.ok("POST", f"/api/orders/{order}/approve", "ra1")["state"] == "in-production"
+    text = _audit(env)
+    assert first not in text and second not in text  # (the address itself is in the approved subject)
+    actions = [a for a, _ in json.loads(text)]
+    assert actions.count("order.email_confirmation_sent") == 2 and actions.count("order.email_confirmed") == 1
+    assert actions.count("order.email_confirmation_refused") == 2  # the superseded and the used one
+
+
+def test_expiry_who_may_ask_again_and_the_daily_limit(env: RAEnv) -> None:
+    order = _order(env)
+    token = env.email_token(order)
+    with env.service.db.write() as s:
+        s.execute(update(EmailConfirmation).values(expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)))
+    _refused(_confirm(env, token))
+    # Another applicant may not have it sent; an RA officer may, for the applicant.
+    env.applicant("x", "Xaver", "Other", "1970-05-05")
+    assert env.call("POST", f"/api/orders/{order}/email-confirmation", "x").status_code == 404
+    env.ok("POST", f"/api/orders/{order}/email-confirmation", "ra1", status=202)
+    for _ in range(RESENDS_PER_DAY - 2):
+        env.ok("POST", f"/api/orders/{order}/email-confirmation", "pa", status=202)
+    limited = env.call("POST", f"/api/orders/{order}/email-confirmation", "pa")
+    assert limited.status_code == 429 and 0 < int(limited.headers["Retry-After"]) <= 86400
+    with env.service.db.read() as s:
+        states = list(s.scalars(select(EmailConfirmation.state).order_by(EmailConfirmation.id)))
+    assert states == ["superseded"] * (RESENDS_PER_DAY - 1) + ["pending"]
+    env.confirm_email(order)
