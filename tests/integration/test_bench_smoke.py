@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import require, softhsm_available
 
 
@@ -39,15 +41,24 @@ def test_bench_spread_shows_median_and_range() -> None:
     assert row.ratios(row.pipeline_no_lint) == (0.5, 0.4)
 
 
-def test_bench_refuses_zero_repetitions() -> None:
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        pytest.param(("--repeat", "0"), "--repeat", id="zero-repetitions"),
+        # `qtsp init` runs once per configuration and a database holds one hierarchy: refused up
+        # front, before any work, instead of failing at the second configuration.
+        pytest.param(("--database", "sqlite:////nonexistent/x.db"), "--database holds one CA hierarchy", id="database"),
+    ],
+)
+def test_bench_issue_refuses_bad_arguments_in_one_line(args: tuple[str, ...], words: str) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "qtsp.cli", "bench", "issue", "--repeat", "0"],
+        [sys.executable, "-m", "qtsp.cli", "bench", "issue", *args],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
-    assert proc.returncode != 0 and "--repeat" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.returncode != 0 and words in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_bench_lint_runs_and_checks_agreement_first() -> None:
@@ -61,17 +72,3 @@ def test_bench_lint_runs_and_checks_agreement_first() -> None:
     [row] = run_lint_bench(count=3, rounds=1, console=Console(file=out, width=200))
     assert row.pkilint_ms > 0 and row.indexed_ms > 0 and row.decode_ms > 0
     assert "indexed dispatch" in out.getvalue()
-
-
-def test_bench_refuses_several_configurations_on_one_database() -> None:
-    """`qtsp init` runs once per configuration and one database holds one hierarchy: refused up
-    front, before any work, instead of failing at the second configuration."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "qtsp.cli", "bench", "issue", "--database", "sqlite:////nonexistent/x.db"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode != 0 and "Traceback" not in proc.stderr
-    assert "--database holds one CA hierarchy" in proc.stderr

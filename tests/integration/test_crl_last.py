@@ -26,6 +26,7 @@ from qtsp.demo import DEMO_SUBJECTS, fresh_csr
 from qtsp.wiring import Runtime, os_actor
 from tests.conftest import Home
 from tests.integration.helpers import assert_audit_chain, open_runtime
+from tests.integration.test_crl import _issue
 
 OFFICER = os_actor("security-officer")
 ACTOR = os_actor("revocation-officer")
@@ -34,17 +35,6 @@ ACTOR = os_actor("revocation-officer")
 @pytest.fixture
 def home(db_home: Home) -> Home:
     return db_home
-
-
-def _issue(rt: Runtime, profile: str = "qes-natural", **kw: object) -> tuple[str, x509.Certificate]:
-    issued = rt.issuance(pkilint=False).issue(
-        profile_name=profile,
-        csr=fresh_csr(),
-        subject=SubjectInput.from_json_obj(DEMO_SUBJECTS[profile]),
-        actor=os_actor(),
-        **kw,  # type: ignore[arg-type]
-    )
-    return issued.serial_hex, issued.certificate
 
 
 def _ca_id(rt: Runtime, name: str) -> int:
@@ -76,9 +66,9 @@ def _reservations(rt: Runtime) -> int:
 
 def test_last_crl_only_when_every_certificate_is_expired_or_revoked_then_final(home: Home, tmp_path: Path) -> None:
     with open_runtime(home.path) as rt:
-        _, short = _issue(rt, validity_days=1)
-        revoked_serial, _ = _issue(rt)
-        _, held = _issue(rt, validity_days=1, on_hold=True)
+        _, _, short = _issue(rt, validity_days=1)
+        _, revoked_serial, _ = _issue(rt)
+        _, _, held = _issue(rt, validity_days=1, on_hold=True)
         # Today: the certificates and the OCSP responder certificate are valid -> refused, named.
         with pytest.raises(CRLError) as refused:
             rt.crl().publish_last("qes", OFFICER)
@@ -215,7 +205,7 @@ def test_an_issuance_and_a_revocation_racing_the_close_are_refused(home: Home) -
     """While the close holds its transaction (paused at its store step), an issuance and a
     revocation start; whichever way the database orders them, none lands after the last CRL."""
     with open_runtime(home.path) as rt:
-        _, cert = _issue(rt, validity_days=1)
+        _, _, cert = _issue(rt, validity_days=1)
         responders: set[int] = set()
         for serial, profile, _ in _live(rt, "qes"):
             if profile == "ocsp-responder":
