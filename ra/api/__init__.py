@@ -376,7 +376,7 @@ def approve(order_id: int) -> dict[str, Any]:
 @bp.auth_required(auth)
 @requires(Role.CA_OPERATOR)
 @bp.input(sc.CsrIn, arg_name="data")
-@bp.output(sc.SlotOut)
+@bp.output(sc.IssuedSlotOut)
 @bp.doc(summary="Card personalisation submits one slot's CSR; the CA issues (TOTP session required)")
 def submit_csr(order_id: int, slot: str, data: dict[str, Any]) -> Any:
     try:

@@ -22,6 +22,7 @@ __all__ = [
     "CsrIn",
     "HoldIn",
     "IdentityIn",
+    "IssuedSlotOut",
     "LoginIn",
     "LoginOut",
     "OperatorIn",
@@ -118,6 +119,11 @@ class SlotOut(Schema):
     issuer = String(allow_none=True)
     serial_hex = String(allow_none=True)
     not_after = DateTime(allow_none=True)
+
+
+class IssuedSlotOut(SlotOut):
+    """The slot a CSR was issued for (its own component: the same class as both a view's output and
+    a nested field of another would be registered twice in the OpenAPI document)."""
 
 
 class OrderOut(Schema):

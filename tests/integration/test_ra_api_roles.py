@@ -3,6 +3,8 @@ lets the call through to the service; and the OpenAPI document is generated from
 
 from __future__ import annotations
 
+import pytest
+
 from tests.integration.ra_support import RAEnv, csr_pem
 
 A, RA, REV, CA, AUD, SEC = "app", "ra1", "revo", "caop", "aud", "sec"
@@ -123,6 +125,7 @@ def test_every_endpoint_checks_every_role(env: RAEnv) -> None:
     assert failures == []
 
 
+@pytest.mark.filterwarnings("error::UserWarning")  # e.g. apispec's "added to the spec twice"
 def test_openapi_document_is_generated_from_the_schemas(env: RAEnv) -> None:
     doc = env.ok("GET", "/api/openapi.json")
     assert doc["openapi"].startswith("3.")
