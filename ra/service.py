@@ -1896,6 +1896,8 @@ class RAService:
         with self.db.write() as s:
             # The card row lock serialises concurrent attempts on one card before they are counted.
             card = repo.card_get(s, card_id, lock=True) if stored else None
+            if address is not None:
+                repo.serialise_limit(s, f"address:{address}")
             retry = self._password_retry_after(s, card.id if card else None, address, received)
             failed = False
             if retry is not None:

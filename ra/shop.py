@@ -339,6 +339,8 @@ class ShopService:
         refusal: RAError | None = None
         with ra.db.write() as s:
             shop_repo.lock_account(s, principal.account_id)
+            if address is not None:
+                repo.serialise_limit(s, f"address:{address}")
             failures = shop_repo.failures_since(
                 s, _PURPOSE, now - CODE_WINDOW, account_id=principal.account_id, client_address=address
             )

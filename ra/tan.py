@@ -617,7 +617,9 @@ class TanService:
         with self.ra.db.write() as s:
             card = repo.card_get(s, card_id, lock=True)
             if address is not None:
-                # Sent TANs and refused requests alike, for any card id (an unknown one too).
+                # Sent TANs and refused requests alike, for any card id (an unknown one too),
+                # counted and recorded by one process at a time.
+                repo.serialise_limit(s, f"address:{address}")
                 requests = tan_repo.count_tans(s, now - TAN_WINDOW, client_address=address)
                 requests += tan_repo.failures(s, "tan-request", now - TAN_WINDOW, client_address=address)
                 wait = retry_after(sorted(requests), TAN_REQUESTS_PER_ADDRESS, TAN_WINDOW, now)
@@ -782,6 +784,8 @@ class TanService:
             )
             return verdict
 
+        if address is not None:
+            repo.serialise_limit(s, f"address:{address}")
         wait = _limited(
             retry_after(
                 tan_repo.failures(s, "tan", now - TAN_WINDOW, card_id=card_id), TAN_FAILURES_PER_CARD, TAN_WINDOW, now
@@ -864,6 +868,8 @@ class TanService:
                 # Recorded too (REV-6.4.5-09), counted for the card id and the address, refused
                 # and limited as a wrong TAN for an existing card is.
                 since = received - TAN_WINDOW
+                if address is not None:
+                    repo.serialise_limit(s, f"address:{address}")
                 wait = _limited(
                     retry_after(
                         tan_repo.unknown_card_failures(s, str(card_id), since),

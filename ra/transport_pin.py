@@ -159,6 +159,8 @@ class TransportPinService:
         pin: str | None = None
         with ra.db.write() as s:
             card = ra._card(s, card_id, principal, lock=True)
+            if address is not None:
+                repo.serialise_limit(s, f"address:{address}")
             failures = shop_repo.failures_since(
                 s, _PURPOSE, now - REVEAL_WINDOW, card_id=card.id, client_address=address
             )

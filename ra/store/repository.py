@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from ca.store.models import AuditEvent
@@ -110,6 +110,7 @@ __all__ = [
     "revocation_request_update",
     "revocation_requests",
     "revocation_requests_pending",
+    "serialise_limit",
     "session_add",
     "session_get",
     "slot_add",
@@ -673,3 +674,19 @@ def audit_events(
     if object_id is not None:
         stmt = stmt.where(AuditEvent.object_id == object_id)
     return [(e.seq, e.at, e.actor, e.role, e.action, e.object_type, e.object_id, e.details) for e in s.scalars(stmt)]
+
+
+def serialise_limit(s: Session, key: str) -> None:
+    """Serialise, until the transaction ends, the transactions that count attempts of one limited
+    key (a client address) and then record theirs: without it two processes on PostgreSQL could
+    both count one below the limit and both record, together passing it.
+
+    PostgreSQL: a transaction-scoped advisory lock on a 64-bit hash of ``key``.  Take it after the
+    transaction's business row locks (card, account) and before the audit head, which every caller
+    takes last, so the lock order stays the same everywhere.  SQLite: the write transaction
+    (``BEGIN IMMEDIATE``) already excludes every other writer.
+    """
+    if s.get_bind().dialect.name != "postgresql":
+        return
+    digest = hashlib.sha256(b"qtsp-rate-limit:" + key.encode()).digest()
+    s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": int.from_bytes(digest[:8], "big", signed=True)})

@@ -606,3 +606,35 @@ def test_anonymous_answers_do_not_tell_cards_apart(env: RAEnv) -> None:
     r.close()
     sms = _last_sms(env, good)
     assert sms is not None and sms.state == "sent"
+
+
+def test_the_address_limit_holds_under_concurrent_requests(env: RAEnv) -> None:
+    """Eight requests from one address at once, one below its limit: exactly one is counted, the
+    other seven are refused (429), on PostgreSQL too, where the count and the record of each
+    request are serialised per address (ra.store.repository.serialise_limit)."""
+    address = "203.0.113.77"
+    now = dt.datetime.now(dt.UTC)
+    with env.service.db.write() as s:
+        for _ in range(TAN_REQUESTS_PER_ADDRESS - 1):
+            s.add(TanFailure(card_id=None, kind="tan-request", at=now, client_address=address))
+    tans = TanService(env.service)
+    barrier = threading.Barrier(8)
+    outcomes: list[str] = []
+
+    def request(i: int) -> None:
+        barrier.wait()
+        try:
+            tans.request_tan(900100 + i, "revocation", client_address=address)
+            outcomes.append("counted")
+        except RAError as exc:
+            outcomes.append(exc.kind.value)
+
+    threads = [threading.Thread(target=request, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(outcomes) == ["counted"] + [RAErrorKind.RATE_LIMITED.value] * 7, outcomes
+    with env.service.db.read() as s:
+        counted = s.scalars(select(TanFailure).where(TanFailure.client_address == address)).all()
+    assert len(counted) == TAN_REQUESTS_PER_ADDRESS
