@@ -31,6 +31,7 @@ import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
+from ca.audit.chain import JSONValue
 from ca.findings import Finding, Severity
 from ca.store.db import UnitOfWork
 from ra.errors import RAError, RAErrorKind
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from ra.service import RAService
 
 __all__ = [
+    "ACCOUNT_ANSWER",
     "CONFIRMATION_VALIDITY",
     "RESENDS_PER_DAY",
     "Confirmed",
@@ -58,6 +60,10 @@ RESENDS_PER_DAY: Final = 3
 _RESEND_WINDOW: Final = dt.timedelta(days=1)
 _PURPOSE: Final = "email-confirmation"
 _MAX_TOKEN: Final = 128
+#: The one answer to an account registration or a request for a new activation code.
+ACCOUNT_ANSWER: Final = (
+    "if the address can be used, a mail with the code that activates the account has been sent to it"
+)
 #: The one answer to a token that confirms nothing.
 REFUSAL: Final = "unknown, used or expired confirmation link: have a new one sent from your order"
 
@@ -68,7 +74,8 @@ def token_digest(token: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class MailedConfirmation:
-    order_id: int
+    order_id: int | None
+    account_id: int | None
     sent_to: str
     """The masked address (``pa***@patent.example``)."""
     expires_at: dt.datetime
@@ -78,7 +85,10 @@ class MailedConfirmation:
 
 @dataclass(frozen=True, slots=True)
 class Confirmed:
-    order_id: int
+    order_id: int | None
+    """The order whose address was confirmed, or None for an account's."""
+    account_id: int | None
+    """The account activated, or None for an order's address."""
     email: str
     """Masked."""
     confirmed_at: dt.datetime
@@ -109,59 +119,126 @@ class EmailConfirmations:
     ra: RAService
 
     def mail(self, s: UnitOfWork, order: OrderRec, principal: Principal, at: dt.datetime) -> MailedConfirmation:
-        """Mail a new confirmation link for the order's address in the caller's transaction; the
+        """Mail a new confirmation code for the order's address in the caller's transaction; the
         pending one is superseded (its email withdrawn if still queued)."""
         assert order.email is not None
+        product = self.ra._product(order.product)
+        return self._send_code(
+            s,
+            order_id=order.id,
+            account_id=None,
+            email=order.email,
+            outbox_account=order.applicant_account_id,
+            lead=f"You ordered a {product.title} (order {order.id}) and gave this address to appear in its "
+            "certificate. If that was you, confirm the address with this code on the order's confirmation page",
+            ignore="If you did not order anything, ignore this mail.",
+            principal=principal,
+            role=Role.APPLICANT if Role.APPLICANT in principal.roles else Role.RA_OFFICER,
+            at=at,
+        )
+
+    def mail_account(self, s: UnitOfWork, account_id: int, email: str, at: dt.datetime) -> MailedConfirmation:
+        """Mail the code that activates a new applicant account (seed 001), in the caller's transaction."""
+        return self._send_code(
+            s,
+            order_id=None,
+            account_id=account_id,
+            email=email,
+            outbox_account=account_id,
+            lead="An applicant account was opened with this address. If that was you, activate it with this "
+            "code on the portal's confirmation page",
+            ignore="If you did not open an account, ignore this mail: without the code it stays inactive.",
+            principal=Principal(name=f"account:{account_id}:{email}", roles=frozenset()),
+            role=Role.APPLICANT,
+            at=at,
+        )
+
+    def notify(self, s: UnitOfWork, email: str, purpose: str, text: str) -> str:
+        """Queue a plain notice (no code) to ``email``, e.g. "an account with this address exists"."""
+        return self.ra.outbox.enqueue(s, channel=Channel.EMAIL, purpose=purpose, recipient=email, text=text)
+
+    def _send_code(
+        self,
+        s: UnitOfWork,
+        *,
+        order_id: int | None,
+        account_id: int | None,
+        email: str,
+        outbox_account: int | None,
+        lead: str,
+        ignore: str,
+        principal: Principal,
+        role: Role,
+        at: dt.datetime,
+    ) -> MailedConfirmation:
         superseded = []
-        for old in email_repo.pending(s, order.id):
+        for old in email_repo.pending(s, order_id, account_id=account_id):
             self.ra.outbox.cancel(s, old.outbox_ref)
             superseded.append(old.id)
         email_repo.supersede(s, superseded)
         token = secrets.token_urlsafe(24)
         expires = at + CONFIRMATION_VALIDITY
-        product = self.ra._product(order.product)
         text = (
-            f"You ordered a {product.title} (order {order.id}) and gave this address to appear in its "
-            "certificate. If that was you, confirm the address with this code on the order's confirmation "
-            f"page (POST {self.ra.public_base_url.rstrip('/')}/api/email-confirmations):\n\n    {token}\n\n"
-            f"It is valid until {expires:%Y-%m-%d %H:%M} UTC, once. If you did not order anything, ignore this mail."
+            f"{lead} (POST {self.ra.public_base_url.rstrip('/')}/api/email-confirmations):\n\n    {token}\n\n"
+            f"It is valid until {expires:%Y-%m-%d %H:%M} UTC, once. {ignore}"
         )
         reference = self.ra.outbox.enqueue(
-            s,
-            channel=Channel.EMAIL,
-            purpose=_PURPOSE,
-            recipient=order.email,
-            text=text,
-            account_id=order.applicant_account_id,
+            s, channel=Channel.EMAIL, purpose=_PURPOSE, recipient=email, text=text, account_id=outbox_account
         )
         confirmation_id = email_repo.add(
             s,
-            order_id=order.id,
-            email=order.email,
+            order_id=order_id,
+            account_id=account_id,
+            email=email,
             token_sha256=token_digest(token),
             at=at,
             expires_at=expires,
             requested_by=principal.name[:255],
             outbox_ref=reference,
         )
+        kind, object_id = ("order", order_id) if order_id is not None else ("account", account_id)
+        assert object_id is not None
         self.ra._audit(
             s,
             principal,
-            Role.APPLICANT if Role.APPLICANT in principal.roles else Role.RA_OFFICER,
-            "order.email_confirmation_sent",
-            "order",
-            order.id,
+            role,
+            f"{kind}.email_confirmation_sent",
+            kind,
+            object_id,
             {
                 "confirmation": confirmation_id,
-                "sent_to": mask_recipient(order.email),
-                "email_sha256": hashlib.sha256(order.email.encode()).hexdigest(),
+                "sent_to": mask_recipient(email),
+                "email_sha256": hashlib.sha256(email.encode()).hexdigest(),
                 "expires_at": expires.isoformat(),
                 "outbox": reference,
                 "superseded": list(superseded),
             },
             at=at,
         )
-        return MailedConfirmation(order.id, mask_recipient(order.email), expires, reference)
+        return MailedConfirmation(order_id, account_id, mask_recipient(email), expires, reference)
+
+    def resend_account(self, email: str, client_address: str | None = None) -> None:
+        """Mail a new activation code to an applicant account that is not active yet (no login: it
+        cannot log in).  Says nothing: the caller is told the same whatever the address (see
+        :data:`ACCOUNT_ANSWER`); three mails per account and day, beyond which nothing is sent."""
+        email = email.strip().lower()
+        now = self.ra.clock()
+        sent = False
+        with self.ra.db.write() as s:
+            account = repo.account_by_email(s, email)
+            if account is None or account.kind != "applicant" or account.confirmed_at is not None:
+                return
+            if len(email_repo.sent_since(s, None, now - _RESEND_WINDOW, account_id=account.id)) < RESENDS_PER_DAY:
+                self.mail_account(s, account.id, account.email, now)
+                sent = True
+        if sent:
+            self.ra.dispatch_outbox()
+
+    def pending_account_mail(self, account_id: int) -> str | None:
+        """The outbox reference of the account's pending activation mail (the demo)."""
+        with self.ra.db.read() as s:
+            found = email_repo.pending(s, None, account_id=account_id)
+        return found[0].outbox_ref if found else None
 
     def pending_mail(self, order_id: int) -> str | None:
         """The outbox reference of the order's pending confirmation mail (operators, the demo)."""
@@ -223,41 +300,48 @@ class EmailConfirmations:
                 or not email_repo.mark_confirmed(s, row.id, now, address)
             ):
                 refusal = RAError(RAErrorKind.FORBIDDEN, REFUSAL)
-                if row is not None:  # a real link, too late or spent: worth an auditor's look
+                if row is not None:  # a real code, too late or spent: worth an auditor's look
+                    kind, object_id = _subject(row)
                     self.ra._audit(
                         s,
                         _anonymous(address),
                         Role.SYSTEM,
-                        "order.email_confirmation_refused",
-                        "order",
-                        row.order_id,
+                        f"{kind}.email_confirmation_refused",
+                        kind,
+                        object_id,
                         {"confirmation": row.id, "state": row.state, "expired": row.expires_at <= now},
                         at=now,
                     )
             else:
-                order = repo.order_get(s, row.order_id)
-                assert order is not None
+                kind, object_id = _subject(row)
+                details: dict[str, JSONValue] = {
+                    "confirmation": row.id,
+                    "email_sha256": hashlib.sha256(row.email.encode()).hexdigest(),
+                    "sent_to": mask_recipient(row.email),
+                    "client_address": address,
+                }
+                if row.order_id is not None:
+                    order = repo.order_get(s, row.order_id)
+                    assert order is not None
+                    details["still_the_order_address"] = order.email == row.email
+                else:
+                    assert row.account_id is not None
+                    details["account_activated"] = repo.account_confirm(s, row.account_id, now)
                 self.ra._audit(
-                    s,
-                    _anonymous(address),
-                    Role.SYSTEM,
-                    "order.email_confirmed",
-                    "order",
-                    row.order_id,
-                    {
-                        "confirmation": row.id,
-                        "email_sha256": hashlib.sha256(row.email.encode()).hexdigest(),
-                        "sent_to": mask_recipient(row.email),
-                        "still_the_order_address": order.email == row.email,
-                        "client_address": address,
-                    },
-                    at=now,
+                    s, _anonymous(address), Role.SYSTEM, f"{kind}.email_confirmed", kind, object_id, details, at=now
                 )
-                result = Confirmed(row.order_id, mask_recipient(row.email), now)
+                result = Confirmed(row.order_id, row.account_id, mask_recipient(row.email), now)
         if refusal is not None:
             raise refusal
         assert result is not None
         return result
+
+
+def _subject(row: email_repo.ConfirmationRec) -> tuple[str, int]:
+    if row.order_id is not None:
+        return "order", row.order_id
+    assert row.account_id is not None
+    return "account", row.account_id
 
 
 def _anonymous(client_address: str | None) -> Principal:

@@ -39,6 +39,8 @@ class AccountRec:
     totp_last_step: int | None
     disabled: bool
     roles: tuple[str, ...]
+    confirmed_at: dt.datetime | None = None
+    """When the email address was confirmed; an applicant cannot log in before."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -299,8 +299,20 @@ class RAService:
 
     def register_applicant(
         self, *, email: str, password: str, given_names: str, surname: str, date_of_birth: dt.date
-    ) -> int:
-        """Open an applicant account: one per person (names and date of birth), one per email."""
+    ) -> int | None:
+        """Open an applicant account, one per person (names and date of birth) and one per email,
+        inactive until the code mailed to the address comes back (seed 001: "Bestätigungslink ...
+        um Ihren Account zu aktivieren"; :mod:`ra.email_confirmation`).
+
+        The caller is told the same whatever happens (:data:`ra.email_confirmation.ACCOUNT_ANSWER`),
+        so that registration cannot be used to find out which addresses or persons have an
+        account; the address's owner learns it by mail: a known address gets "you have an account
+        already", an address offered for a person who has an account under another one gets "we
+        could not open an account with these details".  Both are audited.
+
+        :returns: the new account's id, or None when none was opened (for trusted callers).
+        :raises RAError: MALFORMED (the request alone: address syntax, names, date of birth).
+        """
         email = email.strip().lower()
         if not _EMAIL_RE.match(email) or len(email) > 254:
             raise RAError(RAErrorKind.MALFORMED, "email: not a valid address")
@@ -311,33 +323,64 @@ class RAService:
             raise RAError(RAErrorKind.MALFORMED, "date_of_birth: must lie in the past")
         pw_hash = hash_password(password)
         now = self.clock()
+        anonymous = Principal(name=f"unauthenticated:{email}", roles=frozenset())
+        account_id: int | None = None
         with self.db.write() as s:
-            if repo.account_by_email(s, email) is not None:
-                raise RAError(RAErrorKind.CONFLICT, "an account with this email exists")
-            person = repo.person_get_or_create(s, given_names, surname, date_of_birth, now)
-            if repo.account_of_person(s, "applicant", person.id) is not None:
-                raise RAError(RAErrorKind.CONFLICT, "this person already has an applicant account (one per person)")
-            account_id = repo.account_add(
-                s,
-                email=email,
-                kind="applicant",
-                password_hash=pw_hash,
-                person_id=person.id,
-                totp_secret=None,
-                roles=[Role.APPLICANT.value],
-                at=now,
-                created_by=f"self:{email}",
-            )
-            self._audit(
-                s,
-                Principal(name=f"account:{account_id}:{email}", roles=frozenset()),
-                Role.APPLICANT,
-                "account.registered",
-                "account",
-                account_id,
-                {"email": email, "person_id": person.id},
-                at=now,
-            )
+            existing = repo.account_by_email(s, email)
+            person = repo.person_find(s, given_names, surname, date_of_birth)
+            holder = repo.account_of_person(s, "applicant", person.id) if person is not None else None
+            target = existing if existing is not None else holder
+            if target is not None:
+                known = existing is not None
+                self.email_confirmations.notify(
+                    s,
+                    email,
+                    "account-exists" if known else "account-refused",
+                    "Someone, perhaps you, tried to open an applicant account with this address. An account "
+                    "with this address exists already: log in with it."
+                    if known
+                    else "Someone, perhaps you, tried to open an applicant account with this address. We could "
+                    "not open an account with these details: if you have one already, log in with the address "
+                    "you registered; otherwise contact the trust center's support.",
+                )
+                self._audit(
+                    s,
+                    anonymous,
+                    Role.APPLICANT,
+                    "account.registration_refused",
+                    "account",
+                    target.id,
+                    {
+                        "reason": "email exists" if known else "the person has an applicant account",
+                        "email_sha256": _sha(email),
+                    },
+                    at=now,
+                )
+            else:
+                person = repo.person_get_or_create(s, given_names, surname, date_of_birth, now)
+                account_id = repo.account_add(
+                    s,
+                    email=email,
+                    kind="applicant",
+                    password_hash=pw_hash,
+                    person_id=person.id,
+                    totp_secret=None,
+                    roles=[Role.APPLICANT.value],
+                    at=now,
+                    created_by=f"self:{email}",
+                )
+                self._audit(
+                    s,
+                    Principal(name=f"account:{account_id}:{email}", roles=frozenset()),
+                    Role.APPLICANT,
+                    "account.registered",
+                    "account",
+                    account_id,
+                    {"email": email, "person_id": person.id},
+                    at=now,
+                )
+                self.email_confirmations.mail_account(s, account_id, email, now)
+        self.dispatch_outbox()
         return account_id
 
     def create_operator(
@@ -378,6 +421,7 @@ class RAService:
                 roles=[r.value for r in wanted],
                 at=now,
                 created_by=principal.name,
+                confirmed_at=now,  # created by a security officer, who checked the person
             )
             repo.account_update(
                 s, account_id, totp_secret=self.data_key.encrypt(secret.encode(), self._totp_aad(account_id))
@@ -461,6 +505,7 @@ class RAService:
         address = client_address[:64] if client_address else None
         now = self.clock()
         failure: str | None = None
+        unconfirmed = False
         step: int | None = None
         with self.db.read() as s:
             account = repo.account_by_email(s, email)
@@ -484,6 +529,13 @@ class RAService:
             failure = "unknown account or wrong password"
         elif account.disabled or not verify_password(account.password_hash, password):
             failure = "unknown account or wrong password"
+        elif account.confirmed_at is None:
+            # The right password (so nothing is revealed): seed 001, active only once confirmed.
+            failure = (
+                "the account is not active yet: confirm its email address with the code mailed to it "
+                "(a new one: POST /api/accounts/confirmation)"
+            )
+            unconfirmed = True
         elif totp is not None:
             if account.totp_secret is None:
                 failure = "the account has no second factor"
@@ -501,7 +553,8 @@ class RAService:
             ):
                 failure = "wrong or already used TOTP code"
             if failure is not None or account is None:
-                repo.login_failure_add(s, email_key, address, now)
+                if not unconfirmed:  # not a guess: the password was right
+                    repo.login_failure_add(s, email_key, address, now)
                 ca_repo.append_audit(
                     s,
                     at=now,

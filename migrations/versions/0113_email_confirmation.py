@@ -1,5 +1,7 @@
-"""``ra_email_confirmation``: links mailed to an order's email address that the applicant follows
-to confirm it before it is certified; the outbox gains the ``email`` channel.
+"""``ra_email_confirmation``: codes mailed to an order's email address (confirmed before it is
+certified) or a new applicant account's (which it activates); ``ra_account.confirmed_at``
+(accounts that exist already count as confirmed when they were created); the outbox gains the
+``email`` channel.
 
 Revision ID: 0113
 Revises: 0112
@@ -28,7 +30,8 @@ def upgrade() -> None:
     op.create_table(
         "ra_email_confirmation",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("order_id", sa.Integer(), nullable=False),
+        sa.Column("order_id", sa.Integer(), nullable=True),
+        sa.Column("account_id", sa.Integer(), nullable=True),
         sa.Column("email", sa.String(length=254), nullable=False),
         sa.Column("token_sha256", sa.String(length=64), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
@@ -41,14 +44,25 @@ def upgrade() -> None:
         sa.CheckConstraint(
             "state IN ('pending', 'confirmed', 'superseded')", name=op.f("ck_ra_email_confirmation_state")
         ),
+        sa.CheckConstraint("(order_id IS NULL) <> (account_id IS NULL)", name=op.f("ck_ra_email_confirmation_subject")),
         sa.ForeignKeyConstraint(["order_id"], ["ra_order.id"], name=op.f("fk_ra_email_confirmation_order_id_ra_order")),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["ra_account.id"], name=op.f("fk_ra_email_confirmation_account_id_ra_account")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ra_email_confirmation")),
         sa.UniqueConstraint("token_sha256", name=op.f("uq_ra_email_confirmation_token_sha256")),
     )
     op.create_index(op.f("ix_ra_email_confirmation_order_id_state"), "ra_email_confirmation", ["order_id", "state"])
+    op.create_index(op.f("ix_ra_email_confirmation_account_id_state"), "ra_email_confirmation", ["account_id", "state"])
+    with op.batch_alter_table("ra_account") as batch_op:
+        batch_op.add_column(sa.Column("confirmed_at", sa.DateTime(timezone=True), nullable=True))
+    op.execute("UPDATE ra_account SET confirmed_at = created_at")
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("ra_account") as batch_op:
+        batch_op.drop_column("confirmed_at")
+    op.drop_index(op.f("ix_ra_email_confirmation_account_id_state"), table_name="ra_email_confirmation")
     op.drop_index(op.f("ix_ra_email_confirmation_order_id_state"), table_name="ra_email_confirmation")
     op.drop_table("ra_email_confirmation")
     op.execute("DELETE FROM ra_outbox WHERE channel = 'email'")

@@ -151,10 +151,30 @@ def _internal(error: Exception) -> Response:
 
 @bp.post("/accounts")
 @bp.input(sc.RegisterIn, arg_name="data")
-@bp.output(sc.CreatedOut, status_code=201)
-@bp.doc(summary="Open an applicant account (one per person)")
+@bp.output(sc.AcceptedOut, status_code=202)
+@bp.doc(
+    summary="Open an applicant account (one per person and per address), active once the code mailed to the "
+    "address is confirmed (POST /api/email-confirmations); the answer is the same for every address and person"
+)
 def register(data: dict[str, Any]) -> dict[str, Any]:
-    return {"id": _service().register_applicant(**data)}
+    from ra.email_confirmation import ACCOUNT_ANSWER
+
+    _service().register_applicant(**data)
+    return {"detail": ACCOUNT_ANSWER}
+
+
+@bp.post("/accounts/confirmation")
+@bp.input(sc.EmailIn, arg_name="data")
+@bp.output(sc.AcceptedOut, status_code=202)
+@bp.doc(
+    summary="Mail a new activation code to an applicant account that is not active yet (3 per account and day); "
+    "the answer is the same for every address"
+)
+def resend_account_confirmation(data: dict[str, Any]) -> dict[str, Any]:
+    from ra.email_confirmation import ACCOUNT_ANSWER
+
+    _service().email_confirmations.resend_account(data["email"], request.remote_addr)
+    return {"detail": ACCOUNT_ANSWER}
 
 
 @bp.post("/auth/login")

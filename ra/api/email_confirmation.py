@@ -31,7 +31,8 @@ class ConfirmIn(Schema):
 
 
 class ConfirmedOut(Schema):
-    order_id = Integer()
+    order_id = Integer(allow_none=True, metadata={"description": "The order whose address was confirmed"})
+    account_id = Integer(allow_none=True, metadata={"description": "The applicant account activated"})
     email = String(metadata={"description": "Masked, e.g. pa***@patent.example"})
     confirmed_at = DateTime()
 
@@ -47,12 +48,18 @@ class MailedOut(Schema):
 @bp.input(ConfirmIn, arg_name="data")
 @bp.output(ConfirmedOut)
 @bp.doc(
-    summary="Confirm an order's email address with the code mailed to it (no account: the code proves the "
-    "mailbox); single use, 7 days; unknown, used and expired codes get one answer (403)"
+    summary="Confirm an email address with the code mailed to it: an order's (before it is certified) or a new "
+    "applicant account's (which it activates); no login: the code proves the mailbox; single use, 7 days; "
+    "unknown, used and expired codes get one answer (403)"
 )
 def confirm_email(data: dict[str, Any]) -> dict[str, Any]:
     done = _service().email_confirmations.confirm(data["token"], request.remote_addr)
-    return {"order_id": done.order_id, "email": done.email, "confirmed_at": done.confirmed_at}
+    return {
+        "order_id": done.order_id,
+        "account_id": done.account_id,
+        "email": done.email,
+        "confirmed_at": done.confirmed_at,
+    }
 
 
 @bp.post("/orders/<int:order_id>/email-confirmation")

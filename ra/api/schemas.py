@@ -11,6 +11,7 @@ from ra.products import ORDER_CHANNELS
 from ra.workflow import WaitingReason
 
 __all__ = [
+    "AcceptedOut",
     "AccountOut",
     "ApprovalOut",
     "AuditOut",
@@ -20,6 +21,7 @@ __all__ = [
     "CopyOut",
     "CreatedOut",
     "CsrIn",
+    "EmailIn",
     "HoldIn",
     "IdentityIn",
     "IssuedSlotOut",
@@ -65,6 +67,14 @@ class LoginOut(Schema):
 
 class CreatedOut(Schema):
     id = Integer()
+
+
+class AcceptedOut(Schema):
+    detail = String(metadata={"description": "The same for every request: what happens is told by mail"})
+
+
+class EmailIn(Schema):
+    email = String(required=True, validate=Length(min=3, max=254))
 
 
 class SlotDefOut(Schema):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -25,7 +26,8 @@ __all__ = [
 @dataclass(frozen=True, slots=True)
 class ConfirmationRec:
     id: int
-    order_id: int
+    order_id: int | None
+    account_id: int | None
     email: str
     state: str
     expires_at: dt.datetime
@@ -33,13 +35,14 @@ class ConfirmationRec:
 
 
 def _rec(row: EmailConfirmation) -> ConfirmationRec:
-    return ConfirmationRec(row.id, row.order_id, row.email, row.state, row.expires_at, row.outbox_ref)
+    return ConfirmationRec(row.id, row.order_id, row.account_id, row.email, row.state, row.expires_at, row.outbox_ref)
 
 
 def add(
     s: Session,
     *,
-    order_id: int,
+    order_id: int | None,
+    account_id: int | None = None,
     email: str,
     token_sha256: str,
     at: dt.datetime,
@@ -49,6 +52,7 @@ def add(
 ) -> int:
     row = EmailConfirmation(
         order_id=order_id,
+        account_id=account_id,
         email=email,
         token_sha256=token_sha256,
         state="pending",
@@ -64,9 +68,17 @@ def add(
     return int(row.id)
 
 
-def pending(s: Session, order_id: int) -> list[ConfirmationRec]:
-    """The order's pending confirmations, newest first."""
-    stmt = select(EmailConfirmation).where(EmailConfirmation.order_id == order_id, EmailConfirmation.state == "pending")
+def _of(order_id: int | None, account_id: int | None) -> Any:
+    if (order_id is None) == (account_id is None):
+        raise ValueError("name an order or an account")
+    if order_id is not None:
+        return EmailConfirmation.order_id == order_id
+    return EmailConfirmation.account_id == account_id
+
+
+def pending(s: Session, order_id: int | None = None, *, account_id: int | None = None) -> list[ConfirmationRec]:
+    """The order's (or account's) pending confirmations, newest first."""
+    stmt = select(EmailConfirmation).where(_of(order_id, account_id), EmailConfirmation.state == "pending")
     return [_rec(r) for r in s.scalars(stmt.order_by(EmailConfirmation.id.desc()))]
 
 
@@ -104,9 +116,9 @@ def mark_confirmed(s: Session, confirmation_id: int, at: dt.datetime, client_add
     return int(getattr(result, "rowcount", 0)) == 1
 
 
-def sent_since(s: Session, order_id: int, since: dt.datetime) -> list[dt.datetime]:
-    """When the order's confirmation mails since ``since`` were made, oldest first."""
-    stmt = select(EmailConfirmation.created_at).where(
-        EmailConfirmation.order_id == order_id, EmailConfirmation.created_at > since
-    )
+def sent_since(
+    s: Session, order_id: int | None, since: dt.datetime, *, account_id: int | None = None
+) -> list[dt.datetime]:
+    """When the order's (or account's) confirmation mails since ``since`` were made, oldest first."""
+    stmt = select(EmailConfirmation.created_at).where(_of(order_id, account_id), EmailConfirmation.created_at > since)
     return list(s.scalars(stmt.order_by(EmailConfirmation.created_at)))

@@ -82,6 +82,9 @@ class Account(Base):
     disabled: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[dt.datetime]
     created_by: Mapped[str] = mapped_column(String(_ACTOR))
+    confirmed_at: Mapped[dt.datetime | None]
+    """When the email address was confirmed (seed 001: the account is activated by the link mailed
+    to it); an applicant cannot log in before.  Operators: when a security officer created them."""
 
     __table_args__ = (
         CheckConstraint("kind IN ('applicant', 'operator')", name="kind"),
@@ -486,14 +489,16 @@ class RegistrationSecret(Base):
 
 
 class EmailConfirmation(Base):
-    """A link mailed to an order's email address (seed 004: "verify the e-mail address"): following
-    it confirms that the applicant receives mail there before the address is certified (rfc822Name
-    in the UPC card's authentication certificate).  Only the SHA-256 of the link's token is kept."""
+    """A code mailed to an email address: an order's (seed 004: "verify the e-mail address"), which
+    is confirmed before it is certified (rfc822Name in the UPC card's authentication certificate),
+    or a new applicant account's (seed 001: the account is activated by the link mailed to it).
+    Only the SHA-256 of the code is kept."""
 
     __tablename__ = "ra_email_confirmation"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    order_id: Mapped[int] = mapped_column(ForeignKey("ra_order.id"))
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("ra_order.id"))
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("ra_account.id"))
     email: Mapped[str] = mapped_column(String(254))
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     state: Mapped[str] = mapped_column(String(16))
@@ -506,7 +511,9 @@ class EmailConfirmation(Base):
 
     __table_args__ = (
         Index(None, "order_id", "state"),
+        Index(None, "account_id", "state"),
         CheckConstraint("state IN ('pending', 'confirmed', 'superseded')", name="state"),
+        CheckConstraint("(order_id IS NULL) <> (account_id IS NULL)", name="subject"),
     )
 
 

@@ -63,6 +63,7 @@ __all__ = [
     "account_add",
     "account_by_email",
     "account_claim_totp_step",
+    "account_confirm",
     "account_get",
     "account_set_roles",
     "account_update",
@@ -172,6 +173,7 @@ def _account(s: Session, row: Account) -> AccountRec:
         totp_last_step=row.totp_last_step,
         disabled=row.disabled,
         roles=roles,
+        confirmed_at=row.confirmed_at,
     )
 
 
@@ -186,6 +188,7 @@ def account_add(
     roles: Iterable[str],
     at: dt.datetime,
     created_by: str,
+    confirmed_at: dt.datetime | None = None,
 ) -> int:
     row = Account(
         email=email,
@@ -197,6 +200,7 @@ def account_add(
         disabled=False,
         created_at=at,
         created_by=created_by,
+        confirmed_at=confirmed_at,
     )
     s.add(row)
     s.flush()
@@ -690,3 +694,11 @@ def serialise_limit(s: Session, key: str) -> None:
         return
     digest = hashlib.sha256(b"qtsp-rate-limit:" + key.encode()).digest()
     s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": int.from_bytes(digest[:8], "big", signed=True)})
+
+
+def account_confirm(s: Session, account_id: int, at: dt.datetime) -> bool:
+    """Mark the account's email confirmed (once); False when it was confirmed already."""
+    result = s.execute(
+        update(Account).where(Account.id == account_id, Account.confirmed_at.is_(None)).values(confirmed_at=at)
+    )
+    return int(getattr(result, "rowcount", 0)) == 1

@@ -68,15 +68,32 @@ class RAEnv:
     # -- accounts -------------------------------------------------------------------------------
 
     def applicant(self, name: str, given: str, surname: str, dob: str) -> None:
+        """Register ``name``, activate the account with the mailed code (seed 001), log in."""
+        from ra.store import repository as repo
+
         email = f"{name}@example.org"
-        body = self.ok(
+        self.ok(
             "POST",
             "/api/accounts",
             json={"email": email, "password": PASSWORD, "given_names": given, "surname": surname, "date_of_birth": dob},
-            status=201,
+            status=202,
         )
-        self.ids[name] = body["id"]
+        with self.service.db.read() as s:
+            account = repo.account_by_email(s, email)
+        assert account is not None, f"no account was opened for {email}"
+        self.ids[name] = account.id
+        ref = self.service.email_confirmations.pending_account_mail(account.id)
+        self.ok("POST", "/api/email-confirmations", json={"token": self.mailed_code(ref)})
         self.tokens[name] = self.ok("POST", "/api/auth/login", json={"email": email, "password": PASSWORD})["token"]
+
+    def mailed_code(self, reference: str | None) -> str:
+        """The confirmation code in the spooled mail ``reference``."""
+        from ra.outbox import Channel, SpoolGateway
+
+        assert reference is not None, "no confirmation mail"
+        gateway = self.service.gateways[Channel.EMAIL]
+        assert isinstance(gateway, SpoolGateway)
+        return gateway.read(Channel.EMAIL, reference).split("\n\n    ", 1)[1].split("\n", 1)[0]
 
     def operator(self, name: str, *roles: Role, person: tuple[str, str, dt.date] | None = None) -> None:
         from ra.evidence import PersonData
@@ -111,21 +128,7 @@ class RAEnv:
 
     def email_token(self, order_id: int) -> str:
         """The code of the order's pending email confirmation, read from the spooled mail."""
-        from sqlalchemy import select
-
-        from ra.outbox import Channel, SpoolGateway
-        from ra.store.models import EmailConfirmation
-
-        with self.service.db.read() as s:
-            ref = s.scalars(
-                select(EmailConfirmation.outbox_ref)
-                .where(EmailConfirmation.order_id == order_id, EmailConfirmation.state == "pending")
-                .order_by(EmailConfirmation.id.desc())
-            ).first()
-        assert ref is not None, f"order {order_id}: no pending email confirmation"
-        gateway = self.service.gateways[Channel.EMAIL]
-        assert isinstance(gateway, SpoolGateway)
-        return gateway.read(Channel.EMAIL, ref).split("\n\n    ", 1)[1].split("\n", 1)[0]
+        return self.mailed_code(self.service.email_confirmations.pending_mail(order_id))
 
     def confirm_email(self, order_id: int) -> Any:
         """The applicant follows the link mailed to the order's address (seed 004)."""

@@ -13,6 +13,7 @@ ANY = None  # no token needed
 # (method, rule) -> callers allowed.  Written out independently of the code under test.
 EXPECTED: dict[tuple[str, str], set[str] | None] = {
     ("POST", "/api/accounts"): ANY,
+    ("POST", "/api/accounts/confirmation"): ANY,
     ("POST", "/api/auth/login"): ANY,
     ("GET", "/api/products"): ANY,
     ("GET", "/api/orders"): {A, RA, CA, AUD},

@@ -100,6 +100,58 @@ def test_expiry_who_may_ask_again_and_the_daily_limit(env: RAEnv) -> None:
     limited = env.call("POST", f"/api/orders/{order}/email-confirmation", "pa")
     assert limited.status_code == 429 and 0 < int(limited.headers["Retry-After"]) <= 86400
     with env.service.db.read() as s:
-        states = list(s.scalars(select(EmailConfirmation.state).order_by(EmailConfirmation.id)))
+        states = list(
+            s.scalars(
+                select(EmailConfirmation.state)
+                .where(EmailConfirmation.order_id == order)
+                .order_by(EmailConfirmation.id)
+            )
+        )
     assert states == ["superseded"] * (RESENDS_PER_DAY - 1) + ["pending"]
     env.confirm_email(order)
+
+
+def test_an_account_is_active_only_once_its_address_is_confirmed(env: RAEnv) -> None:
+    """Seed 001: the account is activated by the link mailed to the address it was opened with."""
+    from ra.email_confirmation import ACCOUNT_ANSWER
+    from ra.store import repository as repo
+    from tests.integration.ra_support import PASSWORD
+
+    email = "neu@example.org"
+    body = {
+        "email": email,
+        "password": PASSWORD,
+        "given_names": "Nora",
+        "surname": "Neu",
+        "date_of_birth": "1990-02-02",
+    }
+    assert env.ok("POST", "/api/accounts", json=body, status=202) == {"detail": ACCOUNT_ANSWER}
+    with env.service.db.read() as s:
+        account = repo.account_by_email(s, email)
+    assert account is not None and account.confirmed_at is None
+    # The right password is not enough yet (and says so); a wrong one gets the usual answer.
+    r = env.call("POST", "/api/auth/login", json={"email": email, "password": PASSWORD})
+    assert r.status_code == 401 and "not active yet" in r.get_json()["detail"]
+    r = env.call("POST", "/api/auth/login", json={"email": email, "password": PASSWORD + "x"})
+    assert r.status_code == 401 and r.get_json()["detail"] == "unknown account or wrong password"
+
+    # A new code supersedes the first; unknown and active addresses get the same answer, no mail.
+    first = env.mailed_code(env.service.email_confirmations.pending_account_mail(account.id))
+    for address in (email, "nobody@example.org", "ra1@qtsp.example"):
+        assert env.ok("POST", "/api/accounts/confirmation", json={"email": address}, status=202) == {
+            "detail": ACCOUNT_ANSWER
+        }
+    with env.service.db.read() as s:
+        mails = s.scalars(select(OutboxMessage).where(OutboxMessage.channel == "email")).all()
+    assert [m.recipient_hint for m in mails if m.purpose == "email-confirmation"].count("ne***@example.org") == 2
+    assert not any(m.recipient_hint.startswith(("no***", "ra***")) for m in mails)
+    _refused(_confirm(env, first))
+    second = env.mailed_code(env.service.email_confirmations.pending_account_mail(account.id))
+    done = env.ok("POST", "/api/email-confirmations", json={"token": second})
+    assert (done["account_id"], done["order_id"], done["email"]) == (account.id, None, "ne***@example.org")
+    assert env.ok("POST", "/api/auth/login", json={"email": email, "password": PASSWORD})["token"]
+    _refused(_confirm(env, second))
+    text = _audit(env)
+    assert first not in text and second not in text
+    actions = [a for a, _ in json.loads(text)]
+    assert actions.count("account.email_confirmation_sent") >= 2 and "account.email_confirmed" in actions

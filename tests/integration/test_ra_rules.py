@@ -12,8 +12,10 @@ import pyotp
 from sqlalchemy import select
 
 from ca.store.models import CertificateRecord
+from ra.email_confirmation import ACCOUNT_ANSWER
 from ra.roles import Role
-from ra.store.models import EvidenceCopy
+from ra.store import repository as repo
+from ra.store.models import EvidenceCopy, OutboxMessage
 from tests.integration.ra_support import PASSWORD, RAEnv, csr_pem
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 200
@@ -43,10 +45,19 @@ def test_one_account_per_person_and_email(env: RAEnv) -> None:
         "surname": "a",
         "date_of_birth": "1980-01-01",
     }
+    # Refused, but told as any registration is (the address's owner learns why by mail).
     r = env.call("POST", "/api/accounts", json=body)
-    assert r.status_code == 409 and "one per person" in r.get_json()["detail"]
+    assert r.status_code == 202 and r.get_json() == {"detail": ACCOUNT_ANSWER}
     r = env.call("POST", "/api/accounts", json={**body, "email": "a@example.org", "given_names": "Zoe"})
-    assert r.status_code == 409
+    assert r.status_code == 202 and r.get_json() == {"detail": ACCOUNT_ANSWER}
+    with env.service.db.read() as s:
+        assert repo.account_by_email(s, "other@example.org") is None
+        assert repo.person_find(s, "Zoe", "a", dt.date(1980, 1, 1)) is None
+        mails = {
+            m.purpose: m.recipient_hint
+            for m in s.scalars(select(OutboxMessage).where(OutboxMessage.channel == "email"))
+        }
+    assert mails["account-refused"] == "ot***@example.org" and mails["account-exists"] == "a***@example.org"
 
 
 def test_nobody_approves_their_own_order_or_as_subject(env: RAEnv) -> None:
