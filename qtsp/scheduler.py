@@ -87,7 +87,7 @@ def ra_card_jobs(rt: Runtime) -> str:
     return (
         f"reconciled {len(reconciled.recorded)} recorded, {len(reconciled.reset)} reset; "
         f"revocations carried out {len(revoked)}, still failing {len(still_failing)}; "
-        f"activated {len(activated)}, expired {len(expired)}, copies deleted {len(purged)}"
+        f"activated {len(activated)}, expired {len(expired)}, orders whose copy or documents were deleted {len(purged)}"
     )
 
 

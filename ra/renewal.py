@@ -740,6 +740,7 @@ class RenewalService:
                 "supplied_by": d.supplied_by,
                 "signed_by": d.signed_by,
                 "signatory_id": d.signatory_id,
+                "purged_at": d.purged_at.isoformat() if d.purged_at else None,
             }
         copy = repo.copy_get(s, order_id)
         if copy is not None:

@@ -1687,13 +1687,30 @@ class RAService:
         return self._activate(principal, Role.APPLICANT, card_id, "receipt confirmed")
 
     def purge_expired_copies(self, retention: dt.timedelta) -> list[int]:
-        """Delete identity-document copies uploaded longer than ``retention`` ago, keeping their
-        digests and every audit entry (TS 119 461 ISS-8.5.2-04/-08: kept for the retention period,
-        then deleted).  Returns the orders whose copy was deleted; each deletion is audited."""
+        """Delete identity-document copies and renewal documents (contract, declaration, terms)
+        received longer than ``retention`` ago, keeping their digests and every audit entry
+        (TS 119 461 ISS-8.5.2-04/-08: kept for the retention period, then deleted).  Returns the
+        orders whose copy or documents were deleted; each deletion is audited."""
+        from ra.store import renewal_repo
+
         now = self.clock()
         with self.db.read() as s:
             due = repo.copies_due_purge(s, now - retention)
+            documents = renewal_repo.documents_due_purge(s, now - retention)
         done = []
+        for doc_id, order_id, kind, digest in documents:
+            with self.db.write() as s:
+                if renewal_repo.document_purge(s, doc_id, now):
+                    self._audit(
+                        s,
+                        SYSTEM,
+                        Role.SYSTEM,
+                        "order.renewal_document_purged",
+                        "order",
+                        order_id,
+                        {"kind": kind, "sha256": digest, "retention_days": retention.days},
+                    )
+                    done.append(order_id)
         for order_id, digest in due:
             with self.db.write() as s:
                 if repo.copy_purge(s, order_id, now):
@@ -1707,7 +1724,7 @@ class RAService:
                         {"sha256": digest, "retention_days": retention.days},
                     )
                     done.append(order_id)
-        return done
+        return list(dict.fromkeys(done))
 
     def activate_due(self) -> list[int]:
         """Activate every card shipped at least the configured delay ago (default 24 h)."""

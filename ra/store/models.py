@@ -683,13 +683,15 @@ class RenewalDocument(Base):
     size: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
     key_id: Mapped[str] = mapped_column(String(16))
-    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
+    """None once the retention period has passed, as for the ID copy (its digest stays)."""
     signed_by: Mapped[str] = mapped_column(String(_ACTOR))
     """Who signed: the holder, or the organisation's legal representative (by name)."""
     signatory_id: Mapped[int | None] = mapped_column(ForeignKey("ra_signatory.id"))
     """The representative (ra_signatory) who signed the contract; None when the holder signed."""
     supplied_by: Mapped[str] = mapped_column(String(_ACTOR))
     received_at: Mapped[dt.datetime]
+    purged_at: Mapped[dt.datetime | None]
 
     __table_args__ = (
         Unique("order_id", "kind"),

@@ -49,6 +49,8 @@ class RenewalDocRec:
     signatory_id: int | None
     supplied_by: str
     received_at: dt.datetime
+    purged_at: dt.datetime | None = None
+    """When the bytes were deleted under the retention policy (the digest stays)."""
 
 
 def renewal_add(s: Session, **values: Any) -> None:
@@ -101,3 +103,25 @@ def document_put(s: Session, order_id: int, kind: str, **values: Any) -> None:
 def documents(s: Session, order_id: int) -> list[RenewalDocRec]:
     stmt = select(RenewalDocument).where(RenewalDocument.order_id == order_id).order_by(RenewalDocument.kind)
     return [_rec(r, RenewalDocRec) for r in s.scalars(stmt)]
+
+
+def documents_due_purge(s: Session, received_before: dt.datetime, limit: int = 500) -> list[tuple[int, int, str, str]]:
+    """(document id, order id, kind, digest) of renewal documents older than the retention period
+    that still hold their bytes, oldest first."""
+    rows = s.execute(
+        select(RenewalDocument.id, RenewalDocument.order_id, RenewalDocument.kind, RenewalDocument.sha256)
+        .where(RenewalDocument.received_at < received_before, RenewalDocument.purged_at.is_(None))
+        .order_by(RenewalDocument.received_at)
+        .limit(limit)
+    ).all()
+    return [(int(i), int(o), str(k), str(d)) for i, o, k, d in rows]
+
+
+def document_purge(s: Session, document_id: int, at: dt.datetime) -> bool:
+    """Delete the document's bytes (once); its digest, size and who supplied and signed it stay."""
+    done = s.execute(
+        update(RenewalDocument)
+        .where(RenewalDocument.id == document_id, RenewalDocument.purged_at.is_(None))
+        .values(ciphertext=None, purged_at=at)
+    )
+    return bool(getattr(done, "rowcount", 0))

@@ -453,3 +453,31 @@ def test_two_slot_card_needs_a_new_key_per_slot_and_four_eyes(env: RAEnv, monkey
     view = env.ok("GET", f"/api/orders/{renewal}", "a")
     assert view["state"] == "done" and [s["state"] for s in view["slots"]] == ["issued", "issued"]
     assert env.ok("GET", f"/api/cards/{view['card_id']}", "a")["state"] == "not-activated"
+
+
+def test_renewal_documents_follow_the_retention_period(env: RAEnv) -> None:
+    """The contract, declaration and terms of a renewal are deleted with the ID copy once the
+    evidence retention period has passed; digests, sizes, signers and the audit entries stay."""
+    import dataclasses
+
+    from ra.store.models import RenewalDocument
+
+    anna = {"given_names": "Anna", "surname": "A", "date_of_birth": "1980-01-01", "role": "Geschäftsführerin"}
+    org_id, anna_sig = env.organisation(signatories=[anna])
+    _, card, _ = _valid_card(env, organisation=(org_id, anna_sig))
+    today = dt.datetime.now(dt.UTC).date()
+    renewal = _request(env, card, today + dt.timedelta(days=2)).get_json()["id"]
+    _all_documents(env, renewal)
+    retention = dt.timedelta(days=30)
+    assert renewal not in env.service.purge_expired_copies(retention)  # not yet due
+    later = dataclasses.replace(env.service, clock=lambda: dt.datetime.now(dt.UTC) + dt.timedelta(days=31))
+    assert renewal in later.purge_expired_copies(retention)
+    assert renewal not in later.purge_expired_copies(retention)  # once
+    with env.service.db.read() as s:
+        rows = s.scalars(select(RenewalDocument).where(RenewalDocument.order_id == renewal)).all()
+    assert sorted(r.kind for r in rows) == ["contract", "declaration", "terms"]
+    assert all(r.ciphertext is None and r.purged_at is not None and len(r.sha256) == 64 for r in rows)
+    docs = env.ok("GET", f"/api/renewals/{renewal}", "ra1")["documents"]
+    assert all(docs[k]["purged_at"] and docs[k]["sha256"] for k in ("contract", "declaration", "terms"))
+    purged = [(a, d) for a, o, d in _actions(env) if a == "order.renewal_document_purged" and o == str(renewal)]
+    assert sorted(json.loads(d)["kind"] for _, d in purged) == ["contract", "declaration", "terms"]
