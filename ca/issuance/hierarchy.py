@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
@@ -26,7 +27,7 @@ from ca.issuance.service import Actor, Issuer
 from ca.profiles import oids
 from ca.store import repository as repo
 from ca.store.db import Database, UnitOfWork
-from hsm import KeyAlgorithm, KeyBackend, KeyRef, SigningKey
+from hsm import KeyAlgorithm, KeyBackend, KeyExists, KeyRef, SigningKey
 
 __all__ = [
     "ISSUING_CAS",
@@ -331,7 +332,11 @@ def issue_responder(
     EKU id-kp-OCSPSigning; id-pkix-ocsp-nocheck (EN 319 411-1 CSS-6.6.3-01A) and therefore a short
     validity; no AIA OCSP URL (CSS-6.6.3-01B).
     """
-    ref = backend.generate(f"{ca_name}-ocsp-{stamp}", settings.ocsp_algorithm)
+    label = f"{ca_name}-ocsp-{stamp}"
+    try:
+        ref = backend.generate(label, settings.ocsp_algorithm)
+    except KeyExists:  # a second responder within the same second (a forced renewal right after init)
+        ref = backend.generate(f"{label}-{secrets.token_hex(3)}", settings.ocsp_algorithm)
     key = backend.signing_key(ref)
     ca_ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     not_after = min(now + dt.timedelta(days=settings.ocsp_validity_days), ca_cert.not_valid_after_utc)

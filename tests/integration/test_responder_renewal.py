@@ -74,3 +74,18 @@ def test_responders_renew_only_when_due_and_old_ones_stay(home: Home) -> None:
             assert ref is not None
             key = rt.backend.signing_key(ref)
             assert key.public_key().public_numbers() == new.public_key().public_numbers()  # type: ignore[union-attr]
+
+
+def test_two_forced_renewals_in_one_second_get_two_keys(home: Home) -> None:
+    """Responder key labels carry the second; a second renewal within it gets a suffixed label
+    instead of failing on the label the first one took (soft keystore and token alike)."""
+    with open_runtime(home.path) as rt:
+        at = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        renewal = ResponderRenewal(db=rt.db, backend=rt.backend, settings=rt.config.ca, clock=lambda: at)
+        first = renewal.renew_due(dt.timedelta(days=7), actor=os_actor(), force=True)
+        second = renewal.renew_due(dt.timedelta(days=7), actor=os_actor(), force=True)
+        assert len(first) == len(second) == 3
+        with rt.db.read() as s:
+            qes = next(c for c in repo.list_cas(s) if c.name == "qes")
+        ref = responder_key_ref(qes)
+        assert ref is not None and ref.label.startswith(f"qes-ocsp-{at:%Y%m%dT%H%M%SZ}-")
