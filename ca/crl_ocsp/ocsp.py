@@ -207,11 +207,14 @@ class ResponderSigner:
 class IssuerEntry:
     id: int
     name: str
+    ca_certificate_der: bytes
     archive_cutoff: dt.datetime
     name_hashes: dict[str, bytes]
     key_hashes: dict[str, bytes]
     signers: list[ResponderSigner] = field(default_factory=list)
     """Newest first."""
+    closed: bool = False
+    """The CA is closed (its last CRL published): it signs its answers with its own key, live."""
 
     def signer(self, now: dt.datetime) -> ResponderSigner | None:
         """The newest responder whose certificate is valid now."""
@@ -261,6 +264,48 @@ class ResponderDirectory:
         with self._lock:
             self._snapshot = self._load(self._snapshot)
 
+    def _sign_closed_with_their_own_keys(
+        self, by_name: dict[str, IssuerEntry], old_signers: dict[int, ResponderSigner]
+    ) -> None:
+        """A closed CA answers with its own key (RFC 6960 §4.2.2.2: the CA that issued the
+        certificate), not a delegated responder: each of those is expired or revoked by then (a
+        closed CA has no other certificates), and a new one would be a certificate issued after
+        the CA's last CRL.  So status stays available by OCSP for as long as the CA certificate is
+        valid (STANDARDS.md §2.6 item 3), not only by the last CRL.  Answers are signed live (the
+        stored pre-signed ones name a delegated responder)."""
+        with self._db.read() as s:
+            closed = {c.issuer_id: c for c in ocsp_repo.closed_authorities(s)}
+        for issuer in by_name.values():
+            rec = closed.get(issuer.id)
+            if rec is None:
+                continue
+            old = old_signers.get(-issuer.id)
+            if old is None:
+                ca_der = issuer.ca_certificate_der
+                cert = x509.load_der_x509_certificate(ca_der)
+                algorithm = KeyAlgorithm(rec.key_algorithm)
+                old = ResponderSigner(
+                    id=-issuer.id,  # never a delegated responder's id: nothing is pre-signed with it
+                    certificate_der=ca_der,
+                    not_before=cert.not_valid_before_utc,
+                    not_after=cert.not_valid_after_utc,
+                    key_ref=KeyRef(
+                        backend=rec.key_backend,
+                        label=rec.key_label,
+                        key_id=rec.key_id,
+                        algorithm=algorithm,
+                        token=rec.key_token,
+                    ),
+                    key_hash=issuer.key_hashes["sha1"],  # RFC 6960 §4.2.1 byKey: the CA's own key
+                    signature_algorithm=signature_algorithm_der(
+                        "ec" if algorithm.is_ec else "rsa", algorithm.default_hash().name
+                    ),
+                    hash=algorithm.default_hash(),
+                    backend=self._backend,
+                )
+            issuer.signers = [old]
+            issuer.closed = True
+
     def _load(self, previous: _Snapshot | None) -> _Snapshot:
         with self._db.read() as s:
             records = ocsp_repo.list_responders(s)
@@ -281,6 +326,7 @@ class ResponderDirectory:
                 issuer = by_name[rec.issuer_name] = IssuerEntry(
                     id=rec.issuer_id,
                     name=rec.issuer_name,
+                    ca_certificate_der=rec.ca_certificate_der,
                     archive_cutoff=ca_cert.not_valid_before_utc,
                     name_hashes={h: _hash(h, name_der) for h in HASH_NAMES},
                     key_hashes={h: _hash(h, key_bits) for h in HASH_NAMES},
@@ -316,6 +362,7 @@ class ResponderDirectory:
                     backend=self._backend,
                 )
             )
+        self._sign_closed_with_their_own_keys(by_name, old_signers)
         by_hash = {
             (h, issuer.name_hashes[h], issuer.key_hashes[h]): issuer for issuer in by_name.values() for h in HASH_NAMES
         }

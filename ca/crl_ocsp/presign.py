@@ -55,6 +55,8 @@ class OCSPPresigner:
     def _sign(
         self, issuer: IssuerEntry, serial: str, status: CertificateStatus, now: dt.datetime
     ) -> PresignedWrite | None:
+        if issuer.closed:
+            return None  # a closed CA signs live, with its own key (ResponderDirectory)
         signer = issuer.signer(now)
         if signer is None:
             log.error("OCSP pre-signing: CA %s has no valid responder certificate", issuer.name)
@@ -128,6 +130,8 @@ class OCSPPresigner:
         for issuer in self.responder.directory.get().by_name.values():
             if done >= batch:
                 break
+            if issuer.closed:
+                continue
             with self.responder.db.read() as s:
                 serials = ocsp_repo.due_for_refresh(
                     s,

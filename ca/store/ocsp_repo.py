@@ -39,6 +39,7 @@ from ca.store.db import Database
 from ca.store.models import (
     CertificateAuthority,
     CertificateRecord,
+    CRLState,
     KeyReference,
     OCSPResponder,
     PresignedOCSPResponse,
@@ -47,6 +48,7 @@ from ca.store.models import (
 
 __all__ = [
     "CertificateStatus",
+    "ClosedAuthority",
     "OCSPStatusReader",
     "OCSPStoreUnavailable",
     "PresignedRow",
@@ -54,6 +56,7 @@ __all__ = [
     "ResponderRecord",
     "StatusLookup",
     "certificate_statuses",
+    "closed_authorities",
     "due_for_refresh",
     "list_responders",
     "store_presigned",
@@ -150,6 +153,35 @@ def list_responders(session: Session) -> list[ResponderRecord]:
         )
         for r in rows
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedAuthority:
+    """A closed CA (its last CRL published) and its own key: it signs its OCSP answers itself."""
+
+    issuer_id: int
+    key_backend: str
+    key_label: str
+    key_id: str
+    key_algorithm: str
+    key_token: str
+
+
+def closed_authorities(session: Session) -> list[ClosedAuthority]:
+    rows = session.execute(
+        select(
+            CertificateAuthority.id,
+            KeyReference.backend,
+            KeyReference.label,
+            KeyReference.key_id,
+            KeyReference.algorithm,
+            KeyReference.token,
+        )
+        .join(CRLState, CRLState.issuer_id == CertificateAuthority.id)
+        .join(KeyReference, KeyReference.id == CertificateAuthority.key_ref_id)
+        .where(CRLState.closed_at.is_not(None))
+    ).all()
+    return [ClosedAuthority(int(r[0]), r[1], r[2], r[3], r[4], r[5]) for r in rows]
 
 
 # ----------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ on SQLite and on PostgreSQL."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import subprocess
 import threading
@@ -15,9 +16,14 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509 import ocsp
 from sqlalchemy import func, select
 
+from ca.asn1.ocsp_response import subject_public_key_bits
 from ca.crl_ocsp.crl import EXPIRED_CERTS_ON_CRL, LAST_NEXT_UPDATE, CRLError, CRLErrorKind, CRLPublisher
+from ca.crl_ocsp.ocsp import OCSPResponder
 from ca.crl_ocsp.revocation import RevocationError
 from ca.issuance.errors import ErrorKind, IssuanceError
 from ca.profiles.subject import SubjectInput
@@ -67,7 +73,7 @@ def _reservations(rt: Runtime) -> int:
 def test_last_crl_only_when_every_certificate_is_expired_or_revoked_then_final(home: Home, tmp_path: Path) -> None:
     with open_runtime(home.path) as rt:
         _, _, short = _issue(rt, validity_days=1)
-        _, revoked_serial, _ = _issue(rt)
+        _, revoked_serial, revoked_cert = _issue(rt)
         _, _, held = _issue(rt, validity_days=1, on_hold=True)
         # Today: the certificates and the OCSP responder certificate are valid -> refused, named.
         with pytest.raises(CRLError) as refused:
@@ -154,6 +160,22 @@ def test_last_crl_only_when_every_certificate_is_expired_or_revoked_then_final(h
             rt.revocation().revoke("qes", format(short.serial_number, "x"), "keyCompromise", actor=ACTOR)
         with pytest.raises(RevocationError, match="last CRL"):
             rt.revocation().activate("qes", format(held.serial_number, "x"), actor=ACTOR)
+        # OCSP goes on for it, signed with the CA's own key (its responder certificates are all
+        # expired or revoked by now, and a new one would be a certificate after the last CRL).
+        responder = OCSPResponder(rt.db, rt.backend, clock=lambda: later)
+        for cert, status in ((revoked_cert, ocsp.OCSPCertStatus.REVOKED), (short, ocsp.OCSPCertStatus.GOOD)):
+            request = ocsp.OCSPRequestBuilder().add_certificate(cert, ca_cert, hashes.SHA256()).build()
+            answer = responder.respond(request.public_bytes(serialization.Encoding.DER))
+            assert answer.outcome == "live", answer.outcome
+            resp = ocsp.load_der_ocsp_response(answer.der)
+            assert resp.response_status is ocsp.OCSPResponseStatus.SUCCESSFUL and resp.certificate_status is status
+            spki = ca_cert.public_key().public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            assert resp.responder_key_hash == hashlib.sha1(subject_public_key_bits(spki)).digest()
+            ca_cert.public_key().verify(  # type: ignore[call-arg]
+                resp.signature, resp.tbs_response_bytes, ec.ECDSA(resp.signature_hash_algorithm)
+            )
         # Nor a new OCSP responder certificate for it; the other CAs go on.
         renewed = rt.responder_renewal().renew_due(dt.timedelta(days=1), actor=OFFICER, force=True)
         assert "qes" not in {r.ca for r in renewed} and "seal" in {r.ca for r in renewed}
