@@ -1,25 +1,29 @@
-"""Email confirmation (seed 004, CenCert: "an automatically generated message to confirm the
-application and verify the e-mail address"): before an email address is certified — the
-rfc822Name and emailProtection of the UPC card's authentication certificate, the products with
-``email = true`` in ra/products.toml — the applicant shows that mail sent there reaches them.
+"""Email confirmation: a code mailed to an address comes back before the address is relied on.
 
-EN 319 411-1 REG-6.2.2-02A: the specific attributes a certificate states are verified, and an
-email address in subjectAltName is one (STANDARDS.md §1.4).
+* **Order addresses** (seed 004, CenCert: "an automatically generated message to confirm the
+  application and verify the e-mail address"): before an email address is certified — the
+  rfc822Name and emailProtection of the UPC card's authentication certificate, the products with
+  ``email = true`` in ra/products.toml — the applicant shows that mail sent there reaches them.
+  EN 319 411-1 REG-6.2.2-02A: the specific attributes a certificate states are verified, and an
+  email address in subjectAltName is one (STANDARDS.md §1.4).  Ordering such a product mails the
+  code in the order's own transaction (outbox, ra/outbox.py); approval refuses the order until it
+  is confirmed (:func:`finding`, in ``RAService.readiness``).  A confirmation counts only for the
+  address it was mailed to, exactly as it will appear in the certificate.
+* **Account addresses** (seed 001, D-Trust: "Nach der Registrierung schicken wir Ihnen an diese
+  E-Mail-Adresse einen Bestätigungslink ... um Ihren Account ... zu aktivieren"): a new applicant
+  account is inactive until its code comes back (``RAService.register_applicant``, ``login``).
 
 Rules:
 
-* **When.** Ordering such a product mails a confirmation to the order's address, in the order's
-  own transaction (outbox, ra/outbox.py); approval refuses the order until it is confirmed
-  (:func:`finding`, in ``RAService.readiness``).  A confirmation counts only for the address it
-  was mailed to, exactly as it will appear in the certificate.
-* **The token.** 192 bits from a CSPRNG (``secrets.token_urlsafe(24)``), valid 7 days, single use;
+* **The code.** 192 bits from a CSPRNG (``secrets.token_urlsafe(24)``), valid 7 days, single use;
   only its SHA-256 is stored (with that much entropy a plain hash protects a copy of the
-  database as well as a keyed one would).  Whoever reads the mailbox may confirm: the token is
+  database as well as a keyed one would).  Whoever reads the mailbox may confirm: the code is
   presented without a login (``POST /api/email-confirmations``), so a portal page behind the
-  link can submit it.  Unknown, used, superseded and expired tokens get one answer.
-* **Again.** The applicant (or an RA officer for them) may have it sent again, three times per
-  order and day; the new mail supersedes the old, and an old letter still queued is withdrawn.
-* **Secrets never leave.** The token appears in the email only, never in a response, a log line
+  link can submit it.  Unknown, used, superseded and expired codes get one answer.
+* **Again.** Three mails per order (the applicant, or an RA officer for them) or account (anyone
+  who names the address: it cannot log in yet) and day; the new mail supersedes the old, and an
+  old mail still queued is withdrawn.
+* **Secrets never leave.** The code appears in the email only, never in a response, a log line
   or the audit log.
 """
 

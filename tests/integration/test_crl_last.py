@@ -176,6 +176,26 @@ def test_last_crl_only_when_every_certificate_is_expired_or_revoked_then_final(h
             ca_cert.public_key().verify(  # type: ignore[call-arg]
                 resp.signature, resp.tbs_response_bytes, ec.ECDSA(resp.signature_hash_algorithm)
             )
+        # A relying party's view: openssl accepts the CA as the response's signer.
+        with rt.db.read() as s:
+            root_der = s.scalars(
+                select(CertificateAuthority.certificate_der).where(CertificateAuthority.name == "root")
+            ).one()
+        (tmp_path / "root.pem").write_bytes(
+            x509.load_der_x509_certificate(root_der).public_bytes(serialization.Encoding.PEM)
+        )
+        (tmp_path / "qes.pem").write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+        (tmp_path / "resp.der").write_bytes(answer.der)
+        checked = subprocess.run(
+            [
+                *("openssl", "ocsp", "-respin", str(tmp_path / "resp.der"), "-issuer", str(tmp_path / "qes.pem")),
+                *("-CAfile", str(tmp_path / "root.pem"), "-no_nonce", "-resp_text"),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert "Response verify OK" in checked.stderr + checked.stdout, checked.stderr
         # Nor a new OCSP responder certificate for it; the other CAs go on.
         renewed = rt.responder_renewal().renew_due(dt.timedelta(days=1), actor=OFFICER, force=True)
         assert "qes" not in {r.ca for r in renewed} and "seal" in {r.ca for r in renewed}
