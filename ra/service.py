@@ -84,6 +84,11 @@ _ORGANISATION_REASONS: Final = frozenset({"affiliationChanged"})
 PASSWORD_WINDOW: Final = dt.timedelta(hours=1)
 PASSWORD_FAILURES_PER_CARD: Final = 5
 PASSWORD_FAILURES_PER_ADDRESS: Final = 20
+#: Account registrations: per client address and hour; mails per named address and day.
+REGISTRATION_WINDOW: Final = dt.timedelta(hours=1)
+REGISTRATION_MAIL_WINDOW: Final = dt.timedelta(days=1)
+REGISTRATIONS_PER_ADDRESS: Final = 20
+REGISTRATION_MAILS_PER_EMAIL: Final = 3
 #: Failed logins counted over LOGIN_WINDOW: per email (any address) and per client address.
 LOGIN_WINDOW: Final = dt.timedelta(minutes=15)
 LOGIN_FAILURES_PER_EMAIL: Final = 10
@@ -298,7 +303,14 @@ class RAService:
     # Accounts
 
     def register_applicant(
-        self, *, email: str, password: str, given_names: str, surname: str, date_of_birth: dt.date
+        self,
+        *,
+        email: str,
+        password: str,
+        given_names: str,
+        surname: str,
+        date_of_birth: dt.date,
+        client_address: str | None = None,
     ) -> int | None:
         """Open an applicant account, one per person (names and date of birth) and one per email,
         inactive until the code mailed to the address comes back (seed 001: "Bestätigungslink ...
@@ -310,8 +322,14 @@ class RAService:
         already", an address offered for a person who has an account under another one gets "we
         could not open an account with these details".  Both are audited.
 
+        Each registration mails the address it names, so the trust center must not become a mail
+        relay: :data:`REGISTRATIONS_PER_ADDRESS` per client address and hour (429), and at most
+        :data:`REGISTRATION_MAILS_PER_EMAIL` mails per named address and day (beyond them nothing
+        is done; the answer stays the same).
+
         :returns: the new account's id, or None when none was opened (for trusted callers).
-        :raises RAError: MALFORMED (the request alone: address syntax, names, date of birth).
+        :raises RAError: MALFORMED (the request alone: address syntax, names, date of birth),
+            RATE_LIMITED (too many registrations from the client address).
         """
         email = email.strip().lower()
         if not _EMAIL_RE.match(email) or len(email) > 254:
@@ -324,63 +342,109 @@ class RAService:
         pw_hash = hash_password(password)
         now = self.clock()
         anonymous = Principal(name=f"unauthenticated:{email}", roles=frozenset())
+        address = client_address[:64] if client_address else None
+        email_key = _sha(email)
         account_id: int | None = None
+        limited: RAError | None = None
         with self.db.write() as s:
-            existing = repo.account_by_email(s, email)
-            person = repo.person_find(s, given_names, surname, date_of_birth)
-            holder = repo.account_of_person(s, "applicant", person.id) if person is not None else None
-            target = existing if existing is not None else holder
-            if target is not None:
-                known = existing is not None
-                self.email_confirmations.notify(
-                    s,
-                    email,
-                    "account-exists" if known else "account-refused",
-                    "Someone, perhaps you, tried to open an applicant account with this address. An account "
-                    "with this address exists already: log in with it."
-                    if known
-                    else "Someone, perhaps you, tried to open an applicant account with this address. We could "
-                    "not open an account with these details: if you have one already, log in with the address "
-                    "you registered; otherwise contact the trust center's support.",
-                )
-                self._audit(
-                    s,
-                    anonymous,
-                    Role.APPLICANT,
-                    "account.registration_refused",
-                    "account",
-                    target.id,
-                    {
-                        "reason": "email exists" if known else "the person has an applicant account",
-                        "email_sha256": _sha(email),
-                    },
-                    at=now,
+            if address is not None:
+                repo.serialise_limit(s, f"address:{address}")
+            by_email, by_address = repo.registration_attempts(s, now - REGISTRATION_MAIL_WINDOW, email_key, address)
+            recent = [at for at in by_address if at > now - REGISTRATION_WINDOW]
+            wait = retry_after(now, REGISTRATION_WINDOW, [(recent, REGISTRATIONS_PER_ADDRESS)])
+            if wait is not None:
+                limited = RAError(
+                    RAErrorKind.RATE_LIMITED,
+                    "too many registrations from this address: try again later",
+                    retry_after=wait,
                 )
             else:
-                person = repo.person_get_or_create(s, given_names, surname, date_of_birth, now)
-                account_id = repo.account_add(
-                    s,
-                    email=email,
-                    kind="applicant",
-                    password_hash=pw_hash,
-                    person_id=person.id,
-                    totp_secret=None,
-                    roles=[Role.APPLICANT.value],
-                    at=now,
-                    created_by=f"self:{email}",
-                )
-                self._audit(
-                    s,
-                    Principal(name=f"account:{account_id}:{email}", roles=frozenset()),
-                    Role.APPLICANT,
-                    "account.registered",
-                    "account",
-                    account_id,
-                    {"email": email, "person_id": person.id},
-                    at=now,
-                )
-                self.email_confirmations.mail_account(s, account_id, email, now)
+                repo.registration_attempt_add(s, email_key, address, now)
+                if len(by_email) >= REGISTRATION_MAILS_PER_EMAIL:
+                    self._audit(
+                        s,
+                        anonymous,
+                        Role.APPLICANT,
+                        "account.registration_throttled",
+                        "registration",
+                        email_key[:16],
+                        {"email_sha256": email_key, "client_address": address},
+                        at=now,
+                    )
+                else:
+                    account_id = self._register(s, email, pw_hash, given_names, surname, date_of_birth, anonymous, now)
+        if limited is not None:
+            raise limited
         self.dispatch_outbox()
+        return account_id
+
+    def _register(
+        self,
+        s: UnitOfWork,
+        email: str,
+        pw_hash: str,
+        given_names: str,
+        surname: str,
+        date_of_birth: dt.date,
+        anonymous: Principal,
+        now: dt.datetime,
+    ) -> int | None:
+        """:meth:`register_applicant` inside its transaction, once the limits let it through."""
+        account_id: int | None = None
+        existing = repo.account_by_email(s, email)
+        person = repo.person_find(s, given_names, surname, date_of_birth)
+        holder = repo.account_of_person(s, "applicant", person.id) if person is not None else None
+        target = existing if existing is not None else holder
+        if target is not None:
+            known = existing is not None
+            self.email_confirmations.notify(
+                s,
+                email,
+                "account-exists" if known else "account-refused",
+                "Someone, perhaps you, tried to open an applicant account with this address. An account "
+                "with this address exists already: log in with it."
+                if known
+                else "Someone, perhaps you, tried to open an applicant account with this address. We could "
+                "not open an account with these details: if you have one already, log in with the address "
+                "you registered; otherwise contact the trust center's support.",
+            )
+            self._audit(
+                s,
+                anonymous,
+                Role.APPLICANT,
+                "account.registration_refused",
+                "account",
+                target.id,
+                {
+                    "reason": "email exists" if known else "the person has an applicant account",
+                    "email_sha256": _sha(email),
+                },
+                at=now,
+            )
+        else:
+            person = repo.person_get_or_create(s, given_names, surname, date_of_birth, now)
+            account_id = repo.account_add(
+                s,
+                email=email,
+                kind="applicant",
+                password_hash=pw_hash,
+                person_id=person.id,
+                totp_secret=None,
+                roles=[Role.APPLICANT.value],
+                at=now,
+                created_by=f"self:{email}",
+            )
+            self._audit(
+                s,
+                Principal(name=f"account:{account_id}:{email}", roles=frozenset()),
+                Role.APPLICANT,
+                "account.registered",
+                "account",
+                account_id,
+                {"email": email, "person_id": person.id},
+                at=now,
+            )
+            self.email_confirmations.mail_account(s, account_id, email, now)
         return account_id
 
     def create_operator(

@@ -1,7 +1,8 @@
 """``ra_email_confirmation``: codes mailed to an order's email address (confirmed before it is
 certified) or a new applicant account's (which it activates); ``ra_account.confirmed_at``
-(accounts that exist already count as confirmed when they were created); the outbox gains the
-``email`` channel.
+(accounts that exist already count as confirmed when they were created);
+``ra_registration_attempt`` (registrations mail an address: limited per address and client); the
+outbox gains the ``email`` channel.
 
 Revision ID: 0113
 Revises: 0112
@@ -57,9 +58,26 @@ def upgrade() -> None:
     with op.batch_alter_table("ra_account") as batch_op:
         batch_op.add_column(sa.Column("confirmed_at", sa.DateTime(timezone=True), nullable=True))
     op.execute("UPDATE ra_account SET confirmed_at = created_at")
+    op.create_table(
+        "ra_registration_attempt",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("email_sha256", sa.String(length=64), nullable=False),
+        sa.Column("client_address", sa.String(length=64), nullable=True),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_ra_registration_attempt")),
+    )
+    op.create_index(
+        op.f("ix_ra_registration_attempt_email_sha256_at"), "ra_registration_attempt", ["email_sha256", "at"]
+    )
+    op.create_index(
+        op.f("ix_ra_registration_attempt_client_address_at"), "ra_registration_attempt", ["client_address", "at"]
+    )
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_ra_registration_attempt_client_address_at"), table_name="ra_registration_attempt")
+    op.drop_index(op.f("ix_ra_registration_attempt_email_sha256_at"), table_name="ra_registration_attempt")
+    op.drop_table("ra_registration_attempt")
     with op.batch_alter_table("ra_account") as batch_op:
         batch_op.drop_column("confirmed_at")
     op.drop_index(op.f("ix_ra_email_confirmation_account_id_state"), table_name="ra_email_confirmation")

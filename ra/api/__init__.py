@@ -154,12 +154,13 @@ def _internal(error: Exception) -> Response:
 @bp.output(sc.AcceptedOut, status_code=202)
 @bp.doc(
     summary="Open an applicant account (one per person and per address), active once the code mailed to the "
-    "address is confirmed (POST /api/email-confirmations); the answer is the same for every address and person"
+    "address is confirmed (POST /api/email-confirmations); the answer is the same for every address and person; "
+    "20 per client address and hour (429), at most 3 mails per named address and day"
 )
 def register(data: dict[str, Any]) -> dict[str, Any]:
     from ra.email_confirmation import ACCOUNT_ANSWER
 
-    _service().register_applicant(**data)
+    _service().register_applicant(**data, client_address=request.remote_addr)
     return {"detail": ACCOUNT_ANSWER}
 
 

@@ -446,6 +446,21 @@ class LoginFailure(Base):
     __table_args__ = (Index(None, "email_sha256", "at"), Index(None, "client_address", "at"))
 
 
+class RegistrationAttempt(Base):
+    """An anonymous account registration (``POST /api/accounts``), by the address it named (its
+    SHA-256) and the client address: it mails that address, so both are limited (a mail bomb
+    relayed through the trust center otherwise)."""
+
+    __tablename__ = "ra_registration_attempt"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email_sha256: Mapped[str] = mapped_column(String(64))
+    client_address: Mapped[str | None] = mapped_column(String(64))
+    at: Mapped[dt.datetime]
+
+    __table_args__ = (Index(None, "email_sha256", "at"), Index(None, "client_address", "at"))
+
+
 class SmsMobile(Base):
     """The holder's mobile number for SMS-TANs (seed 000: "stored exclusively for this purpose"),
     per order: given with the first application or registered later with a posted registration

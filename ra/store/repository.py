@@ -46,6 +46,7 @@ from ra.store.models import (
     Organisation,
     OzbRecord,
     Person,
+    RegistrationAttempt,
     RevocationPassword,
     RevocationRequest,
     Signatory,
@@ -104,6 +105,8 @@ __all__ = [
     "person_get_or_create",
     "person_key",
     "ra_figures",
+    "registration_attempt_add",
+    "registration_attempts",
     "revocation_failures",
     "revocation_password_get",
     "revocation_password_put",
@@ -582,18 +585,36 @@ def login_failures(
     s: Session, since: dt.datetime, email_sha256: str, client_address: str | None
 ) -> tuple[list[dt.datetime], list[dt.datetime]]:
     """Failed logins since ``since``: for the email, and from the address; oldest first."""
+    return _by_email_and_address(s, LoginFailure, since, email_sha256, client_address)
+
+
+def registration_attempt_add(s: Session, email_sha256: str, client_address: str | None, at: dt.datetime) -> None:
+    s.add(RegistrationAttempt(email_sha256=email_sha256, client_address=client_address, at=at))
+    s.flush()
+
+
+def registration_attempts(
+    s: Session, since: dt.datetime, email_sha256: str, client_address: str | None
+) -> tuple[list[dt.datetime], list[dt.datetime]]:
+    """Registrations since ``since``: naming the email, and from the address; oldest first."""
+    return _by_email_and_address(s, RegistrationAttempt, since, email_sha256, client_address)
+
+
+def _by_email_and_address(
+    s: Session,
+    model: type[LoginFailure] | type[RegistrationAttempt],
+    since: dt.datetime,
+    email_sha256: str,
+    client_address: str | None,
+) -> tuple[list[dt.datetime], list[dt.datetime]]:
     by_email = s.scalars(
-        select(LoginFailure.at)
-        .where(LoginFailure.email_sha256 == email_sha256, LoginFailure.at > since)
-        .order_by(LoginFailure.at)
+        select(model.at).where(model.email_sha256 == email_sha256, model.at > since).order_by(model.at)
     )
     by_address: list[dt.datetime] = []
     if client_address is not None:
         by_address = list(
             s.scalars(
-                select(LoginFailure.at)
-                .where(LoginFailure.client_address == client_address, LoginFailure.at > since)
-                .order_by(LoginFailure.at)
+                select(model.at).where(model.client_address == client_address, model.at > since).order_by(model.at)
             )
         )
     return list(by_email), by_address

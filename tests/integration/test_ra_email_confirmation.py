@@ -155,3 +155,43 @@ def test_an_account_is_active_only_once_its_address_is_confirmed(env: RAEnv) -> 
     assert first not in text and second not in text
     actions = [a for a, _ in json.loads(text)]
     assert actions.count("account.email_confirmation_sent") >= 2 and "account.email_confirmed" in actions
+
+
+def test_registration_does_not_relay_mail_bombs(env: RAEnv) -> None:
+    """Every registration mails the address it names: at most three mails per address and day
+    (then nothing more is done, the answer unchanged), twenty registrations per client address
+    and hour (then 429)."""
+    from ra.email_confirmation import ACCOUNT_ANSWER
+    from ra.service import REGISTRATION_MAILS_PER_EMAIL, REGISTRATIONS_PER_ADDRESS
+    from tests.integration.ra_support import PASSWORD
+
+    victim = "victim@example.org"
+
+    def register(n: int, email: str, address: str) -> object:
+        body = {
+            "email": email,
+            "password": PASSWORD,
+            "given_names": f"P{n}",
+            "surname": "X",
+            "date_of_birth": "1990-01-01",
+        }
+        return env.call("POST", "/api/accounts", json=body, environ_base={"REMOTE_ADDR": address})
+
+    for n in range(REGISTRATION_MAILS_PER_EMAIL + 3):
+        r = register(n, victim, "198.51.100.20")
+        assert r.status_code == 202 and r.get_json() == {"detail": ACCOUNT_ANSWER}  # type: ignore[attr-defined]
+    with env.service.db.read() as s:
+        to_victim = [
+            m
+            for m in s.scalars(select(OutboxMessage).where(OutboxMessage.channel == "email"))
+            if m.recipient_hint == "vi***@example.org"
+        ]
+        events = [e.action for e in s.scalars(select(AuditEvent))]
+    assert len(to_victim) == REGISTRATION_MAILS_PER_EMAIL  # one activation code, then "exists" notices
+    assert events.count("account.registration_throttled") == 3
+    # From one client address, whatever addresses it names: 429 past the hourly limit.
+    for n in range(REGISTRATIONS_PER_ADDRESS):
+        assert register(100 + n, f"u{n}@example.org", "198.51.100.21").status_code == 202  # type: ignore[attr-defined]
+    limited = register(999, "late@example.org", "198.51.100.21")
+    assert limited.status_code == 429 and 0 < int(limited.headers["Retry-After"]) <= 3600  # type: ignore[attr-defined]
+    assert register(999, "late@example.org", "198.51.100.22").status_code == 202  # type: ignore[attr-defined]
