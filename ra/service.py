@@ -660,9 +660,11 @@ class RAService:
         )
 
     def purge_login_failures(self) -> int:
-        """Forget failed logins older than the window (scheduled RA job)."""
+        """Forget failed logins and registration attempts older than their windows (scheduled RA job)."""
+        now = self.clock()
         with self.db.write() as s:
-            return repo.login_failures_purge(s, self.clock() - LOGIN_WINDOW)
+            done = repo.login_failures_purge(s, now - LOGIN_WINDOW)
+            return done + repo.registration_attempts_purge(s, now - REGISTRATION_MAIL_WINDOW)
 
     def authenticate(self, token: str) -> Principal:
         """The caller behind a bearer token.

@@ -107,6 +107,7 @@ __all__ = [
     "ra_figures",
     "registration_attempt_add",
     "registration_attempts",
+    "registration_attempts_purge",
     "revocation_failures",
     "revocation_password_get",
     "revocation_password_put",
@@ -622,6 +623,11 @@ def _by_email_and_address(
 
 def login_failures_purge(s: Session, before: dt.datetime) -> int:
     return s.execute(delete(LoginFailure).where(LoginFailure.at < before)).rowcount or 0  # type: ignore[attr-defined]
+
+
+def registration_attempts_purge(s: Session, before: dt.datetime) -> int:
+    result = s.execute(delete(RegistrationAttempt).where(RegistrationAttempt.at < before))
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def account_claim_totp_step(s: Session, account_id: int, step: int) -> bool:

@@ -195,3 +195,12 @@ def test_registration_does_not_relay_mail_bombs(env: RAEnv) -> None:
     limited = register(999, "late@example.org", "198.51.100.21")
     assert limited.status_code == 429 and 0 < int(limited.headers["Retry-After"]) <= 3600  # type: ignore[attr-defined]
     assert register(999, "late@example.org", "198.51.100.22").status_code == 202  # type: ignore[attr-defined]
+    # A day later the attempts are forgotten by the RA job, and the address may register again.
+    import dataclasses
+
+    later = dataclasses.replace(env.service, clock=lambda: dt.datetime.now(dt.UTC) + dt.timedelta(days=1, seconds=5))
+    assert later.purge_login_failures() >= REGISTRATION_MAILS_PER_EMAIL + 3 + REGISTRATIONS_PER_ADDRESS + 1
+    with env.service.db.read() as s:
+        from ra.store.models import RegistrationAttempt
+
+        assert s.scalars(select(RegistrationAttempt)).first() is None
