@@ -18,6 +18,7 @@ from typing import Any
 from ca.audit.chain import JSONValue
 from ca.store import repository as ca_repo
 from ca.store.db import Database
+from ra import email_confirmation
 from ra.errors import RAError, RAErrorKind
 from ra.roles import Principal, Role
 from ra.service import RAService
@@ -101,6 +102,10 @@ class AuditView:
                     "evidence_copy": _plain(copy[0]) if copy is not None else None,
                     "ozb": _plain(repo.ozb_get(s, order.id)),
                     "chamber_confirmation": _plain(repo.chamber_get(s, order.id)),
+                    # REG-6.2.2-02A: when the certified email address was confirmed (None: no email).
+                    "email_confirmed_at": _plain(email_confirmation.confirmed_at(s, order.id, order.email))
+                    if order.email is not None
+                    else None,
                     "card": _plain(repo.card_get(s, card_id)) if card_id is not None else None,
                     # Online renewal: the renewed card, chosen date, outcome and the documents' records.
                     "renewal": _plain(renewal_repo.renewal_get(s, order.id)),

@@ -14,7 +14,7 @@ from ca.store.models import AuditEvent
 from ra.email_confirmation import REFUSAL, RESENDS_PER_DAY
 from ra.outbox import Channel, SpoolGateway
 from ra.store.models import EmailConfirmation, OutboxMessage
-from tests.integration.ra_support import RAEnv
+from tests.integration.ra_support import RAEnv, csr_pem
 
 EMAIL = "Paula.Patent@Patent.example"
 
@@ -78,6 +78,11 @@ def test_an_order_email_is_confirmed_before_approval(env: RAEnv) -> None:
     assert r.status_code == 409, r.get_json()
 
     assert env.ok("POST", f"/api/orders/{order}/approve", "ra1")["state"] == "in-production"
+    # The certificate carries the address; the auditor's evidence bundle shows when it was confirmed.
+    slot = env.ok("POST", f"/api/orders/{order}/slots/authentication/csr", "caop", json={"csr_pem": csr_pem()})
+    bundle = env.ok("GET", f"/api/audit/evidence/{slot['issuer']}/{slot['serial_hex']}", "aud")
+    confirmed = dt.datetime.fromisoformat(bundle["registration"]["email_confirmed_at"])
+    assert confirmed == dt.datetime.fromisoformat(done["confirmed_at"])
     text = _audit(env)
     assert first not in text and second not in text  # (the address itself is in the approved subject)
     actions = [a for a, _ in json.loads(text)]
