@@ -10,6 +10,7 @@ transactions: the CA commits and audits its own steps, and the RA records the re
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import logging
@@ -1763,33 +1764,30 @@ class RAService:
         with self.db.read() as s:
             due = repo.copies_due_purge(s, now - retention)
             documents = renewal_repo.documents_due_purge(s, now - retention)
-        done = []
+        done: list[int] = []
+
+        def purge(
+            order_id: int, deleted: Callable[[UnitOfWork], bool], action: str, details: dict[str, JSONValue]
+        ) -> None:
+            with self.db.write() as s:
+                if deleted(s):
+                    self._audit(s, SYSTEM, Role.SYSTEM, action, "order", order_id, details)
+                    done.append(order_id)
+
         for doc_id, order_id, kind, digest in documents:
-            with self.db.write() as s:
-                if renewal_repo.document_purge(s, doc_id, now):
-                    self._audit(
-                        s,
-                        SYSTEM,
-                        Role.SYSTEM,
-                        "order.renewal_document_purged",
-                        "order",
-                        order_id,
-                        {"kind": kind, "sha256": digest, "retention_days": retention.days},
-                    )
-                    done.append(order_id)
+            purge(
+                order_id,
+                functools.partial(renewal_repo.document_purge, document_id=doc_id, at=now),
+                "order.renewal_document_purged",
+                {"kind": kind, "sha256": digest, "retention_days": retention.days},
+            )
         for order_id, digest in due:
-            with self.db.write() as s:
-                if repo.copy_purge(s, order_id, now):
-                    self._audit(
-                        s,
-                        SYSTEM,
-                        Role.SYSTEM,
-                        "order.copy_purged",
-                        "order",
-                        order_id,
-                        {"sha256": digest, "retention_days": retention.days},
-                    )
-                    done.append(order_id)
+            purge(
+                order_id,
+                functools.partial(repo.copy_purge, order_id=order_id, at=now),
+                "order.copy_purged",
+                {"sha256": digest, "retention_days": retention.days},
+            )
         return list(dict.fromkeys(done))
 
     def activate_due(self) -> list[int]:

@@ -235,6 +235,35 @@ def _hash(name: str, data: bytes) -> bytes:
     return hashlib.new(name, data).digest()
 
 
+def _signer(
+    signer_id: int,
+    certificate_der: bytes,
+    key: ocsp_repo.ResponderRecord | ocsp_repo.ClosedAuthority,
+    key_hash: bytes,
+    backend: KeyBackend,
+) -> ResponderSigner:
+    """A signer from its certificate (the delegated responder's, or the CA's own) and key record."""
+    cert = x509.load_der_x509_certificate(certificate_der)
+    algorithm = KeyAlgorithm(key.key_algorithm)
+    return ResponderSigner(
+        id=signer_id,
+        certificate_der=certificate_der,
+        not_before=cert.not_valid_before_utc,
+        not_after=cert.not_valid_after_utc,
+        key_ref=KeyRef(
+            backend=key.key_backend,
+            label=key.key_label,
+            key_id=key.key_id,
+            algorithm=algorithm,
+            token=key.key_token,
+        ),
+        key_hash=key_hash,
+        signature_algorithm=signature_algorithm_der("ec" if algorithm.is_ec else "rsa", algorithm.default_hash().name),
+        hash=algorithm.default_hash(),
+        backend=backend,
+    )
+
+
 class ResponderDirectory:
     """Issuer hashes and responder keys, cached per process (issue 3: lean hot path).
 
@@ -281,28 +310,9 @@ class ResponderDirectory:
                 continue
             old = old_signers.get(-issuer.id)
             if old is None:
-                ca_der = issuer.ca_certificate_der
-                cert = x509.load_der_x509_certificate(ca_der)
-                algorithm = KeyAlgorithm(rec.key_algorithm)
-                old = ResponderSigner(
-                    id=-issuer.id,  # never a delegated responder's id: nothing is pre-signed with it
-                    certificate_der=ca_der,
-                    not_before=cert.not_valid_before_utc,
-                    not_after=cert.not_valid_after_utc,
-                    key_ref=KeyRef(
-                        backend=rec.key_backend,
-                        label=rec.key_label,
-                        key_id=rec.key_id,
-                        algorithm=algorithm,
-                        token=rec.key_token,
-                    ),
-                    key_hash=issuer.key_hashes["sha1"],  # RFC 6960 §4.2.1 byKey: the CA's own key
-                    signature_algorithm=signature_algorithm_der(
-                        "ec" if algorithm.is_ec else "rsa", algorithm.default_hash().name
-                    ),
-                    hash=algorithm.default_hash(),
-                    backend=self._backend,
-                )
+                # id: never a delegated responder's, so nothing is pre-signed with it; RFC 6960
+                # §4.2.1 byKey: the CA's own key.
+                old = _signer(-issuer.id, issuer.ca_certificate_der, rec, issuer.key_hashes["sha1"], self._backend)
             issuer.signers = [old]
             issuer.closed = True
 
@@ -336,32 +346,12 @@ class ResponderDirectory:
                 issuer.signers.append(old)  # keeps its loaded key
                 continue
             cert = x509.load_der_x509_certificate(rec.certificate_der)
-            algorithm = KeyAlgorithm(rec.key_algorithm)
             spki = cert.public_key().public_bytes(
                 serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
             )
-            issuer.signers.append(
-                ResponderSigner(
-                    id=rec.responder_id,
-                    certificate_der=rec.certificate_der,
-                    not_before=cert.not_valid_before_utc,
-                    not_after=cert.not_valid_after_utc,
-                    key_ref=KeyRef(
-                        backend=rec.key_backend,
-                        label=rec.key_label,
-                        key_id=rec.key_id,
-                        algorithm=algorithm,
-                        token=rec.key_token,
-                    ),
-                    # RFC 6960 §4.2.1: KeyHash = SHA-1 of the subjectPublicKey BIT STRING value.
-                    key_hash=_hash("sha1", subject_public_key_bits(spki)),
-                    signature_algorithm=signature_algorithm_der(
-                        "ec" if algorithm.is_ec else "rsa", algorithm.default_hash().name
-                    ),
-                    hash=algorithm.default_hash(),
-                    backend=self._backend,
-                )
-            )
+            # RFC 6960 §4.2.1: KeyHash = SHA-1 of the subjectPublicKey BIT STRING value.
+            key_hash = _hash("sha1", subject_public_key_bits(spki))
+            issuer.signers.append(_signer(rec.responder_id, rec.certificate_der, rec, key_hash, self._backend))
         self._sign_closed_with_their_own_keys(by_name, old_signers)
         by_hash = {
             (h, issuer.name_hashes[h], issuer.key_hashes[h]): issuer for issuer in by_name.values() for h in HASH_NAMES
