@@ -84,10 +84,12 @@ def ra_card_jobs(rt: Runtime) -> str:
     activated, expired = service.activate_due(), service.expire_due()
     purged = service.purge_expired_copies(dt.timedelta(days=rt.config.ra.evidence_retention_days))
     service.purge_login_failures()
+    abandoned = service.purge_unconfirmed_accounts()
     return (
         f"reconciled {len(reconciled.recorded)} recorded, {len(reconciled.reset)} reset; "
         f"revocations carried out {len(revoked)}, still failing {len(still_failing)}; "
-        f"activated {len(activated)}, expired {len(expired)}, orders whose copy or documents were deleted {len(purged)}"
+        f"activated {len(activated)}, expired {len(expired)}; "
+        f"orders whose copy or documents were deleted {len(purged)}, unconfirmed accounts deleted {len(abandoned)}"
     )
 
 

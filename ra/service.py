@@ -660,6 +660,33 @@ class RAService:
             now, LOGIN_WINDOW, [(by_email, LOGIN_FAILURES_PER_EMAIL), (by_address, LOGIN_FAILURES_PER_ADDRESS)]
         )
 
+    def purge_unconfirmed_accounts(self) -> list[int]:
+        """Delete applicant accounts never confirmed once their codes have expired (the address
+        and the person are free to register again: nobody holds them by registering alone).
+        Audited; returns the accounts deleted."""
+        from ra.email_confirmation import CONFIRMATION_VALIDITY
+
+        now = self.clock()
+        before = now - CONFIRMATION_VALIDITY
+        with self.db.read() as s:
+            due = repo.unconfirmed_accounts_due(s, before, now)
+        done = []
+        for account_id in due:
+            with self.db.write() as s:
+                if repo.unconfirmed_account_delete(s, account_id, before, now):
+                    self._audit(
+                        s,
+                        SYSTEM,
+                        Role.SYSTEM,
+                        "account.unconfirmed_deleted",
+                        "account",
+                        account_id,
+                        {"confirmation_validity_days": CONFIRMATION_VALIDITY.days},
+                        at=now,
+                    )
+                    done.append(account_id)
+        return done
+
     def purge_login_failures(self) -> int:
         """Forget failed logins and registration attempts older than their windows (scheduled RA job)."""
         now = self.clock()

@@ -39,11 +39,13 @@ from ra.store.models import (
     Card,
     ChamberRecord,
     DNBinding,
+    EmailConfirmation,
     EvidenceCopy,
     IdentityRecord,
     LoginFailure,
     Order,
     Organisation,
+    OutboxMessage,
     OzbRecord,
     Person,
     RegistrationAttempt,
@@ -122,6 +124,8 @@ __all__ = [
     "slot_update",
     "slots",
     "slots_issuing_before",
+    "unconfirmed_account_delete",
+    "unconfirmed_accounts_due",
 ]
 
 
@@ -729,3 +733,45 @@ def account_confirm(s: Session, account_id: int, at: dt.datetime) -> bool:
         update(Account).where(Account.id == account_id, Account.confirmed_at.is_(None)).values(confirmed_at=at)
     )
     return int(getattr(result, "rowcount", 0)) == 1
+
+
+def _abandoned(created_before: dt.datetime, now: dt.datetime) -> Any:
+    """An applicant account never confirmed, older than ``created_before``, with no live code."""
+    live_code = (
+        select(EmailConfirmation.id)
+        .where(
+            EmailConfirmation.account_id == Account.id,
+            EmailConfirmation.state == "pending",
+            EmailConfirmation.expires_at > now,
+        )
+        .exists()
+    )
+    return (
+        (Account.kind == "applicant")
+        & Account.confirmed_at.is_(None)
+        & (Account.created_at < created_before)
+        & ~live_code
+    )
+
+
+def unconfirmed_accounts_due(s: Session, created_before: dt.datetime, now: dt.datetime, limit: int = 500) -> list[int]:
+    """Applicant accounts abandoned before confirmation (see :func:`unconfirmed_account_delete`)."""
+    stmt = select(Account.id).where(_abandoned(created_before, now)).order_by(Account.id).limit(limit)
+    return [int(x) for x in s.scalars(stmt)]
+
+
+def unconfirmed_account_delete(s: Session, account_id: int, created_before: dt.datetime, now: dt.datetime) -> bool:
+    """Delete an applicant account that was never confirmed and has no live code (it could never
+    log in, so nothing else refers to it); its mails lose the reference.  The confirmation rows are
+    locked first, in the order a confirmation takes them."""
+    s.scalars(select(EmailConfirmation.id).where(EmailConfirmation.account_id == account_id).with_for_update()).all()
+    found = s.scalar(
+        select(Account.id).where(Account.id == account_id, _abandoned(created_before, now)).with_for_update()
+    )
+    if found is None:
+        return False
+    s.execute(update(OutboxMessage).where(OutboxMessage.account_id == account_id).values(account_id=None))
+    s.execute(delete(EmailConfirmation).where(EmailConfirmation.account_id == account_id))
+    s.execute(delete(AccountRole).where(AccountRole.account_id == account_id))
+    s.execute(delete(Account).where(Account.id == account_id))
+    return True

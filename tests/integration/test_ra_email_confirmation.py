@@ -209,3 +209,49 @@ def test_registration_does_not_relay_mail_bombs(env: RAEnv) -> None:
         from ra.store.models import RegistrationAttempt
 
         assert s.scalars(select(RegistrationAttempt)).first() is None
+
+
+def test_an_account_never_confirmed_is_deleted_and_frees_the_person(env: RAEnv) -> None:
+    """Registering alone holds nothing: once its codes have expired, an account never confirmed is
+    deleted by the RA job (audited), and the person and the address may register again."""
+    import dataclasses
+
+    from ra.email_confirmation import CONFIRMATION_VALIDITY
+    from ra.store import repository as repo
+    from ra.store.models import Account
+    from tests.integration.ra_support import PASSWORD
+
+    body = {"email": "idle@example.org", "password": PASSWORD, "given_names": "Ida", "surname": "Idle"}
+    body["date_of_birth"] = "1985-03-03"
+    env.ok("POST", "/api/accounts", json=body, status=202)
+    with env.service.db.read() as s:
+        idle = repo.account_by_email(s, "idle@example.org")
+    assert idle is not None
+    assert env.service.purge_unconfirmed_accounts() == []  # its code is still valid
+    # A day before the end of its code's validity, a new code keeps it alive for another week.
+    soon = dataclasses.replace(
+        env.service, clock=lambda: dt.datetime.now(dt.UTC) + CONFIRMATION_VALIDITY - dt.timedelta(days=1)
+    )
+    soon.email_confirmations.resend_account("idle@example.org")
+    later = dataclasses.replace(
+        env.service, clock=lambda: dt.datetime.now(dt.UTC) + CONFIRMATION_VALIDITY + dt.timedelta(days=1)
+    )
+    assert later.purge_unconfirmed_accounts() == []
+    much_later = dataclasses.replace(
+        env.service, clock=lambda: dt.datetime.now(dt.UTC) + 2 * CONFIRMATION_VALIDITY + dt.timedelta(days=1)
+    )
+    assert much_later.purge_unconfirmed_accounts() == [idle.id]
+    assert much_later.purge_unconfirmed_accounts() == []
+    with env.service.db.read() as s:
+        assert s.get(Account, idle.id) is None
+        assert s.scalars(select(EmailConfirmation).where(EmailConfirmation.account_id == idle.id)).first() is None
+        mails = s.scalars(select(OutboxMessage).where(OutboxMessage.recipient_hint == "id***@example.org")).all()
+        deleted = [e for e in s.scalars(select(AuditEvent)) if e.action == "account.unconfirmed_deleted"]
+    assert len(mails) == 2 and all(m.account_id is None for m in mails)  # kept, without the reference
+    assert [e.object_id for e in deleted] == [str(idle.id)]
+    # Confirmed accounts stay; the person registers again, this time confirming.
+    assert idle.id not in much_later.purge_unconfirmed_accounts()
+    env.ok("POST", "/api/accounts", json={**body, "email": "ida@example.org"}, status=202)
+    with env.service.db.read() as s:
+        again = repo.account_by_email(s, "ida@example.org")
+    assert again is not None and again.person_id == idle.person_id
