@@ -27,7 +27,7 @@ from ca.audit.verify import VerifyReport
 from ca.crl_ocsp.crl import CRLError
 from ca.crl_ocsp.revocation import REVOCATION_REASONS, RevocationError
 from ca.issuance.errors import IssuanceError
-from ca.issuance.hierarchy import HierarchyExists, HierarchyMismatch
+from ca.issuance.hierarchy import CAClosed, HierarchyExists, HierarchyMismatch
 from ca.profiles import ProfileError
 from ca.profiles.subject import SubjectError, SubjectInput
 from ca.store import crl_repo
@@ -70,6 +70,7 @@ def _map_errors(fn: F) -> F:
             SubjectError,
             HierarchyExists,
             HierarchyMismatch,
+            CAClosed,
             RevocationError,
             ExportError,
             CeremonyError,

@@ -25,12 +25,14 @@ from ca.issuance.csr import spki_der, spki_sha256
 from ca.issuance.serial import new_serial, serial_hex
 from ca.issuance.service import Actor, Issuer
 from ca.profiles import oids
+from ca.store import crl_repo
 from ca.store import repository as repo
 from ca.store.db import Database, UnitOfWork
 from hsm import KeyAlgorithm, KeyBackend, KeyExists, KeyRef, SigningKey
 
 __all__ = [
     "ISSUING_CAS",
+    "CAClosed",
     "HierarchyExists",
     "HierarchyMismatch",
     "HierarchySettings",
@@ -57,6 +59,10 @@ class HierarchyExists(Exception):
 
 class HierarchyMismatch(Exception):
     """The stored hierarchy's keys live in another backend than the configured one."""
+
+
+class CAClosed(Exception):
+    """The CA is closed (its last CRL is published): it signs no new certificate."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -442,6 +448,11 @@ def load_issuers(
     return out
 
 
+_ROOT_CLOSED: Final = (
+    "the root CA is closed (its last CARL is published): it signs no new CA certificate (EN 319 411-2 CSS-6.3.10-07)"
+)
+
+
 def rollover_issuing_ca(
     db: Database,
     backend: KeyBackend,
@@ -466,6 +477,9 @@ def rollover_issuing_ca(
     root = next((c for c in cas if c.role == "root"), None)
     if current is None or root is None:
         raise LookupError(f"no issuing CA family {family!r} (the families are {', '.join(sorted(ISSUING_CAS))})")
+    with db.read() as s:
+        if crl_repo.closed_at(s, root.id) is not None:
+            raise CAClosed(_ROOT_CLOSED)
     now = clock().replace(microsecond=0)
     stamp = now.strftime("%Y%m%dT%H%M%SZ")
     generation = current.generation + 1
@@ -480,6 +494,8 @@ def rollover_issuing_ca(
     cert = issuing_ca_certificate(settings, root_cert, root_key, root_hash, ca_key, title, generation, now, not_after)
     responder_ref, responder_cert = issue_responder(backend, settings, name, cert, ca_key, now, stamp)
     with db.write() as s:
+        if crl_repo.closed_at(s, root.id, lock=True) is not None:  # closed while the keys were made
+            raise CAClosed(_ROOT_CLOSED)
         new_id = _store_ca(
             s,
             name=name,

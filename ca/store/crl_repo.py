@@ -294,30 +294,42 @@ def open_reservations(session: Session, issuer_id: int) -> int:
 
 
 def live_certificates(session: Session, issuer_id: int, now: dt.datetime, limit: int = 5) -> tuple[int, list[str]]:
-    """How many of the CA's certificates are neither revoked nor expired at ``now`` (on hold counts
-    as live: a hold is not final), and the serials of the first ``limit`` of them."""
-    where = (
+    """How many of the CA's certificates are neither revoked nor expired at ``now`` — the ones it
+    issued (end entities, responders) and, for the root, its CA certificates — and the serials of
+    the first ``limit`` of them (on hold counts as live: a hold is not final)."""
+    issued = (
         CertificateRecord.issuer_id == issuer_id,
         CertificateRecord.status != "revoked",
         CertificateRecord.not_after >= now,
     )
-    count = int(session.scalar(select(func.count()).select_from(CertificateRecord).where(*where)) or 0)
-    serials = list(
-        session.scalars(
-            select(CertificateRecord.serial).where(*where).order_by(CertificateRecord.not_after.desc()).limit(limit)
+    revoked_ca = (
+        select(StatusEntry.id)
+        .where(
+            StatusEntry.issuer_id == issuer_id,
+            StatusEntry.serial == CertificateAuthority.serial,
+            StatusEntry.reason != "certificateHold",
         )
+        .exists()
     )
-    return count, [str(x) for x in serials]
+    children = (CertificateAuthority.parent_id == issuer_id, CertificateAuthority.not_after >= now, ~revoked_ca)
+    count = int(session.scalar(select(func.count()).select_from(CertificateRecord).where(*issued)) or 0)
+    count += int(session.scalar(select(func.count()).select_from(CertificateAuthority).where(*children)) or 0)
+    serials = list(session.scalars(select(CertificateAuthority.serial).where(*children).limit(limit)))
+    serials += session.scalars(
+        select(CertificateRecord.serial).where(*issued).order_by(CertificateRecord.not_after.desc()).limit(limit)
+    )
+    return count, [str(x) for x in serials[:limit]]
 
 
 def certificates(session: Session, issuer_id: int) -> int:
-    """Every certificate the CA has issued (end entities, responders, CA certificates)."""
-    return int(
-        session.scalar(
-            select(func.count()).select_from(CertificateRecord).where(CertificateRecord.issuer_id == issuer_id)
-        )
-        or 0
+    """Every certificate the CA has issued (end entities, responders and, for the root, CA certificates)."""
+    issued = session.scalar(
+        select(func.count()).select_from(CertificateRecord).where(CertificateRecord.issuer_id == issuer_id)
     )
+    children = session.scalar(
+        select(func.count()).select_from(CertificateAuthority).where(CertificateAuthority.parent_id == issuer_id)
+    )
+    return int(issued or 0) + int(children or 0)
 
 
 def close(session: Session, issuer_id: int, at: dt.datetime) -> None:

@@ -26,6 +26,7 @@ from ca.crl_ocsp.crl import EXPIRED_CERTS_ON_CRL, LAST_NEXT_UPDATE, CRLError, CR
 from ca.crl_ocsp.ocsp import OCSPResponder
 from ca.crl_ocsp.revocation import RevocationError
 from ca.issuance.errors import ErrorKind, IssuanceError
+from ca.issuance.hierarchy import CAClosed, rollover_issuing_ca
 from ca.profiles.subject import SubjectInput
 from ca.store.models import AuditEvent, CertificateAuthority, CertificateRecord, CRLState, SerialReservation
 from qtsp.demo import DEMO_SUBJECTS, fresh_csr
@@ -319,3 +320,27 @@ def _certificates(rt: Runtime, name: str) -> int:
             )
             or 0
         )
+
+
+def test_the_roots_last_carl_once_every_issuing_ca_certificate_has_expired(soft_home: Home) -> None:
+    """The root's certificates are the issuing CAs' certificates: its last CARL comes once they
+    have all expired (or been revoked), and closes the root."""
+    with open_runtime(soft_home.path) as rt:
+        root_id = _ca_id(rt, "root")
+        with pytest.raises(CRLError, match="neither expired nor revoked"):
+            rt.crl().publish_last("root", OFFICER)
+        with rt.db.read() as s:
+            root_not_after = s.get(CertificateAuthority, root_id).not_after  # type: ignore[union-attr]
+            issuing = s.scalars(
+                select(CertificateAuthority.not_after).where(CertificateAuthority.parent_id == root_id)
+            ).all()
+        assert len(issuing) == 3  # qes, seal, auth
+        after = max(issuing) + dt.timedelta(days=1)
+        assert after < root_not_after
+        done = _publisher_at(rt, after).publish_last("root", OFFICER)
+        carl = x509.load_der_x509_crl(rt.crl().latest("root").der)  # type: ignore[union-attr]
+        assert done.next_update == LAST_NEXT_UPDATE == carl.next_update_utc and len(list(carl)) == 0
+        assert rt.crl().closed_since("root") is not None and "root" not in rt.crl().open_ca_names()
+        # A closed root signs no new CA certificate: a rollover is refused before any key is made.
+        with pytest.raises(CAClosed, match="root CA is closed"):
+            rollover_issuing_ca(rt.db, rt.backend, rt.config.ca, "qes", OFFICER, lambda: after)
