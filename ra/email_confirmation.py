@@ -268,7 +268,7 @@ class EmailConfirmations:
                 raise RAError(RAErrorKind.CONFLICT, f"order {order_id} has no email address to confirm")
             if confirmed_at(s, order.id, order.email) is not None:
                 raise RAError(RAErrorKind.CONFLICT, f"the email address of order {order_id} is confirmed already")
-            if order.state != OrderState.OPEN.value:
+            if order.state not in (OrderState.OPEN.value, OrderState.WAITING.value):  # before approval
                 raise RAError(RAErrorKind.ILLEGAL_TRANSITION, f"order {order_id} is {order.state}")
             recent = email_repo.sent_since(s, order.id, now - _RESEND_WINDOW)
             if len(recent) >= RESENDS_PER_DAY:

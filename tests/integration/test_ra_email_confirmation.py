@@ -96,6 +96,9 @@ def test_expiry_who_may_ask_again_and_the_daily_limit(env: RAEnv) -> None:
     with env.service.db.write() as s:
         s.execute(update(EmailConfirmation).values(expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)))
     _refused(_confirm(env, token))
+    # Put on hold for a data error (waiting), the order may still have its code sent again.
+    env.ok("POST", f"/api/orders/{order}/hold", "ra1", json={"reason": "data-error"})
+    assert env.ok("GET", f"/api/orders/{order}", "pa")["state"] == "waiting"
     # Another applicant may not have it sent; an RA officer may, for the applicant.
     env.applicant("x", "Xaver", "Other", "1970-05-05")
     assert env.call("POST", f"/api/orders/{order}/email-confirmation", "x").status_code == 404
