@@ -609,46 +609,67 @@ class RAService:
                 if step is None or (account.totp_last_step is not None and step <= account.totp_last_step):
                     failure = "wrong or already used TOTP code"
         token = secrets.token_urlsafe(32)
+        late: int | None = None
         with self.db.write() as s:
-            if (
-                failure is None
-                and account is not None
-                and step is not None
-                and not repo.account_claim_totp_step(s, account.id, step)
-            ):
-                failure = "wrong or already used TOTP code"
-            if failure is not None or account is None:
-                if not unconfirmed:  # not a guess: the password was right
-                    repo.login_failure_add(s, email_key, address, now)
+            # Counted again, by one process at a time per email and per address: attempts racing
+            # past the first count (the password check takes a while) cannot pass the limit together.
+            repo.serialise_limit(s, f"email:{email_key}")
+            if address is not None:
+                repo.serialise_limit(s, f"address:{address}")
+            late = self._login_retry_after(s, email_key, address, now)
+            if late is not None:
                 ca_repo.append_audit(
                     s,
                     at=now,
                     actor=f"unauthenticated:{email[:200]}",
                     role="none",
-                    action="account.login_failed",
+                    action="account.login_throttled",
                     object_type="account",
                     object_id=str(account.id) if account else None,
-                    details={"reason": failure, "client_address": address},
+                    details={"client_address": address, "retry_after": late},
                 )
             else:
-                repo.session_add(
-                    s,
-                    token_sha256=_sha(token),
-                    account_id=account.id,
-                    second_factor=step is not None,
-                    at=now,
-                    expires_at=now + self.session_lifetime,
-                )
-                ca_repo.append_audit(
-                    s,
-                    at=now,
-                    actor=f"account:{account.id}:{account.email}",
-                    role=",".join(account.roles),
-                    action="account.login",
-                    object_type="account",
-                    object_id=str(account.id),
-                    details={"second_factor": step is not None},
-                )
+                if (
+                    failure is None
+                    and account is not None
+                    and step is not None
+                    and not repo.account_claim_totp_step(s, account.id, step)
+                ):
+                    failure = "wrong or already used TOTP code"
+                if failure is not None or account is None:
+                    if not unconfirmed:  # not a guess: the password was right
+                        repo.login_failure_add(s, email_key, address, now)
+                    ca_repo.append_audit(
+                        s,
+                        at=now,
+                        actor=f"unauthenticated:{email[:200]}",
+                        role="none",
+                        action="account.login_failed",
+                        object_type="account",
+                        object_id=str(account.id) if account else None,
+                        details={"reason": failure, "client_address": address},
+                    )
+                else:
+                    repo.session_add(
+                        s,
+                        token_sha256=_sha(token),
+                        account_id=account.id,
+                        second_factor=step is not None,
+                        at=now,
+                        expires_at=now + self.session_lifetime,
+                    )
+                    ca_repo.append_audit(
+                        s,
+                        at=now,
+                        actor=f"account:{account.id}:{account.email}",
+                        role=",".join(account.roles),
+                        action="account.login",
+                        object_type="account",
+                        object_id=str(account.id),
+                        details={"second_factor": step is not None},
+                    )
+        if late is not None:
+            raise RAError(RAErrorKind.RATE_LIMITED, "too many failed logins: try again later", retry_after=late)
         if failure is not None:
             raise RAError(RAErrorKind.UNAUTHENTICATED, failure)
         return token, step is not None

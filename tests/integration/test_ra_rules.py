@@ -337,3 +337,41 @@ def test_revocation_reaches_the_ca(env: RAEnv) -> None:
     assert env.ok("POST", f"/api/cards/{card}/revoke", "revo", json={"reason": "keyCompromise"})["state"] == "revoked"
     with env.service.db.read() as s:
         assert s.scalars(select(CertificateRecord.status).order_by(CertificateRecord.id.desc())).first() == "revoked"
+
+
+def test_racing_wrong_logins_cannot_pass_the_address_limit_together(env: RAEnv) -> None:
+    """Eight wrong logins from one address at once, one below its limit: the password check takes a
+    while, so all pass the first count; the second count, serialised per address, lets exactly one
+    be recorded and refuses the rest (429)."""
+    import threading
+
+    from ra.errors import RAError, RAErrorKind
+    from ra.service import LOGIN_FAILURES_PER_ADDRESS
+    from ra.store.models import LoginFailure
+
+    address = "198.51.100.33"
+    now = dt.datetime.now(dt.UTC)
+    with env.service.db.write() as s:
+        for i in range(LOGIN_FAILURES_PER_ADDRESS - 1):
+            s.add(LoginFailure(email_sha256=f"{i:064x}", client_address=address, at=now))
+    barrier = threading.Barrier(8)
+    outcomes: list[str] = []
+
+    def attempt(i: int) -> None:
+        barrier.wait()
+        try:
+            env.service.login(f"racer{i}@example.org", "wrong-password-1234", client_address=address)
+        except RAError as exc:
+            outcomes.append(exc.kind.value)
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    expected = [RAErrorKind.RATE_LIMITED.value] * 7 + [RAErrorKind.UNAUTHENTICATED.value]
+    assert sorted(outcomes) == sorted(expected), outcomes
+    with env.service.db.read() as s:
+        assert len(s.scalars(select(LoginFailure).where(LoginFailure.client_address == address)).all()) == (
+            LOGIN_FAILURES_PER_ADDRESS
+        )
