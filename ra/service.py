@@ -162,6 +162,28 @@ def _json_list(values: Iterable[str]) -> list[JSONValue]:
     return list(values)
 
 
+def _audit_login(
+    s: UnitOfWork,
+    at: dt.datetime,
+    email: str,
+    account: AccountRec | None,
+    action: str,
+    client_address: str | None,
+    **details: JSONValue,
+) -> None:
+    """A refused login, audited as the unauthenticated caller (EN 319 411-1 OVR-6.4.5-02)."""
+    ca_repo.append_audit(
+        s,
+        at=at,
+        actor=f"unauthenticated:{email[:200]}",
+        role="none",
+        action=action,
+        object_type="account",
+        object_id=str(account.id) if account else None,
+        details={**details, "client_address": client_address},
+    )
+
+
 @dataclass
 class RAService:
     db: Database
@@ -577,16 +599,7 @@ class RAService:
             retry = self._login_retry_after(s, email_key, address, now)
         if retry is not None:
             with self.db.write() as s:
-                ca_repo.append_audit(
-                    s,
-                    at=now,
-                    actor=f"unauthenticated:{email[:200]}",
-                    role="none",
-                    action="account.login_throttled",
-                    object_type="account",
-                    object_id=str(account.id) if account else None,
-                    details={"client_address": address, "retry_after": retry},
-                )
+                _audit_login(s, now, email, account, "account.login_throttled", address, retry_after=retry)
             raise RAError(RAErrorKind.RATE_LIMITED, "too many failed logins: try again later", retry_after=retry)
         if account is None:
             # Spend the same time as a real check, so timing does not reveal which emails exist.
@@ -618,16 +631,7 @@ class RAService:
                 repo.serialise_limit(s, f"address:{address}")
             late = self._login_retry_after(s, email_key, address, now)
             if late is not None:
-                ca_repo.append_audit(
-                    s,
-                    at=now,
-                    actor=f"unauthenticated:{email[:200]}",
-                    role="none",
-                    action="account.login_throttled",
-                    object_type="account",
-                    object_id=str(account.id) if account else None,
-                    details={"client_address": address, "retry_after": late},
-                )
+                _audit_login(s, now, email, account, "account.login_throttled", address, retry_after=late)
             else:
                 if (
                     failure is None
@@ -639,16 +643,7 @@ class RAService:
                 if failure is not None or account is None:
                     if not unconfirmed:  # not a guess: the password was right
                         repo.login_failure_add(s, email_key, address, now)
-                    ca_repo.append_audit(
-                        s,
-                        at=now,
-                        actor=f"unauthenticated:{email[:200]}",
-                        role="none",
-                        action="account.login_failed",
-                        object_type="account",
-                        object_id=str(account.id) if account else None,
-                        details={"reason": failure, "client_address": address},
-                    )
+                    _audit_login(s, now, email, account, "account.login_failed", address, reason=failure)
                 else:
                     repo.session_add(
                         s,

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -112,3 +113,20 @@ def assert_audit_chain(events: Sequence[AuditEvent]) -> str:
         )
         assert e.hash == prev, f"event {e.seq}: hash does not match its content"
     return prev
+
+
+def race(n: int, attempt: Callable[[int], str]) -> list[str]:
+    """Run ``attempt(0)`` .. ``attempt(n - 1)`` in ``n`` threads released at once; their outcomes."""
+    barrier = threading.Barrier(n)
+    outcomes: list[str] = []
+
+    def run(i: int) -> None:
+        barrier.wait()
+        outcomes.append(attempt(i))
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return outcomes

@@ -16,6 +16,7 @@ from ra.email_confirmation import ACCOUNT_ANSWER
 from ra.roles import Role
 from ra.store import repository as repo
 from ra.store.models import EvidenceCopy, OutboxMessage
+from tests.integration.helpers import race
 from tests.integration.ra_support import PASSWORD, RAEnv, csr_pem
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 200
@@ -343,8 +344,6 @@ def test_racing_wrong_logins_cannot_pass_the_address_limit_together(env: RAEnv) 
     """Eight wrong logins from one address at once, one below its limit: the password check takes a
     while, so all pass the first count; the second count, serialised per address, lets exactly one
     be recorded and refuses the rest (429)."""
-    import threading
-
     from ra.errors import RAError, RAErrorKind
     from ra.service import LOGIN_FAILURES_PER_ADDRESS
     from ra.store.models import LoginFailure
@@ -354,21 +353,15 @@ def test_racing_wrong_logins_cannot_pass_the_address_limit_together(env: RAEnv) 
     with env.service.db.write() as s:
         for i in range(LOGIN_FAILURES_PER_ADDRESS - 1):
             s.add(LoginFailure(email_sha256=f"{i:064x}", client_address=address, at=now))
-    barrier = threading.Barrier(8)
-    outcomes: list[str] = []
 
-    def attempt(i: int) -> None:
-        barrier.wait()
+    def attempt(i: int) -> str:
         try:
             env.service.login(f"racer{i}@example.org", "wrong-password-1234", client_address=address)
         except RAError as exc:
-            outcomes.append(exc.kind.value)
+            return str(exc.kind.value)
+        return "logged in"
 
-    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    outcomes = race(8, attempt)
     expected = [RAErrorKind.RATE_LIMITED.value] * 7 + [RAErrorKind.UNAUTHENTICATED.value]
     assert sorted(outcomes) == sorted(expected), outcomes
     with env.service.db.read() as s:

@@ -31,6 +31,7 @@ from ra.tan import (
     TAN_REQUESTS_PER_CARD,
     TanService,
 )
+from tests.integration.helpers import race
 from tests.integration.ra_support import RAEnv, csr_pem
 
 MOBILE = "+49 151 2345 6789"
@@ -618,22 +619,15 @@ def test_the_address_limit_holds_under_concurrent_requests(env: RAEnv) -> None:
         for _ in range(TAN_REQUESTS_PER_ADDRESS - 1):
             s.add(TanFailure(card_id=None, kind="tan-request", at=now, client_address=address))
     tans = TanService(env.service)
-    barrier = threading.Barrier(8)
-    outcomes: list[str] = []
 
-    def request(i: int) -> None:
-        barrier.wait()
+    def request(i: int) -> str:
         try:
             tans.request_tan(900100 + i, "revocation", client_address=address)
-            outcomes.append("counted")
         except RAError as exc:
-            outcomes.append(exc.kind.value)
+            return str(exc.kind.value)
+        return "counted"
 
-    threads = [threading.Thread(target=request, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    outcomes = race(8, request)
     assert sorted(outcomes) == ["counted"] + [RAErrorKind.RATE_LIMITED.value] * 7, outcomes
     with env.service.db.read() as s:
         counted = s.scalars(select(TanFailure).where(TanFailure.client_address == address)).all()
