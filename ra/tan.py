@@ -60,7 +60,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -223,6 +223,24 @@ def _limited(*waits: int | None) -> int | None:
     return max(found) if found else None
 
 
+def _failure_wait(
+    s: UnitOfWork, address: str | None, now: dt.datetime, per_card: Callable[[dt.datetime], Sequence[dt.datetime]]
+) -> int | None:
+    """Seconds to wait when the card (``per_card(since)``: its refused TANs since the window began)
+    or the client address has reached its limit of refused TANs, else None.  Both counts and the
+    caller's record of the next refusal are serialised per address (``serialise_limit``)."""
+    by_address = None
+    if address is not None:
+        repo.serialise_limit(s, f"address:{address}")
+        by_address = retry_after(
+            tan_repo.failures(s, "tan", now - TAN_WINDOW, client_address=address),
+            TAN_FAILURES_PER_ADDRESS,
+            TAN_WINDOW,
+            now,
+        )
+    return _limited(retry_after(per_card(now - TAN_WINDOW), TAN_FAILURES_PER_CARD, TAN_WINDOW, now), by_address)
+
+
 def _mobile_aad(order_id: int) -> bytes:
     return f"qtsp-ra-mobile:{order_id}".encode()
 
@@ -291,7 +309,6 @@ class TanReceipt:
 
     card_id: int
     purpose: str
-    received_at: dt.datetime
     sent: TanSent | None
     refusal: RAError | None
 
@@ -729,7 +746,7 @@ class TanService:
         if sent is not None and dispatch:
             # The SMS leaves at once; should the gateway fail, the ra-outbox job retries it.
             self.ra.dispatch_outbox()
-        return TanReceipt(card_id, wanted.value, now, sent, refusal)
+        return TanReceipt(card_id, wanted.value, sent, refusal)
 
     def verify_tan(
         self,
@@ -784,21 +801,7 @@ class TanService:
             )
             return verdict
 
-        if address is not None:
-            repo.serialise_limit(s, f"address:{address}")
-        wait = _limited(
-            retry_after(
-                tan_repo.failures(s, "tan", now - TAN_WINDOW, card_id=card_id), TAN_FAILURES_PER_CARD, TAN_WINDOW, now
-            ),
-            retry_after(
-                tan_repo.failures(s, "tan", now - TAN_WINDOW, client_address=address),
-                TAN_FAILURES_PER_ADDRESS,
-                TAN_WINDOW,
-                now,
-            )
-            if address
-            else None,
-        )
+        wait = _failure_wait(s, address, now, lambda since: tan_repo.failures(s, "tan", since, card_id=card_id))
         if wait is not None:
             return audit_refusal(
                 refused(RAErrorKind.RATE_LIMITED, "too many wrong TANs for this card: try again later", retry=wait)
@@ -867,24 +870,8 @@ class TanService:
             if card is None:
                 # Recorded too (REV-6.4.5-09), counted for the card id and the address, refused
                 # and limited as a wrong TAN for an existing card is.
-                since = received - TAN_WINDOW
-                if address is not None:
-                    repo.serialise_limit(s, f"address:{address}")
-                wait = _limited(
-                    retry_after(
-                        tan_repo.unknown_card_failures(s, str(card_id), since),
-                        TAN_FAILURES_PER_CARD,
-                        TAN_WINDOW,
-                        received,
-                    ),
-                    retry_after(
-                        tan_repo.failures(s, "tan", since, client_address=address),
-                        TAN_FAILURES_PER_ADDRESS,
-                        TAN_WINDOW,
-                        received,
-                    )
-                    if address
-                    else None,
+                wait = _failure_wait(
+                    s, address, received, lambda since: tan_repo.unknown_card_failures(s, str(card_id), since)
                 )
                 if wait is not None:
                     failed = RAError(
