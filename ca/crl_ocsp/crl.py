@@ -310,8 +310,8 @@ class CRLPublisher:
     def open_ca_names(self) -> list[str]:
         """:meth:`ca_names` without the closed CAs (their last CRL is published)."""
         with self.db.read() as s:
-            states = crl_repo.read_states(s)
-        return [n for n in self.ca_names() if n not in states or states[n].closed_at is None]
+            closed = crl_repo.closed_ca_names(s)
+        return [n for n in self.ca_names() if n not in closed]
 
     def closed_since(self, name: str) -> dt.datetime | None:
         """When the CA published its last CRL, or None while it is open."""

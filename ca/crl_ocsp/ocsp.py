@@ -294,7 +294,10 @@ class ResponderDirectory:
             self._snapshot = self._load(self._snapshot)
 
     def _sign_closed_with_their_own_keys(
-        self, by_name: dict[str, IssuerEntry], old_signers: dict[int, ResponderSigner]
+        self,
+        by_name: dict[str, IssuerEntry],
+        closed: dict[int, ocsp_repo.ClosedAuthority],
+        old_signers: dict[int, ResponderSigner],
     ) -> None:
         """A closed CA answers with its own key (RFC 6960 §4.2.2.2: the CA that issued the
         certificate), not a delegated responder: each of those is expired or revoked by then (a
@@ -302,8 +305,6 @@ class ResponderDirectory:
         the CA's last CRL.  So status stays available by OCSP for as long as the CA certificate is
         valid (STANDARDS.md §2.6 item 3), not only by the last CRL.  Answers are signed live (the
         stored pre-signed ones name a delegated responder)."""
-        with self._db.read() as s:
-            closed = {c.issuer_id: c for c in ocsp_repo.closed_authorities(s)}
         for issuer in by_name.values():
             rec = closed.get(issuer.id)
             if rec is None:
@@ -319,6 +320,7 @@ class ResponderDirectory:
     def _load(self, previous: _Snapshot | None) -> _Snapshot:
         with self._db.read() as s:
             records = ocsp_repo.list_responders(s)
+            closed = {c.issuer_id: c for c in ocsp_repo.closed_authorities(s)}
         old_signers = {
             signer.id: signer for issuer in (previous.by_name.values() if previous else ()) for signer in issuer.signers
         }
@@ -352,7 +354,7 @@ class ResponderDirectory:
             # RFC 6960 §4.2.1: KeyHash = SHA-1 of the subjectPublicKey BIT STRING value.
             key_hash = _hash("sha1", subject_public_key_bits(spki))
             issuer.signers.append(_signer(rec.responder_id, rec.certificate_der, rec, key_hash, self._backend))
-        self._sign_closed_with_their_own_keys(by_name, old_signers)
+        self._sign_closed_with_their_own_keys(by_name, closed, old_signers)
         by_hash = {
             (h, issuer.name_hashes[h], issuer.key_hashes[h]): issuer for issuer in by_name.values() for h in HASH_NAMES
         }

@@ -48,7 +48,8 @@ class ResponderRenewal:
         now = self.clock().replace(microsecond=0)
         with self.db.read() as s:
             # A closed CA (its last CRL published) signs nothing more, responders included.
-            cas = [c for c in repo.list_cas(s) if c.role == "issuing" and crl_repo.closed_at(s, c.id) is None]
+            closed = crl_repo.closed_ca_names(s)
+            cas = [c for c in repo.list_cas(s) if c.role == "issuing" and c.name not in closed]
         renewed: list[RenewedResponder] = []
         for ca in cas:
             current = (

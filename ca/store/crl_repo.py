@@ -32,6 +32,7 @@ __all__ = [
     "certificates",
     "close",
     "closed_at",
+    "closed_ca_names",
     "count_entries",
     "crl_der",
     "crl_meta",
@@ -103,6 +104,11 @@ def read_states(session: Session) -> dict[str, CRLStateSnapshot]:
         select(CertificateAuthority.name, CRLState).join(CRLState, CRLState.issuer_id == CertificateAuthority.id)
     ).all()
     return {str(name): _state(state) for name, state in rows}
+
+
+def closed_ca_names(session: Session) -> set[str]:
+    """The CAs whose last CRL is published (closed)."""
+    return {name for name, state in read_states(session).items() if state.closed_at is not None}
 
 
 def last_this_update(session: Session, issuer_id: int) -> dt.datetime | None:
