@@ -17,6 +17,7 @@ from rich.table import Table
 from qtsp.config import Config
 from qtsp.demo import fresh_csr
 from qtsp.wiring import os_actor, ra_service, runtime
+from ra.email_confirmation import code_in_mail
 from ra.errors import RAError
 from ra.evidence import DocumentType, IdentityEvidence
 from ra.organisation import OrganisationData, SignatoryData
@@ -36,7 +37,7 @@ def _applicant(service: RAService, tag: str, given: str, surname: str, dob: dt.d
         email=email, password=_PASSWORD, given_names=given, surname=surname, date_of_birth=dob
     )
     assert account_id is not None
-    _confirm_code(service, service.email_confirmations.pending_account_mail(account_id))
+    _confirm_code(service, service.email_confirmations.pending_mail(account_id=account_id))
     token, _ = service.login(email, _PASSWORD)
     return service.authenticate(token)
 
@@ -47,7 +48,7 @@ def _confirm_code(service: RAService, reference: str | None) -> str:
     gateway = service.gateways.get(Channel.EMAIL)
     if reference is None or not isinstance(gateway, SpoolGateway):
         raise RuntimeError("the demo reads confirmation codes from the spooled mail: [ra] email_gateway = 'spool'")
-    token = gateway.read(Channel.EMAIL, reference).split("\n\n    ", 1)[1].split("\n", 1)[0]
+    token = code_in_mail(gateway.read(Channel.EMAIL, reference))
     return service.email_confirmations.confirm(token, "127.0.0.1").email
 
 

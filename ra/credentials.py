@@ -32,6 +32,7 @@ __all__ = [
     "hash_password",
     "new_letter_secret",
     "new_totp_secret",
+    "sha256_text",
     "totp_step",
     "verify_password",
 ]
@@ -39,6 +40,12 @@ __all__ = [
 MIN_PASSWORD_LENGTH: Final = 12
 _HASHER: Final = PasswordHasher()
 _NONCE: Final = 12
+
+
+def sha256_text(text: str) -> str:
+    """SHA-256 of ``text`` (UTF-8), hex: how a high-entropy token, a nonce or an identifier such as
+    an email address is stored or looked up without keeping the value itself."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def hash_password(password: str) -> str:

@@ -30,7 +30,6 @@ Rules:
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
@@ -38,8 +37,10 @@ from typing import TYPE_CHECKING, Final
 from ca.audit.chain import JSONValue
 from ca.findings import Finding, Severity
 from ca.store.db import UnitOfWork
+from ra.credentials import sha256_text
 from ra.errors import RAError, RAErrorKind
 from ra.outbox import Channel, mask_recipient
+from ra.rate_limit import retry_after
 from ra.records import OrderRec
 from ra.roles import Principal, Role
 from ra.store import email_repo
@@ -55,8 +56,8 @@ __all__ = [
     "Confirmed",
     "EmailConfirmations",
     "MailedConfirmation",
+    "code_in_mail",
     "finding",
-    "token_digest",
 ]
 
 CONFIRMATION_VALIDITY: Final = dt.timedelta(days=7)
@@ -70,10 +71,6 @@ ACCOUNT_ANSWER: Final = (
 )
 #: The one answer to a token that confirms nothing.
 REFUSAL: Final = "unknown, used or expired confirmation link: have a new one sent from your order"
-
-
-def token_digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +93,12 @@ class Confirmed:
     email: str
     """Masked."""
     confirmed_at: dt.datetime
+
+
+def code_in_mail(text: str) -> str:
+    """The code in a confirmation mail's text (the indented line after the first paragraph, as
+    :meth:`EmailConfirmations._send_code` writes it): for a spool reader, the demo and the tests."""
+    return text.split("\n\n    ", 1)[1].split("\n", 1)[0]
 
 
 def confirmed_at(s: UnitOfWork, order_id: int, email: str) -> dt.datetime | None:
@@ -194,14 +197,13 @@ class EmailConfirmations:
             order_id=order_id,
             account_id=account_id,
             email=email,
-            token_sha256=token_digest(token),
+            token_sha256=sha256_text(token),
             at=at,
             expires_at=expires,
             requested_by=principal.name[:255],
             outbox_ref=reference,
         )
-        kind, object_id = ("order", order_id) if order_id is not None else ("account", account_id)
-        assert object_id is not None
+        kind, object_id = _subject(order_id, account_id)
         self.ra._audit(
             s,
             principal,
@@ -212,7 +214,7 @@ class EmailConfirmations:
             {
                 "confirmation": confirmation_id,
                 "sent_to": mask_recipient(email),
-                "email_sha256": hashlib.sha256(email.encode()).hexdigest(),
+                "email_sha256": sha256_text(email),
                 "expires_at": expires.isoformat(),
                 "outbox": reference,
                 "superseded": list(superseded),
@@ -238,16 +240,10 @@ class EmailConfirmations:
         if sent:
             self.ra.dispatch_outbox()
 
-    def pending_account_mail(self, account_id: int) -> str | None:
-        """The outbox reference of the account's pending activation mail (the demo)."""
+    def pending_mail(self, order_id: int | None = None, *, account_id: int | None = None) -> str | None:
+        """The outbox reference of the order's (or account's) pending confirmation mail (the demo)."""
         with self.ra.db.read() as s:
-            found = email_repo.pending(s, None, account_id=account_id)
-        return found[0].outbox_ref if found else None
-
-    def pending_mail(self, order_id: int) -> str | None:
-        """The outbox reference of the order's pending confirmation mail (operators, the demo)."""
-        with self.ra.db.read() as s:
-            found = email_repo.pending(s, order_id)
+            found = email_repo.pending(s, order_id, account_id=account_id)
         return found[0].outbox_ref if found else None
 
     def resend(self, principal: Principal, order_id: int) -> MailedConfirmation:
@@ -271,12 +267,12 @@ class EmailConfirmations:
             if order.state not in (OrderState.OPEN.value, OrderState.WAITING.value):  # before approval
                 raise RAError(RAErrorKind.ILLEGAL_TRANSITION, f"order {order_id} is {order.state}")
             recent = email_repo.sent_since(s, order.id, now - _RESEND_WINDOW)
-            if len(recent) >= RESENDS_PER_DAY:
-                wait = int((recent[-RESENDS_PER_DAY] + _RESEND_WINDOW - now).total_seconds()) + 1
+            wait = retry_after(now, _RESEND_WINDOW, [(recent, RESENDS_PER_DAY)])
+            if wait is not None:
                 raise RAError(
                     RAErrorKind.RATE_LIMITED,
                     f"at most {RESENDS_PER_DAY} confirmation mails per order and day",
-                    retry_after=max(1, wait),
+                    retry_after=wait,
                 )
             mailed = self.mail(s, order, principal, now)
         self.ra.dispatch_outbox()
@@ -296,7 +292,7 @@ class EmailConfirmations:
         refusal: RAError | None = None
         result: Confirmed | None = None
         with self.ra.db.write() as s:
-            row = email_repo.by_token(s, token_digest(token))
+            row = email_repo.by_token(s, sha256_text(token))
             if (
                 row is None
                 or row.state != "pending"
@@ -305,7 +301,7 @@ class EmailConfirmations:
             ):
                 refusal = RAError(RAErrorKind.FORBIDDEN, REFUSAL)
                 if row is not None:  # a real code, too late or spent: worth an auditor's look
-                    kind, object_id = _subject(row)
+                    kind, object_id = _subject(row.order_id, row.account_id)
                     self.ra._audit(
                         s,
                         _anonymous(address),
@@ -317,10 +313,10 @@ class EmailConfirmations:
                         at=now,
                     )
             else:
-                kind, object_id = _subject(row)
+                kind, object_id = _subject(row.order_id, row.account_id)
                 details: dict[str, JSONValue] = {
                     "confirmation": row.id,
-                    "email_sha256": hashlib.sha256(row.email.encode()).hexdigest(),
+                    "email_sha256": sha256_text(row.email),
                     "sent_to": mask_recipient(row.email),
                     "client_address": address,
                 }
@@ -341,11 +337,12 @@ class EmailConfirmations:
         return result
 
 
-def _subject(row: email_repo.ConfirmationRec) -> tuple[str, int]:
-    if row.order_id is not None:
-        return "order", row.order_id
-    assert row.account_id is not None
-    return "account", row.account_id
+def _subject(order_id: int | None, account_id: int | None) -> tuple[str, int]:
+    """The audit object a confirmation is about: its order, or its account."""
+    if order_id is not None:
+        return "order", order_id
+    assert account_id is not None
+    return "account", account_id
 
 
 def _anonymous(client_address: str | None) -> Principal:

@@ -28,7 +28,6 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
-import hashlib
 import json
 import secrets
 from collections.abc import Callable
@@ -39,7 +38,7 @@ from ca.audit.chain import JSONValue
 from ca.findings import Finding, Severity, errors_in
 from ca.profiles.subject import SubjectError, SubjectInput
 from ca.store.db import UnitOfWork
-from ra.credentials import hash_password, verify_password
+from ra.credentials import hash_password, sha256_text, verify_password
 from ra.errors import RAError, RAErrorKind
 from ra.evidence import IdentityEvidence, PersonData, identity_findings
 from ra.followup_rules import (
@@ -131,10 +130,6 @@ class OrderPasswordLetter:
     recipient_hint: str
 
 
-def _sha(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
 class QualifiedSignature:
     name = AUTH_QUALIFIED_SIGNATURE
 
@@ -148,7 +143,7 @@ class QualifiedSignature:
             raise RAError(RAErrorKind.MALFORMED, "signed_request: not base64") from None
         now = ra.clock()
         with ra.db.read() as s:
-            challenge = frepo.challenge_by_nonce(s, _sha(req.nonce))
+            challenge = frepo.challenge_by_nonce(s, sha256_text(req.nonce))
         if (
             challenge is None
             or challenge.card_id != card.id
@@ -395,7 +390,7 @@ class FollowUpService:
                 s,
                 card_id=card.id,
                 account_id=principal.account_id,
-                nonce_sha256=_sha(nonce),
+                nonce_sha256=sha256_text(nonce),
                 at=now,
                 expires_at=expires,
             )

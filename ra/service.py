@@ -29,7 +29,15 @@ from ca.store import repository as ca_repo
 from ca.store.db import Database, UnitOfWork
 from ra import email_confirmation, shop, tan, transport_pin
 from ra.ca_port import CAPort, IssuedRef, subject_to_json
-from ra.credentials import DataKey, hash_password, new_letter_secret, new_totp_secret, totp_step, verify_password
+from ra.credentials import (
+    DataKey,
+    hash_password,
+    new_letter_secret,
+    new_totp_secret,
+    sha256_text,
+    totp_step,
+    verify_password,
+)
 from ra.errors import RAError, RAErrorKind
 from ra.evidence import (
     IdentityEvidence,
@@ -148,10 +156,6 @@ def normalise_postal_address(text: str) -> str:
         if len(line) > 80 or not line.isprintable():
             raise RAError(RAErrorKind.MALFORMED, "postal_address: each line at most 80 printable characters")
     return "\n".join(lines)
-
-
-def _sha(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _signatory(sig: SignatoryRec | None) -> SignatoryData | None:
@@ -366,7 +370,7 @@ class RAService:
         now = self.clock()
         anonymous = Principal(name=f"unauthenticated:{email}", roles=frozenset())
         address = client_address[:64] if client_address else None
-        email_key = _sha(email)
+        email_key = sha256_text(email)
         account_id: int | None = None
         limited: RAError | None = None
         with self.db.write() as s:
@@ -440,7 +444,7 @@ class RAService:
                 target.id,
                 {
                     "reason": "email exists" if known else "the person has an applicant account",
-                    "email_sha256": _sha(email),
+                    "email_sha256": sha256_text(email),
                 },
                 at=now,
             )
@@ -588,7 +592,7 @@ class RAService:
         claimed with a conditional update, so two logins racing with one code cannot both succeed.
         """
         email = email.strip().lower()
-        email_key = _sha(email)
+        email_key = sha256_text(email)
         address = client_address[:64] if client_address else None
         now = self.clock()
         failure: str | None = None
@@ -647,7 +651,7 @@ class RAService:
                 else:
                     repo.session_add(
                         s,
-                        token_sha256=_sha(token),
+                        token_sha256=sha256_text(token),
                         account_id=account.id,
                         second_factor=step is not None,
                         at=now,
@@ -716,7 +720,7 @@ class RAService:
         :raises RAError: UNAUTHENTICATED for an unknown, expired or disabled session.
         """
         with self.db.read() as s:
-            found = repo.session_get(s, _sha(token))
+            found = repo.session_get(s, sha256_text(token))
             if found is None:
                 raise RAError(RAErrorKind.UNAUTHENTICATED, "unknown or expired session")
             account_id, second_factor, expires_at = found
@@ -1022,7 +1026,7 @@ class RAService:
                     "method": order.method,
                     "document_type": evidence.document_type.value,
                     "issuing_state": evidence.issuing_state,
-                    "document_number_sha256": _sha(evidence.document_number),
+                    "document_number_sha256": sha256_text(evidence.document_number),
                     "expires_on": evidence.expires_on.isoformat(),
                     "verified_by": evidence.verified_by,
                     "verified_place": evidence.verified_place,
@@ -1390,7 +1394,7 @@ class RAService:
             if v is not None
         }
         text = json.dumps(dn, sort_keys=True, ensure_ascii=False)
-        return _sha(text), text
+        return sha256_text(text), text
 
     def approve(self, principal: Principal, order_id: int) -> ApprovalResult:
         """Approve an order; with the last approval it needs (two different RA officers where the

@@ -82,18 +82,19 @@ class RAEnv:
             account = repo.account_by_email(s, email)
         assert account is not None, f"no account was opened for {email}"
         self.ids[name] = account.id
-        ref = self.service.email_confirmations.pending_account_mail(account.id)
+        ref = self.service.email_confirmations.pending_mail(account_id=account.id)
         self.ok("POST", "/api/email-confirmations", json={"token": self.mailed_code(ref)})
         self.tokens[name] = self.ok("POST", "/api/auth/login", json={"email": email, "password": PASSWORD})["token"]
 
     def mailed_code(self, reference: str | None) -> str:
         """The confirmation code in the spooled mail ``reference``."""
+        from ra.email_confirmation import code_in_mail
         from ra.outbox import Channel, SpoolGateway
 
         assert reference is not None, "no confirmation mail"
         gateway = self.service.gateways[Channel.EMAIL]
         assert isinstance(gateway, SpoolGateway)
-        return gateway.read(Channel.EMAIL, reference).split("\n\n    ", 1)[1].split("\n", 1)[0]
+        return code_in_mail(gateway.read(Channel.EMAIL, reference))
 
     def operator(self, name: str, *roles: Role, person: tuple[str, str, dt.date] | None = None) -> None:
         from ra.evidence import PersonData

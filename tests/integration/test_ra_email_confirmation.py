@@ -144,7 +144,7 @@ def test_an_account_is_active_only_once_its_address_is_confirmed(env: RAEnv) -> 
     assert r.status_code == 401 and r.get_json()["detail"] == "unknown account or wrong password"
 
     # A new code supersedes the first; unknown and active addresses get the same answer, no mail.
-    first = env.mailed_code(env.service.email_confirmations.pending_account_mail(account.id))
+    first = env.mailed_code(env.service.email_confirmations.pending_mail(account_id=account.id))
     for address in (email, "nobody@example.org", "ra1@qtsp.example"):
         assert env.ok("POST", "/api/accounts/confirmation", json={"email": address}, status=202) == {
             "detail": ACCOUNT_ANSWER
@@ -154,7 +154,7 @@ def test_an_account_is_active_only_once_its_address_is_confirmed(env: RAEnv) -> 
     assert [m.recipient_hint for m in mails if m.purpose == "email-confirmation"].count("ne***@example.org") == 2
     assert not any(m.recipient_hint.startswith(("no***", "ra***")) for m in mails)
     _refused(_confirm(env, first))
-    second = env.mailed_code(env.service.email_confirmations.pending_account_mail(account.id))
+    second = env.mailed_code(env.service.email_confirmations.pending_mail(account_id=account.id))
     done = env.ok("POST", "/api/email-confirmations", json={"token": second})
     assert (done["account_id"], done["order_id"], done["email"]) == (account.id, None, "ne***@example.org")
     assert env.ok("POST", "/api/auth/login", json={"email": email, "password": PASSWORD})["token"]
