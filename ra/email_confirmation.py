@@ -223,7 +223,7 @@ class EmailConfirmations:
         )
         return MailedConfirmation(order_id, account_id, mask_recipient(email), expires, reference)
 
-    def resend_account(self, email: str, client_address: str | None = None) -> None:
+    def resend_account(self, email: str, client_address: str | None = None, *, dispatch: bool = True) -> None:
         """Mail a new activation code to an applicant account that is not active yet (no login: it
         cannot log in).  Says nothing: the caller is told the same whatever the address (see
         :data:`ACCOUNT_ANSWER`); three mails per account and day, beyond which nothing is sent."""
@@ -237,7 +237,7 @@ class EmailConfirmations:
             if len(email_repo.sent_since(s, None, now - _RESEND_WINDOW, account_id=account.id)) < RESENDS_PER_DAY:
                 self.mail_account(s, account.id, account.email, now)
                 sent = True
-        if sent:
+        if sent and dispatch:  # False: the caller dispatches itself, after answering (ra.api)
             self.ra.dispatch_outbox()
 
     def pending_mail(self, order_id: int | None = None, *, account_id: int | None = None) -> str | None:

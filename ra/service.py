@@ -338,6 +338,7 @@ class RAService:
         surname: str,
         date_of_birth: dt.date,
         client_address: str | None = None,
+        dispatch: bool = True,
     ) -> int | None:
         """Open an applicant account, one per person (names and date of birth) and one per email,
         inactive until the code mailed to the address comes back (seed 001: "Bestätigungslink ...
@@ -402,7 +403,8 @@ class RAService:
                     account_id = self._register(s, email, pw_hash, given_names, surname, date_of_birth, anonymous, now)
         if limited is not None:
             raise limited
-        self.dispatch_outbox()
+        if dispatch:  # False: the caller dispatches itself, after answering (ra.api)
+            self.dispatch_outbox()
         return account_id
 
     def _register(

@@ -20,7 +20,7 @@ from apiflask import APIBlueprint, APIFlask, HTTPTokenAuth
 from apiflask.exceptions import HTTPError
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from flask import Response, current_app, jsonify, request
+from flask import Response, after_this_request, current_app, jsonify, request
 from werkzeug.datastructures import FileStorage
 
 from ra.api import schemas as sc
@@ -81,6 +81,23 @@ def _principal() -> Principal:
     user = auth.current_user
     assert isinstance(user, Principal)
     return user
+
+
+def dispatch_after_response(service: RAService) -> None:
+    """Hand the outbox to its gateways once this response has been sent, not before: an anonymous
+    view answers alike whatever it queued, and the gateway's latency must not tell otherwise.  A
+    failure is logged; the ra-outbox job sends the message later."""
+
+    def dispatch() -> None:
+        try:
+            service.dispatch_outbox()
+        except Exception:  # never a traceback into the server
+            log.exception("dispatching the outbox after a response failed; the ra-outbox job retries")
+
+    @after_this_request
+    def _on_close(response: Response) -> Response:
+        response.call_on_close(dispatch)
+        return response
 
 
 def requires(*roles: Role) -> Callable[[F], F]:
@@ -160,7 +177,9 @@ def _internal(error: Exception) -> Response:
 def register(data: dict[str, Any]) -> dict[str, Any]:
     from ra.email_confirmation import ACCOUNT_ANSWER
 
-    _service().register_applicant(**data, client_address=request.remote_addr)
+    service = _service()
+    service.register_applicant(**data, client_address=request.remote_addr, dispatch=False)
+    dispatch_after_response(service)
     return {"detail": ACCOUNT_ANSWER}
 
 
@@ -174,7 +193,9 @@ def register(data: dict[str, Any]) -> dict[str, Any]:
 def resend_account_confirmation(data: dict[str, Any]) -> dict[str, Any]:
     from ra.email_confirmation import ACCOUNT_ANSWER
 
-    _service().email_confirmations.resend_account(data["email"], request.remote_addr)
+    service = _service()
+    service.email_confirmations.resend_account(data["email"], request.remote_addr, dispatch=False)
+    dispatch_after_response(service)
     return {"detail": ACCOUNT_ANSWER}
 
 

@@ -13,22 +13,18 @@ or not (ra/tan.py, "Anonymous answers"); the SMS of a TAN request leaves after t
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
 from typing import Any
 
 from apiflask import Schema
 from apiflask.fields import Boolean, DateTime, Integer, String
 from apiflask.validators import Length, OneOf
-from flask import Response, after_this_request, request
+from flask import request
 
-from ra.api import _principal, _service, auth, bp, requires
+from ra.api import _principal, _service, auth, bp, dispatch_after_response, requires
 from ra.roles import Role
 from ra.tan import MobileStatus, TanPurpose, TanService
 
 __all__: list[str] = []
-
-_log = logging.getLogger(__name__)
 
 
 class SmsTanStatusOut(Schema):
@@ -146,23 +142,8 @@ def request_tan(data: dict[str, Any]) -> dict[str, Any]:
     tans = _tans()
     receipt = tans.request_tan(data["card_id"], data["purpose"], client_address=request.remote_addr, dispatch=False)
     if receipt.sent is not None:
-        # After the answer has gone: the gateway's latency must not tell a sent TAN from none.
-        @after_this_request
-        def _dispatch_on_close(response: Response) -> Response:
-            response.call_on_close(_dispatch_quietly(tans))
-            return response
-
+        dispatch_after_response(tans.ra)  # the gateway's latency must not tell a sent TAN from none
     return {"card_id": receipt.card_id, "purpose": receipt.purpose, "detail": receipt.answer()}
-
-
-def _dispatch_quietly(tans: TanService) -> Callable[[], None]:
-    def dispatch() -> None:
-        try:
-            tans.ra.dispatch_outbox()
-        except Exception:  # the ra-outbox job sends it later; never a traceback into the server
-            _log.exception("dispatching the outbox after a TAN request failed; the ra-outbox job retries")
-
-    return dispatch
 
 
 @bp.post("/revocations/sms-tan")
